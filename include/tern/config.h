@@ -1,0 +1,42 @@
+/* tern/config.h: compile-time switches and the export macro.
+ *
+ * Every feature that can be left out of a build has a TERN_ENABLE_* flag
+ * here with a one-line reason. A build system may predefine any of them
+ * (-DTERN_ENABLE_LOG=0); the defaults are what a Linux host wants.
+ * Run-time limits (buffer sizes, timeouts, caps) are NOT here: they are
+ * settings with defaults, see tern_limits in net.h.
+ */
+#ifndef TERN_CONFIG_H
+#define TERN_CONFIG_H
+
+/* Logging. 0 compiles every tern_log call out (smallest firmware). */
+#ifndef TERN_ENABLE_LOG
+#define TERN_ENABLE_LOG 1
+#endif
+
+/* Lowest log level compiled in (TERN_LOG_ERROR=0 .. TERN_LOG_TRACE=4).
+ * Calls below this floor cost nothing at run time. */
+#ifndef TERN_LOG_FLOOR
+#define TERN_LOG_FLOOR 4
+#endif
+
+/* The host-sockets backend of the connection API (needs POSIX sockets). */
+#ifndef TERN_ENABLE_SOCK
+#define TERN_ENABLE_SOCK 1
+#endif
+
+/* Blocking getaddrinfo() on a helper thread for client names. Without it
+ * tern_connect() accepts numeric addresses only. */
+#ifndef TERN_ENABLE_RESOLVER_THREAD
+#define TERN_ENABLE_RESOLVER_THREAD 1
+#endif
+
+/* Export macro: the library is built with -fvisibility=hidden and only
+ * functions marked TERN_API are visible in libtern.so. */
+#if defined(TERN_BUILDING) && defined(__GNUC__)
+#define TERN_API __attribute__((visibility("default")))
+#else
+#define TERN_API
+#endif
+
+#endif /* TERN_CONFIG_H */

@@ -1,0 +1,17 @@
+/* tern/tern.h: everything public in one include. */
+#ifndef TERN_TERN_H
+#define TERN_TERN_H
+
+#include "tern/config.h"
+#include "tern/base.h"
+#include "tern/port.h"
+#include "tern/loop.h"
+#include "tern/net.h"
+#include "tern/backend.h"
+
+#define TERN_VERSION_MAJOR 0
+#define TERN_VERSION_MINOR 1
+#define TERN_VERSION_PATCH 0
+#define TERN_VERSION_STRING "0.1.0"
+
+#endif /* TERN_TERN_H */

@@ -1,0 +1,359 @@
+/* conn.c: the connection API's public calls: making connections, sending,
+ * consuming, closing, and per-connection settings.
+ *
+ * Every call here runs on the manager's loop thread. None of them delivers
+ * CLOSE (the flush in mgr.c does), and a call that fails leaves no
+ * connection behind and fires no event.
+ */
+#include <string.h>
+
+#include "net/net_internal.h"
+
+#define BE(c) ((c)->mgr->be)
+#define BS(c) ((c)->mgr->be_state)
+
+static void emit_simple(tern_conn *c, tern_ev type) {
+  tern_event ev = {.type = type};
+  tern__conn_emit(c, &ev);
+}
+
+/* Parse the URL and pick the transport. Names are resolved later (connect)
+ * or now (listen, where they are local names such as "localhost"). */
+static int parse_target(const char *url, tern_url *u, int *udp) {
+  if (url == NULL) return TERN_EINVAL;
+  int rc = tern_url_parse(url, strlen(url), u);
+  if (rc != TERN_OK) {
+    tern_log(TERN_LOG_WARN, "net", "bad URL '%s': %s", url, u->error);
+    return rc;
+  }
+  if (u->tls) return TERN_ENOTSUP; /* TLS is a later layer */
+  if (u->port == 0 && !u->udp && !tern_str_eq(u->scheme, "tcp"))
+    return TERN_EURL;
+  *udp = u->udp;
+  return TERN_OK;
+}
+
+static int host_addr(const tern_url *u, tern_addr *a) {
+  int rc = tern_addr_parse_ip(u->host.ptr, u->host.len, a);
+  a->port = u->port;
+  return rc;
+}
+
+int tern_listen(tern_mgr *m, const char *url, tern_conn_fn fn, void *ud,
+                tern_conn **out) {
+  tern_url u;
+  tern_addr a;
+  int udp = 0;
+  if (m == NULL || m->freeing) return m ? TERN_ECLOSED : TERN_EINVAL;
+  int rc = parse_target(url, &u, &udp);
+  if (rc != TERN_OK) return rc;
+  if (host_addr(&u, &a) != TERN_OK) {
+    rc = tern__resolve_sync(u.host.ptr, u.host.len, u.port, udp, &a);
+    if (rc != TERN_OK) return rc;
+  }
+  tern_conn *c = tern__conn_alloc(m, F_LISTENER | (udp ? F_UDP : 0), fn, ud);
+  if (c == NULL) return TERN_ENOMEM;
+  c->local = a;
+  rc = udp ? BE(c)->listen_udp(BS(c), c, &a)
+           : BE(c)->listen_tcp(BS(c), c, &a, m->lim.backlog);
+  if (rc != TERN_OK) {
+    tern__conn_free_unseen(c);
+    return rc;
+  }
+  c->flags |= F_BACKEND | (udp ? F_CONNECTED : 0);
+  tern__conn_link(c);
+  if (out) *out = c;
+  emit_simple(c, TERN_EV_OPEN);
+  return TERN_OK;
+}
+
+/* Start the backend's connect to a known address (after a resolve, or at
+ * once for numeric hosts). Returns a tern_err; nothing is emitted. */
+static int backend_connect(tern_conn *c, const tern_addr *a) {
+  c->peer = *a;
+  int rc = (c->flags & F_UDP) ? BE(c)->connect_udp(BS(c), c, a)
+                              : BE(c)->connect_tcp(BS(c), c, a);
+  if (rc != TERN_OK) return rc;
+  c->flags |= F_BACKEND;
+  if (c->flags & F_UDP) {
+    c->flags |= F_CONNECTED;
+    tern__conn_pend(c, P_CONNECT);
+  } else {
+    c->flags |= F_CONNECTING;
+  }
+  return TERN_OK;
+}
+
+void tern__conn_start_connect(tern_conn *c, const tern_addr *a) {
+  tern_event ev = {.type = TERN_EV_RESOLVE};
+  ev.resolve.addr = a;
+  tern__conn_emit(c, &ev);
+  if (c->flags & F_FINAL) return;
+  int rc = backend_connect(c, a);
+  if (rc != TERN_OK) tern__conn_fail(c, rc, "connect failed");
+}
+
+void tern__conn_resolved(tern_conn *c, int err, const tern_addr *a) {
+  c->flags &= ~F_RESOLVING;
+  if (err != TERN_OK) {
+    tern__conn_fail(c, err, "name resolution failed");
+    return;
+  }
+  tern__conn_start_connect(c, a);
+}
+
+int tern_connect(tern_mgr *m, const char *url, tern_conn_fn fn, void *ud,
+                 tern_conn **out) {
+  tern_url u;
+  tern_addr a;
+  int udp = 0;
+  if (m == NULL || m->freeing) return m ? TERN_ECLOSED : TERN_EINVAL;
+  int rc = parse_target(url, &u, &udp);
+  if (rc != TERN_OK) return rc;
+  if (u.port == 0) return TERN_EURL;
+  tern_conn *c = tern__conn_alloc(m, F_CLIENT | (udp ? F_UDP : 0), fn, ud);
+  if (c == NULL) return TERN_ENOMEM;
+  c->start_ms = tern_loop_now(m->loop);
+  if (host_addr(&u, &a) == TERN_OK) {
+    rc = backend_connect(c, &a);
+  } else {
+    rc = tern__resolve_start(c, u.host.ptr, u.host.len, u.port, udp);
+    if (rc == TERN_OK) c->flags |= F_RESOLVING;
+  }
+  if (rc != TERN_OK) {
+    tern__conn_free_unseen(c);
+    return rc;
+  }
+  tern__conn_link(c);
+  tern__conn_arm_deadline(c);
+  if (out) *out = c;
+  emit_simple(c, TERN_EV_OPEN);
+  return TERN_OK;
+}
+
+int tern_adopt(tern_mgr *m, int fd, tern_conn_fn fn, void *ud,
+               tern_conn **out) {
+  if (m == NULL || fd < 0) return TERN_EINVAL;
+  if (m->freeing) return TERN_ECLOSED;
+  if (m->be->adopt == NULL) return TERN_ENOTSUP;
+  tern_conn *c = tern__conn_alloc(m, 0, fn, ud);
+  if (c == NULL) return TERN_ENOMEM;
+  bool listener = false, udp = false;
+  int rc = m->be->adopt(m->be_state, c, fd, &listener, &udp);
+  if (rc != TERN_OK) {
+    tern__conn_free_unseen(c);
+    return rc;
+  }
+  c->flags |= F_BACKEND | (listener ? F_LISTENER : 0) | (udp ? F_UDP : 0);
+  if (!listener || udp) c->flags |= F_CONNECTED;
+  tern__conn_link(c);
+  tern__conn_arm_deadline(c);
+  if (out) *out = c;
+  emit_simple(c, TERN_EV_OPEN);
+  if (!listener && !udp) emit_simple(c, TERN_EV_ACCEPT);
+  return TERN_OK;
+}
+
+/* ---- sending ------------------------------------------------------- */
+
+static void want_write(tern_conn *c, bool on) {
+  if (on == ((c->flags & F_WRITE_ON) != 0)) return;
+  c->flags ^= F_WRITE_ON;
+  BE(c)->want_write(BS(c), c, on);
+}
+
+/* The queue is empty: do what was waiting for that. */
+static void tx_drained(tern_conn *c) {
+  want_write(c, false);
+  if (c->flags & F_CLOSING) {
+    tern__conn_finish(c, TERN_OK);
+    return;
+  }
+  if ((c->flags & F_SHUT_WANTED) && !(c->flags & F_SHUT_DONE)) {
+    c->flags |= F_SHUT_DONE;
+    int rc = BE(c)->shutdown(BS(c), c);
+    if (rc != TERN_OK) tern__conn_fail(c, rc, "shutdown failed");
+    else if (c->flags & F_PEER_EOF) tern__conn_finish(c, TERN_OK);
+  }
+}
+
+/* Hand the queue to the backend until it takes no more. */
+void tern__conn_flush_tx(tern_conn *c) {
+  while (c->tx.len > 0 && !(c->flags & F_FINAL)) {
+    long n = BE(c)->send(BS(c), c, c->tx.data, c->tx.len);
+    if (n < 0) {
+      tern__conn_fail(c, (int)n, "send failed");
+      return;
+    }
+    if (n == 0) {
+      want_write(c, true);
+      return;
+    }
+    tern_buf_consume(&c->tx, (size_t)n);
+    c->last_io = tern_loop_now(c->mgr->loop);
+  }
+  if (c->flags & F_FINAL) return;
+  if (c->flags & F_WANT_WRITABLE) tern__conn_pend(c, P_WRITABLE);
+  tx_drained(c);
+}
+
+static int send_stream(tern_conn *c, const uint8_t *p, size_t len) {
+  if (c->tx.len + len > c->tx.max || c->tx.len + len < len)
+    return TERN_ENOSPC;
+  if (c->tx.len == 0 && (c->flags & F_CONNECTED)) {
+    /* Fast path: nothing queued, try the network first (no copy). */
+    long n = BE(c)->send(BS(c), c, p, len);
+    if (n < 0) {
+      tern__conn_finish(c, (int)n);
+      return (int)n;
+    }
+    p += n;
+    len -= (size_t)n;
+    if (n > 0) c->last_io = tern_loop_now(c->mgr->loop);
+  }
+  if (len == 0) return TERN_OK;
+  int rc = tern_buf_append(&c->tx, p, len);
+  if (rc != TERN_OK) return rc;
+  if (c->flags & F_CONNECTED) want_write(c, true);
+  return TERN_OK;
+}
+
+int tern_send(tern_conn *c, const void *data, size_t len) {
+  if (c == NULL || (data == NULL && len > 0)) return TERN_EINVAL;
+  if (c->flags & (F_FINAL | F_CLOSING | F_SHUT_WANTED)) return TERN_ECLOSED;
+  if (c->flags & F_UDP) {
+    if (!(c->flags & F_CONNECTED)) return TERN_ENOTCONN;
+    return BE(c)->sendto(BS(c), c, (c->flags & F_LISTENER) ? &c->peer : NULL,
+                         data, len);
+  }
+  if (c->flags & F_LISTENER) return TERN_ENOTCONN;
+  return send_stream(c, data, len);
+}
+
+int tern_sendto(tern_conn *c, const tern_addr *addr, const void *data,
+                size_t len) {
+  if (c == NULL || addr == NULL || (data == NULL && len > 0))
+    return TERN_EINVAL;
+  if (!(c->flags & F_UDP)) return TERN_ENOTSUP;
+  if (c->flags & (F_FINAL | F_CLOSING)) return TERN_ECLOSED;
+  return BE(c)->sendto(BS(c), c, addr, data, len);
+}
+
+/* ---- receiving ----------------------------------------------------- */
+
+void tern_conn_consume(tern_conn *c, size_t n) {
+  if (c == NULL || n == 0) return;
+  if (c->flags & F_IN_READ) {
+    /* Bytes still in the backend's buffer; conn_core.c settles this. */
+    size_t left = c->cb_len - c->cb_consumed;
+    c->cb_consumed += n < left ? n : left;
+    return;
+  }
+  if (n > c->rx.len) n = c->rx.len;
+  if (n == 0) return;
+  tern_buf_consume(&c->rx, n);
+  if (!(c->flags & F_FINAL)) BE(c)->recved(BS(c), c, n);
+}
+
+const uint8_t *tern_conn_rx(const tern_conn *c, size_t *len) {
+  if (c->flags & F_IN_READ) {
+    *len = c->cb_len - c->cb_consumed;
+    return c->cb_data + c->cb_consumed;
+  }
+  *len = c->rx.len;
+  return c->rx.data;
+}
+
+/* ---- ending -------------------------------------------------------- */
+
+void tern_close(tern_conn *c) {
+  if (c == NULL || (c->flags & (F_FINAL | F_CLOSING))) return;
+  if (c->tx.len == 0 || !(c->flags & F_CONNECTED) ||
+      (c->flags & (F_LISTENER | F_UDP))) {
+    tern__conn_finish(c, TERN_OK);
+    return;
+  }
+  c->flags |= F_CLOSING;
+  c->start_ms = tern_loop_now(c->mgr->loop);
+  tern__conn_arm_deadline(c);
+}
+
+void tern_abort(tern_conn *c) {
+  if (c == NULL || (c->flags & F_FINAL)) return;
+  c->flags |= F_ABORT;
+  tern__conn_finish(c, TERN_ECONNABORTED);
+}
+
+int tern_shutdown(tern_conn *c) {
+  if (c == NULL) return TERN_EINVAL;
+  if (c->flags & (F_FINAL | F_CLOSING)) return TERN_ECLOSED;
+  if (c->flags & (F_UDP | F_LISTENER)) return TERN_ENOTSUP;
+  c->flags |= F_SHUT_WANTED;
+  if ((c->flags & F_CONNECTED) && c->tx.len == 0) tx_drained(c);
+  return TERN_OK;
+}
+
+/* ---- flow control and properties ---------------------------------- */
+
+size_t tern_conn_queued(const tern_conn *c) { return c->tx.len; }
+
+bool tern_conn_choked(const tern_conn *c) { return c->tx.len > c->tx_lowat; }
+
+void tern_conn_want_writable(tern_conn *c) {
+  if (c == NULL || (c->flags & F_FINAL)) return;
+  c->flags |= F_WANT_WRITABLE;
+  if (c->tx.len <= c->tx_lowat && (c->flags & F_CONNECTED))
+    tern__conn_pend(c, P_WRITABLE);
+}
+
+uint64_t tern_conn_id(const tern_conn *c) { return c->id; }
+tern_mgr *tern_conn_mgr(const tern_conn *c) { return c->mgr; }
+void *tern_conn_data(const tern_conn *c) { return c->ud; }
+void tern_conn_set_data(tern_conn *c, void *ud) { c->ud = ud; }
+void tern_conn_set_fn(tern_conn *c, tern_conn_fn fn) { c->fn = fn; }
+const tern_addr *tern_conn_local(const tern_conn *c) { return &c->local; }
+const tern_addr *tern_conn_peer(const tern_conn *c) { return &c->peer; }
+bool tern_conn_is_listener(const tern_conn *c) {
+  return (c->flags & F_LISTENER) != 0;
+}
+bool tern_conn_is_udp(const tern_conn *c) { return (c->flags & F_UDP) != 0; }
+bool tern_conn_is_client(const tern_conn *c) {
+  return (c->flags & F_CLIENT) != 0;
+}
+
+void tern_conn_set_half_close(tern_conn *c, bool on) {
+  if (on) c->flags |= F_HALF_CLOSE;
+  else c->flags &= ~F_HALF_CLOSE;
+}
+
+int tern_conn_set_rx_max(tern_conn *c, size_t max) {
+  if (max == 0) return TERN_EINVAL;
+  return tern_buf_set_max(&c->rx, max);
+}
+
+int tern_conn_set_tx_max(tern_conn *c, size_t max) {
+  if (max == 0) return TERN_EINVAL;
+  return tern_buf_set_max(&c->tx, max);
+}
+
+void tern_conn_set_max_conns(tern_conn *l, uint32_t max) {
+  l->max_conns = max ? max : 1;
+  bool full = l->nchildren >= l->max_conns;
+  bool paused = (l->flags & F_ACCEPT_PAUSED) != 0;
+  if (!(l->flags & F_LISTENER) || (l->flags & F_FINAL) || full == paused)
+    return;
+  l->flags ^= F_ACCEPT_PAUSED;
+  BE(l)->pause_accept(BS(l), l, full);
+}
+
+int tern_conn_set_nodelay(tern_conn *c, bool on) {
+  if (c->flags & (F_FINAL | F_UDP | F_LISTENER)) return TERN_EINVAL;
+  if (BE(c)->set_nodelay == NULL) return TERN_ENOTSUP;
+  return BE(c)->set_nodelay(BS(c), c, on);
+}
+
+size_t tern_conn_mem(const tern_conn *c) {
+  return sizeof(*c) + c->mgr->be->conn_size + c->rx.cap + c->tx.cap +
+         (size_t)(c->rx.data ? c->rx.data - c->rx.base : 0) +
+         (size_t)(c->tx.data ? c->tx.data - c->tx.base : 0);
+}

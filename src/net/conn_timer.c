@@ -1,0 +1,108 @@
+/* conn_timer.c: a connection's deadlines (connect, idle, drain) and its
+ * POLL ticks.
+ *
+ * One timer per connection covers every deadline, created only when a
+ * deadline exists. Activity does not touch the timer: I/O only stores
+ * last_io, and when the timer fires early it re-arms for the remainder.
+ * So a busy connection costs no heap operation per read or write, at the
+ * price of at most one spurious wake-up per idle period.
+ */
+#include "net/net_internal.h"
+
+/* The connection's current deadline in loop ms, 0 if none. */
+static uint64_t conn_due(const tern_conn *c) {
+  const tern_limits *lim = &c->mgr->lim;
+  if (c->flags & (F_RESOLVING | F_CONNECTING))
+    return c->start_ms + lim->connect_ms;
+  if (c->flags & F_CLOSING) return c->start_ms + lim->drain_ms;
+  if (c->idle_ms && !(c->flags & F_LISTENER))
+    return c->last_io + c->idle_ms;
+  return 0;
+}
+
+static void on_deadline(tern_timer *t, void *ud);
+
+void tern__conn_arm_deadline(tern_conn *c) {
+  if (c->flags & F_FINAL) return;
+  uint64_t due = conn_due(c);
+  if (due == 0) {
+    if (c->deadline) tern_timer_stop(c->deadline);
+    return;
+  }
+  if (c->deadline == NULL &&
+      tern_timer_new(c->mgr->loop, &c->deadline, on_deadline, c) != TERN_OK) {
+    c->deadline = NULL; /* no memory: the deadline is not enforced */
+    tern_log(TERN_LOG_WARN, "net", "conn %llu: no memory for its timer",
+             (unsigned long long)c->id);
+    return;
+  }
+  uint64_t now = tern_loop_now(c->mgr->loop);
+  if (!tern_timer_active(c->deadline) || tern_timer_due(c->deadline) > due)
+    tern_timer_start(c->deadline, due > now ? due - now : 0, 0);
+}
+
+static void on_deadline(tern_timer *t, void *ud) {
+  tern_conn *c = ud;
+  uint64_t due = conn_due(c), now = tern_loop_now(c->mgr->loop);
+  if (due == 0) return;
+  if (now < due) {
+    tern_timer_start(t, due - now, 0);
+    return;
+  }
+  tern_event ev = {.type = TERN_EV_TIMEOUT};
+  if (c->flags & F_CLOSING) {
+    /* Drain took too long: drop what is left (RFC 9293 3.10.4 allows
+     * ABORT in place of a CLOSE that cannot complete). */
+    c->flags |= F_ABORT;
+    tern__conn_finish(c, TERN_ETIMEDOUT);
+    return;
+  }
+  c->flags &= ~F_TIMEOUT_SET;
+  tern__conn_emit(c, &ev);
+  if (c->flags & F_FINAL) return;
+  if (!(c->flags & F_TIMEOUT_SET) || (c->flags & (F_RESOLVING | F_CONNECTING)))
+    tern__conn_finish(c, TERN_ETIMEDOUT);
+}
+
+int tern_conn_set_idle_timeout(tern_conn *c, uint32_t ms) {
+  if (c == NULL) return TERN_EINVAL;
+  if (c->flags & F_FINAL) return TERN_ECLOSED;
+  c->idle_ms = ms;
+  c->flags |= F_TIMEOUT_SET;
+  c->last_io = tern_loop_now(c->mgr->loop);
+  if (c->deadline) tern_timer_stop(c->deadline);
+  tern__conn_arm_deadline(c);
+  return TERN_OK;
+}
+
+static void on_poll(tern_timer *t, void *ud) {
+  tern_conn *c = ud;
+  (void)t;
+  tern_event ev = {.type = TERN_EV_POLL};
+  tern__conn_emit(c, &ev);
+}
+
+int tern_conn_set_poll(tern_conn *c, uint32_t ms) {
+  if (c == NULL) return TERN_EINVAL;
+  if (c->flags & F_FINAL) return TERN_ECLOSED;
+  c->poll_ms = ms;
+  if (ms == 0) {
+    if (c->poller) tern_timer_stop(c->poller);
+    return TERN_OK;
+  }
+  if (c->poller == NULL) {
+    int rc = tern_timer_new(c->mgr->loop, &c->poller, on_poll, c);
+    if (rc != TERN_OK) {
+      c->poller = NULL;
+      return rc;
+    }
+  }
+  tern_timer_start(c->poller, ms, ms);
+  return TERN_OK;
+}
+
+void tern__conn_timers_free(tern_conn *c) {
+  if (c->deadline) tern_timer_free(c->deadline);
+  if (c->poller) tern_timer_free(c->poller);
+  c->deadline = c->poller = NULL;
+}

@@ -1,0 +1,128 @@
+/* net_internal.h: the connection core's private structures.
+ *
+ * Files: mgr.c (manager, lists, the flush that delivers deferred events and
+ * frees closed connections), conn.c (the public per-connection calls),
+ * conn_core.c (the tern_core_* calls a backend makes), conn_timer.c
+ * (deadlines: connect, idle, drain; POLL), resolve.c (names on a helper
+ * thread), backend_sock.c (host sockets).
+ *
+ * Lifetime of a tern_conn:
+ *   alloc -> (backend set up) -> linked into mgr->live, OPEN
+ *   ... events ...
+ *   conn_finish(): F_FINAL set, backend released, timers freed, moved to
+ *   mgr->closing; from then on no event but CLOSE is delivered.
+ *   mgr flush (from the loop, never inside a user's call): CLOSE, free.
+ */
+#ifndef TERN_NET_INTERNAL_H
+#define TERN_NET_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tern/backend.h"
+#include "tern/net.h"
+
+enum {
+  F_LISTENER = 1u << 0,
+  F_UDP = 1u << 1,
+  F_CLIENT = 1u << 2,
+  F_RESOLVING = 1u << 3,
+  F_CONNECTING = 1u << 4,
+  F_CONNECTED = 1u << 5,  /* data may flow (accepted, connected, UDP) */
+  F_CLOSING = 1u << 6,    /* tern_close: draining the send queue */
+  F_SHUT_WANTED = 1u << 7,/* tern_shutdown: FIN after the queue drains */
+  F_SHUT_DONE = 1u << 8,
+  F_HALF_CLOSE = 1u << 9,
+  F_PEER_EOF = 1u << 10,
+  F_WANT_WRITABLE = 1u << 11,
+  F_FINAL = 1u << 12,     /* finished; only CLOSE remains */
+  F_PENDING = 1u << 13,   /* on mgr->pending */
+  F_IN_READ = 1u << 14,   /* READ is being delivered from backend bytes */
+  F_WRITE_ON = 1u << 15,  /* backend asked for writable notifications */
+  F_TIMEOUT_SET = 1u << 16, /* idle timeout set inside a TIMEOUT handler */
+  F_ACCEPT_PAUSED = 1u << 17,
+  F_BACKEND = 1u << 18,   /* the backend holds resources for this conn */
+  F_ABORT = 1u << 19,
+};
+
+/* Notifications owed to a connection, delivered by the flush. */
+enum {
+  P_CONNECT = 1u << 0,  /* UDP client: CONNECT */
+  P_WRITABLE = 1u << 1, /* WRITABLE */
+  P_WRITE = 1u << 2,    /* WRITE with sent_unreported bytes */
+};
+
+struct tern_conn {
+  tern_conn *prev, *next; /* mgr->live (creation order), or mgr->closing */
+  tern_conn *pnext;       /* mgr->pending */
+  tern_mgr *mgr;
+  tern_conn_fn fn;
+  void *ud;
+  uint64_t id;
+  tern_conn *listener; /* accepted conns: the listener while it lives */
+  struct tern__resolve_req *resolve;
+  tern_timer *deadline; /* connect / idle / drain; created on first use */
+  tern_timer *poller;   /* POLL; created on first use */
+  tern_buf rx, tx;
+  tern_addr local, peer;
+  uint64_t last_io;     /* loop ms of the last byte in or out */
+  uint64_t start_ms;    /* connect or drain start */
+  size_t sent_unreported;
+  size_t tx_lowat;
+  size_t cb_consumed;   /* tern_conn_consume during a direct READ */
+  size_t cb_len;        /* length of that READ's data */
+  const uint8_t *cb_data;
+  uint32_t idle_ms, poll_ms;
+  uint32_t max_conns, nchildren;
+  uint32_t flags;
+  uint8_t pend;        /* P_* */
+  int reason;          /* close reason once F_FINAL */
+  max_align_t priv[];  /* backend's per-connection area */
+};
+
+struct tern_mgr {
+  tern_loop *loop;
+  int own_loop;
+  int freeing;
+  const tern_backend *be;
+  void *be_state;
+  tern_limits lim;
+  tern_conn *live_head, *live_tail;
+  tern_conn *closing; /* singly linked through next */
+  tern_conn *pending; /* singly linked through pnext */
+  tern_timer *flush;
+  size_t count;
+  uint64_t next_id;
+  struct tern__resolver *resolver;
+};
+
+/* mgr.c */
+tern_conn *tern__conn_alloc(tern_mgr *m, uint32_t flags, tern_conn_fn fn,
+                            void *ud);
+void tern__conn_free_unseen(tern_conn *c);
+void tern__conn_link(tern_conn *c);
+void tern__conn_emit(tern_conn *c, tern_event *ev);
+void tern__conn_pend(tern_conn *c, uint8_t what);
+void tern__conn_finish(tern_conn *c, int reason);
+void tern__conn_fail(tern_conn *c, int err, const char *msg);
+
+/* conn.c */
+void tern__conn_flush_tx(tern_conn *c);
+void tern__conn_start_connect(tern_conn *c, const tern_addr *a);
+
+/* conn_timer.c */
+void tern__conn_arm_deadline(tern_conn *c);
+void tern__conn_timers_free(tern_conn *c);
+
+/* resolve.c: getaddrinfo on a helper thread, one per manager, lazily. */
+struct tern__resolve_req;
+int tern__resolve_start(tern_conn *c, const char *host, size_t host_len,
+                        uint16_t port, int udp);
+void tern__resolve_cancel(tern_conn *c);
+void tern__resolver_free(tern_mgr *m);
+int tern__resolve_sync(const char *host, size_t host_len, uint16_t port,
+                       int udp, tern_addr *out);
+/* Called on the loop thread when a name is resolved (err) or not. */
+void tern__conn_resolved(tern_conn *c, int err, const tern_addr *a);
+
+#endif /* TERN_NET_INTERNAL_H */
