@@ -46,6 +46,7 @@ int tern_loop_new(tern_loop **out, const tern_loop_opts *opts) {
     return TERN_ENOMEM;
   atomic_init(&loop->stop_req, false);
   atomic_init(&loop->owner, tern_thread_self());
+  atomic_init(&loop->calls.inflight, 0);
   loop->calls.wake_rfd = -1;
   loop->calls.wake_wfd = -1;
   loop->now = tern_clock_ms();

@@ -12,7 +12,8 @@
 /* Under ASan a huge malloc must return NULL (as libc does) instead of
  * aborting, so the ENOMEM path can be tested. */
 const char *__asan_default_options(void);
-const char *__asan_default_options(void) {
+__attribute__((visibility("default"))) const char *
+__asan_default_options(void) {
   return "allocator_may_return_null=1";
 }
 

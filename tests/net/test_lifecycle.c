@@ -70,12 +70,18 @@ static void test_adopt_socketpair(void **state) {
   assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
   tern_mgr *m;
   assert_int_equal(tern_mgr_new(&m, NULL), TERN_OK);
-  rec *r = rec_new(&pool);
-  r->echo = 1;
+  rec *lr = rec_new(&pool);
+  pool.server_echo = 1;
   tern_conn *c;
-  assert_int_equal(tern_adopt(m, sv[0], rec_fn, r, &c), TERN_OK);
-  assert_int_equal(r->events[TERN_EV_OPEN], 1);
+  assert_int_equal(tern_adopt(m, sv[0], rec_fn, lr, &c), TERN_OK);
+  /* OPEN went to the given data; the ACCEPT handler gave the connection a
+   * rec of its own, as for an accepted connection. */
+  assert_int_equal(lr->events[TERN_EV_OPEN], 1);
+  assert_int_equal(pool.accepts, 1);
+  rec *r = tern_conn_data(c);
+  assert_ptr_equal(r, &pool.recs[1]);
   assert_int_equal(r->events[TERN_EV_ACCEPT], 1);
+  lr->closes = 1; /* the listener-role rec never gets a CLOSE of its own */
   assert_int_equal(write(sv[1], "adopted", 7), 7);
   uint64_t end = tern_clock_ms() + 5000;
   char buf[16];
