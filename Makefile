@@ -54,6 +54,7 @@ poll: $(B)/poll/CMakeCache.txt
 test: bootstrap
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory check-symbols
+	@bash tools/install-check $(B)/release
 	@$(MAKE) --no-print-directory fuzz-brief
 
 unit: asan poll

@@ -78,11 +78,13 @@ int main(int argc, char **argv) {
     bench_fail("out of memory");
     return 1;
   }
+  for (size_t i = 0; i < n; i++) fds[i] = -1;
 
   bench_set_alarm(limit_s);
   bench_srv srv;
   if (bench_srv_start(&srv, n + 16) != 0) {
     if (srv.pid > 0) bench_srv_stop(&srv);
+    free(fds);
     return 1;
   }
   bench_alarm_child = srv.pid;

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# bench/run.sh BUILD_DIR: run tern's benchmarks (make bench builds first).
+#
+# Builds nothing. Each benchmark is a section: a function bench_<name> that
+# runs its programs under a time limit and appends lines to SUMMARY. To add
+# one, write the function and add its name to SECTIONS below. A section
+# that cannot run (missing program, peer not installed, descriptor limit)
+# reports SKIP and the others still run.
+#
+# Environment: BENCH_ONLY="conn_idle conn_cycle" runs only those sections;
+# CONN_IDLE_N (10000), CONN_CYCLE_N (1000), CONN_CYCLE_CYCLES (10).
+# Results and their meaning: docs/PERFORMANCE.md.
+set -u
+
+BUILD=${1:-build/release}
+if [ ! -d "$BUILD" ]; then
+  echo "bench/run.sh: build directory '$BUILD' not found (run make bench)" >&2
+  exit 2
+fi
+BIN="$BUILD/bench"
+[ -d "$BIN" ] || BIN="$BUILD"
+
+SECTIONS=(conn_idle conn_cycle)
+
+SUMMARY=()
+FAILED=0
+RUNNING= # process group of the program running now, if any
+
+# Every program runs in its own process group under timeout(1), so Ctrl-C
+# or the end of this script takes down it and the server it forked (which
+# also dies with its parent: PR_SET_PDEATHSIG).
+cleanup() {
+  if [ -n "$RUNNING" ]; then
+    kill -TERM -- "-$RUNNING" 2>/dev/null
+    RUNNING=
+  fi
+}
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT TERM
+
+# run_prog SECONDS OUTFILE PROG ARGS...: run with a hard time limit, save
+# stdout in OUTFILE and print it; returns the program's exit status (124 on timeout).
+run_prog() {
+  local secs=$1 out=$2
+  shift 2
+  setsid -w timeout -k 5 "$secs" "$@" >"$out" &
+  RUNNING=$!
+  wait "$RUNNING"
+  local rc=$?
+  RUNNING=
+  cat "$out"
+  [ $rc -eq 124 ] && echo "(time limit of ${secs}s reached)" >&2
+  return $rc
+}
+
+# field KEY FILE: value of KEY=... on the last line that has it.
+field() {
+  grep -o "\b$1=[^ ]*" "$2" | tail -n 1 | cut -d= -f2
+}
+
+verdict() { # verdict OK_CONDITION_EXIT_STATUS
+  if [ "$1" -eq 0 ]; then echo "PASS"; else echo "MISS"; fi
+}
+
+# ---- section: idle connection memory -----------------------------------
+bench_conn_idle() {
+  local prog="$BIN/conn_idle" out="$TMP/conn_idle.out" rc
+  if [ ! -x "$prog" ]; then
+    SUMMARY+=("conn_idle: SKIP ($prog not built)")
+    return
+  fi
+  run_prog 60 "$out" "$prog" -n "${CONN_IDLE_N:-10000}" -t 50
+  rc=$?
+  if [ $rc -eq 77 ]; then
+    SUMMARY+=("conn_idle: SKIP (descriptor limit too low)")
+    return
+  elif [ $rc -ne 0 ]; then
+    SUMMARY+=("conn_idle: FAIL (exit $rc)")
+    FAILED=1
+    return
+  fi
+  local bpc ratio
+  bpc=$(field bytes_per_conn "$out")
+  ratio=$(field after_close_ratio "$out")
+  awk -v b="$bpc" 'BEGIN { exit !(b <= 1024) }'
+  SUMMARY+=("conn_idle: $(verdict $?) ${bpc} bytes of server RSS per idle connection (target <= 1024); RSS after closing all = ${ratio} x baseline")
+}
+
+# ---- section: connect/close cycles --------------------------------------
+bench_conn_cycle() {
+  local prog="$BIN/conn_cycle" out="$TMP/conn_cycle.out" rc
+  if [ ! -x "$prog" ]; then
+    SUMMARY+=("conn_cycle: SKIP ($prog not built)")
+    return
+  fi
+  run_prog 60 "$out" "$prog" -n "${CONN_CYCLE_N:-1000}" \
+    -c "${CONN_CYCLE_CYCLES:-10}" -t 50
+  rc=$?
+  if [ $rc -eq 77 ]; then
+    SUMMARY+=("conn_cycle: SKIP (descriptor limit too low)")
+    return
+  elif [ $rc -ne 0 ]; then
+    SUMMARY+=("conn_cycle: FAIL (exit $rc)")
+    FAILED=1
+    return
+  fi
+  local g hg
+  g=$(field growth_kib "$out")
+  hg=$(field heap_growth_bytes "$out")
+  awk -v g="$g" 'BEGIN { exit !(g < 64) }'
+  SUMMARY+=("conn_cycle: $(verdict $?) RSS growth cycle 1 -> last = ${g} KiB (target < 64); malloc in-use growth = ${hg} bytes")
+}
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/tern-bench.XXXXXX")
+trap 'cleanup; rm -rf "$TMP"' EXIT
+
+echo "== tern benchmarks ($BUILD) on $(nproc) CPUs, Linux $(uname -r) =="
+for s in "${SECTIONS[@]}"; do
+  if [ -n "${BENCH_ONLY:-}" ] && [[ " $BENCH_ONLY " != *" $s "* ]]; then
+    continue
+  fi
+  echo
+  echo "== $s =="
+  "bench_$s"
+done
+
+echo
+echo "== summary =="
+echo "targets: <= 1 KiB of server memory per idle connection; no growth after the first cycle"
+for line in "${SUMMARY[@]}"; do
+  echo "  $line"
+done
+exit $FAILED
