@@ -1,6 +1,6 @@
 /* bench/bench_util.h: shared parts of the connection-memory benchmarks
  * (conn_idle.c, conn_cycle.c). Header-only (static inline) because every
- * bench/*.c becomes its own program; nothing here is a benchmark itself.
+ * .c file in bench/ becomes its own program; nothing here is a benchmark itself.
  *
  * Process design (both programs):
  *

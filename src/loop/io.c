@@ -40,10 +40,11 @@ static bool tern__io_events_ok(unsigned events) {
 
 int tern_io_start(tern_loop *loop, tern_io **out, int fd, unsigned events,
                   tern_io_fn fn, void *ud) {
-  if (loop == NULL || out == NULL || fn == NULL ||
-      !tern__io_events_ok(events))
+  if (out == NULL)
     return TERN_EINVAL;
   *out = NULL;
+  if (loop == NULL || fn == NULL || !tern__io_events_ok(events))
+    return TERN_EINVAL;
   if (fd < 0)
     return TERN_EBADF;
   if (loop->closing)

@@ -112,9 +112,11 @@ static uint64_t tern__sat_add(uint64_t a, uint64_t b) {
 
 int tern_timer_new(tern_loop *loop, tern_timer **out, tern_timer_fn fn,
                    void *ud) {
-  if (loop == NULL || out == NULL || fn == NULL)
+  if (out == NULL)
     return TERN_EINVAL;
   *out = NULL;
+  if (loop == NULL || fn == NULL)
+    return TERN_EINVAL;
   if (loop->closing)
     return TERN_ECLOSED;
   if (tern__heap_reserve(loop, loop->ntimers + 1) != TERN_OK)

@@ -4,6 +4,8 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -100,6 +102,71 @@ static void test_adopt_socketpair(void **state) {
   assert_int_equal(r->closes, 1);
   assert_int_equal(r->eof, 1);
   assert_int_equal(tern_adopt(m, -1, rec_fn, r, NULL), TERN_EINVAL);
+  tern_mgr_free(m);
+  assert_all_closed_once(&pool);
+}
+
+/* A listening socket made elsewhere: adopted, it accepts as tern's own. */
+static void test_adopt_listener(void **state) {
+  (void)state;
+  int lfd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t alen = sizeof(a);
+  assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+  assert_int_equal(listen(lfd, 16), 0);
+  assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &alen), 0);
+  tern_mgr *m;
+  assert_int_equal(tern_mgr_new(&m, NULL), TERN_OK);
+  rec *lr = rec_new(&pool);
+  pool.server_echo = 1;
+  tern_conn *l;
+  assert_int_equal(tern_adopt(m, lfd, rec_fn, lr, &l), TERN_OK);
+  assert_true(tern_conn_is_listener(l));
+  assert_int_equal(tern_conn_local(l)->port, ntohs(a.sin_port));
+  char url[64];
+  snprintf(url, sizeof(url), "tcp://127.0.0.1:%d", ntohs(a.sin_port));
+  rec *cr = rec_new(&pool);
+  tern_conn *cl;
+  assert_int_equal(tern_connect(m, url, rec_fn, cr, &cl), TERN_OK);
+  assert_int_equal(tern_send(cl, "via adopted listener", 20), TERN_OK);
+  uint64_t end = tern_clock_ms() + 5000;
+  while (cr->bytes_in < 20 && tern_clock_ms() < end)
+    tern_loop_poll(tern_mgr_loop(m), 10);
+  assert_int_equal(cr->bytes_in, 20);
+  assert_int_equal(pool.accepts, 1);
+  tern_mgr_free(m); /* closes lfd too */
+  assert_int_equal(close(lfd), -1);
+  assert_all_closed_once(&pool);
+}
+
+/* An idle accepted connection holds only its object: no buffers, and the
+ * object is small (the budget is 1 KiB per idle connection, kernel aside). */
+static void test_idle_conn_is_small(void **state) {
+  (void)state;
+  tern_mgr *m;
+  tern_conn *l, *cl;
+  char url[128];
+  assert_int_equal(tern_mgr_new(&m, NULL), TERN_OK);
+  rec *lr = rec_new(&pool), *cr = rec_new(&pool);
+  pool.server_echo = 1;
+  assert_int_equal(tern_listen(m, "tcp://127.0.0.1:0", rec_fn, lr, &l),
+                   TERN_OK);
+  url_of(l, "tcp", url, sizeof(url));
+  assert_int_equal(tern_connect(m, url, rec_fn, cr, &cl), TERN_OK);
+  uint8_t big[100000];
+  memset(big, 7, sizeof(big));
+  assert_int_equal(tern_send(cl, big, sizeof(big)), TERN_OK);
+  uint64_t end = tern_clock_ms() + 5000;
+  while (cr->bytes_in < sizeof(big) && tern_clock_ms() < end)
+    tern_loop_poll(tern_mgr_loop(m), 10);
+  assert_int_equal(cr->bytes_in, sizeof(big));
+  run_for(m, 50);
+  tern_conn *srv = pool.recs[2].conn;
+  size_t mem = tern_conn_mem(srv);
+  fprintf(stderr, "idle accepted connection: %zu bytes in user space\n", mem);
+  assert_true(mem <= 512);
+  assert_int_equal(tern_conn_mem(cl), mem);
   tern_mgr_free(m);
   assert_all_closed_once(&pool);
 }
@@ -277,6 +344,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_udp_echo, setup),
       cmocka_unit_test_setup(test_adopt_socketpair, setup),
+      cmocka_unit_test_setup(test_adopt_listener, setup),
+      cmocka_unit_test_setup(test_idle_conn_is_small, setup),
       cmocka_unit_test_setup(test_teardown_closes_everything, setup),
       cmocka_unit_test_setup(test_cross_thread_calls, setup),
       cmocka_unit_test_setup(test_two_managers, setup),

@@ -33,9 +33,11 @@ static void *tern__thread_main(void *p) {
 
 int tern_thread_new(tern_thread **out, const char *name, tern_thread_fn fn,
                     void *arg) {
-  if (out == NULL || fn == NULL)
+  if (out == NULL)
     return TERN_EINVAL;
   *out = NULL;
+  if (fn == NULL)
+    return TERN_EINVAL;
   tern_thread *t = calloc(1, sizeof(*t));
   if (t == NULL)
     return TERN_ENOMEM;
