@@ -6,7 +6,8 @@
  *
  *   parent (client, plain non-blocking sockets)
  *     |  socketpair: control channel, one line per answer
- *     +-- child: fork + exec of /proc/self/exe --bench-server FD MAXCONNS
+ *     +-- child: fork + exec of itself: --bench-server FD MAXCONNS
+ *              (its name in ps/top: tern-bench-srv);
  *              a tern echo listener on tcp://127.0.0.1:0, nothing else
  *
  * The child is exec'd (not just forked) so that its address space holds
@@ -20,6 +21,9 @@
  *         conn_mem=%zu\n"
  *        count = tern_mgr_count(), heap = mallinfo2().uordblks (-1 if the
  *        C library has no mallinfo2), conn_mem = sum of tern_conn_mem().
+ *   't'  diagnostic only, after the honest measurement: malloc_trim(0),
+ *        then the same line as 'c'. Shows whether memory RSS kept after
+ *        a close is free inside malloc (reclaimable) or still in use.
  *   'q'  child stops its loop, frees the manager and exits 0.
  *   EOF  (parent gone) same as 'q'. The child also has PDEATHSIG=SIGKILL.
  * The first line the child writes, unasked, is "port=%u\n".
@@ -97,8 +101,7 @@ static inline int bench_raise_nofile(rlim_t need) {
             strerror(errno));
     return -1;
   }
-  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur >= need) return 0;
-  if (rl.rlim_cur == RLIM_INFINITY) return 0;
+  if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= need) return 0;
   struct rlimit want = rl;
   want.rlim_cur = need;
   if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need)
@@ -184,7 +187,10 @@ static inline void bench_srv_ctl(tern_io *io, unsigned events, void *ud) {
       tern_mgr_stop(st->m);
       return;
     }
-    if (cmd[i] != 'c') continue;
+    if (cmd[i] != 'c' && cmd[i] != 't') continue;
+#if defined(__GLIBC__)
+    if (cmd[i] == 't') malloc_trim(0);
+#endif
     long long heap = -1;
 #if BENCH_HAVE_MALLINFO2
     struct mallinfo2 mi = mallinfo2();
@@ -205,6 +211,7 @@ static inline void bench_srv_ctl(tern_io *io, unsigned events, void *ud) {
 /* Entry point of the child: argv = prog --bench-server FD MAXCONNS. */
 static inline int bench_server_main(int argc, char **argv) {
   if (argc < 4) return 2;
+  prctl(PR_SET_NAME, "tern-bench-srv");
   bench_srv_state st;
   memset(&st, 0, sizeof(st));
   st.ctl_fd = atoi(argv[2]);
@@ -305,6 +312,17 @@ static inline int bench_srv_start(bench_srv *s, size_t max_conns) {
     bench_fail("socketpair: %s", strerror(errno));
     return -1;
   }
+  /* Exec the real path, not /proc/self/exe, so the child's name (comm) is
+   * the program's, not "exe". */
+  char self[4096];
+  ssize_t sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (sl <= 0) {
+    bench_fail("readlink /proc/self/exe: %s", strerror(errno));
+    close(sv[0]);
+    close(sv[1]);
+    return -1;
+  }
+  self[sl] = '\0';
   pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) {
@@ -320,10 +338,8 @@ static inline int bench_srv_start(bench_srv *s, size_t max_conns) {
     char fdarg[16], maxarg[24];
     snprintf(fdarg, sizeof(fdarg), "%d", sv[1]);
     snprintf(maxarg, sizeof(maxarg), "%zu", max_conns);
-    execl("/proc/self/exe", bench_prog, BENCH_SERVER_ARG, fdarg, maxarg,
-          (char *)NULL);
-    fprintf(stderr, "%s: exec /proc/self/exe: %s\n", bench_prog,
-            strerror(errno));
+    execl(self, bench_prog, BENCH_SERVER_ARG, fdarg, maxarg, (char *)NULL);
+    fprintf(stderr, "%s: exec %s: %s\n", bench_prog, self, strerror(errno));
     _exit(127);
   }
   close(sv[1]);
@@ -340,8 +356,9 @@ static inline int bench_srv_start(bench_srv *s, size_t max_conns) {
   return 0;
 }
 
-static inline int bench_srv_query(bench_srv *s, bench_stats *st) {
-  if (write(s->ctl, "c", 1) != 1) return -1;
+/* Send cmd ('c' or 't') and parse the stats line it answers. */
+static inline int bench_srv_cmd(bench_srv *s, char cmd, bench_stats *st) {
+  if (write(s->ctl, &cmd, 1) != 1) return -1;
   char line[256];
   if (bench_srv_line(s, line, sizeof(line), 10000) != 0) return -1;
   memset(st, 0, sizeof(*st));
@@ -354,7 +371,15 @@ static inline int bench_srv_query(bench_srv *s, bench_stats *st) {
   return 0;
 }
 
-/* Poll the server until tern_mgr_count() == want (or timeout). */
+static inline int bench_srv_query(bench_srv *s, bench_stats *st) {
+  return bench_srv_cmd(s, 'c', st);
+}
+
+/* Poll the server until tern_mgr_count() == want and every connection
+ * that left the count has had its CLOSE delivered (accepted - closed ==
+ * want - 1). The second half matters: the count drops when a connection
+ * finishes, but tern frees it only when the manager's next flush delivers
+ * CLOSE, so count alone can be reached with connections still allocated. */
 static inline int bench_srv_wait_count(bench_srv *s, size_t want,
                                        int timeout_ms, bench_stats *st) {
   uint64_t deadline = bench_now_ms() + (uint64_t)timeout_ms;
@@ -363,7 +388,9 @@ static inline int bench_srv_wait_count(bench_srv *s, size_t want,
       bench_fail("server child stopped answering");
       return -1;
     }
-    if (st->count == want) return 0;
+    if (st->count == want && want >= 1 &&
+        st->accepted - st->closed == (unsigned long long)(want - 1))
+      return 0;
     if (bench_now_ms() >= deadline) {
       bench_fail("server count is %zu, expected %zu after %d ms "
                  "(accepted=%llu closed=%llu errors=%llu)",
@@ -400,6 +427,9 @@ static inline int bench_read_mem(pid_t pid, bench_mem *m) {
   return m->rss_kib < 0 ? -1 : 0;
 }
 
+/* The server child, for the signal handler below (set once started). */
+static pid_t bench_alarm_child = -1;
+
 /* Ask the child to exit; kill it if it does not within 5 s. Returns the
  * child's exit status (0 = clean), or -1 if it crashed or had to be
  * killed. */
@@ -413,6 +443,7 @@ static inline int bench_srv_stop(bench_srv *s) {
   for (;;) {
     pid_t w = waitpid(s->pid, &status, WNOHANG);
     if (w == s->pid) {
+      bench_alarm_child = -1;
       if (WIFEXITED(status)) {
         ret = WEXITSTATUS(status);
         if (ret != 0) bench_fail("server child exited with %d", ret);
@@ -427,6 +458,7 @@ static inline int bench_srv_stop(bench_srv *s) {
       bench_fail("server child did not exit in 5 s after 'q'; killing it");
       kill(s->pid, SIGKILL);
       waitpid(s->pid, &status, 0);
+      bench_alarm_child = -1;
       break;
     }
     bench_sleep_ms(10);
@@ -436,23 +468,29 @@ static inline int bench_srv_stop(bench_srv *s) {
   return ret;
 }
 
-/* The whole program must end in bounded time: SIGALRM kills the child. */
-static pid_t bench_alarm_child = -1;
-
-static inline void bench_on_alarm(int sig) {
-  (void)sig;
-  static const char msg[] = "bench: FAIL: time limit reached, aborting\n";
-  if (write(2, msg, sizeof(msg) - 1) < 0) {
+/* The whole program must end in bounded time: SIGALRM (and SIGINT, SIGTERM,
+ * SIGHUP) kill the server child, reap it and exit. */
+static inline void bench_on_signal(int sig) {
+  if (sig == SIGALRM) {
+    static const char msg[] = "bench: FAIL: time limit reached, aborting\n";
+    if (write(2, msg, sizeof(msg) - 1) < 0) {
+    }
   }
-  if (bench_alarm_child > 0) kill(bench_alarm_child, SIGKILL);
-  _exit(3);
+  if (bench_alarm_child > 0) {
+    kill(bench_alarm_child, SIGKILL);
+    waitpid(bench_alarm_child, NULL, 0);
+  }
+  _exit(sig == SIGALRM ? 3 : 128 + sig);
 }
 
 static inline void bench_set_alarm(unsigned seconds) {
   struct sigaction sa;
   memset(&sa, 0, sizeof(sa));
-  sa.sa_handler = bench_on_alarm;
+  sa.sa_handler = bench_on_signal;
   sigaction(SIGALRM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL);
   alarm(seconds);
 }
 
@@ -538,7 +576,7 @@ static inline int bench_open_echo(uint16_t port, int *fds, size_t n,
                        r < 0 ? strerror(errno) : "closed by server");
             goto fail;
           }
-          if (memcmp(buf, BENCH_MSG + got[j], (size_t)r) != 0) {
+          if (memcmp(buf, &BENCH_MSG[got[j]], (size_t)r) != 0) {
             bench_fail("echo (connection %zu): wrong bytes", base + j);
             goto fail;
           }

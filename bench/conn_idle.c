@@ -7,10 +7,15 @@
  *   2. open N connections, one 16-byte echo on each (so each one was
  *      accepted and did I/O), leave them idle; wait for
  *      tern_mgr_count() == N+1 (listener included); measure.
- *   3. close them all from the client side; wait for count == 1; measure.
+ *   3. close them all from the client side; wait for count == 1 and every
+ *      CLOSE delivered; measure.
+ *   4. diagnostic only, after the honest numbers: ask the server to run
+ *      malloc_trim(0) and measure again (rss_after_trim_kib). If that is
+ *      near the baseline, what stayed after the close was free memory that
+ *      malloc kept, not memory tern still holds.
  *
  * Output (one line each, key=value):
- *   conn_idle phase=base|idle|closed ...   raw readings
+ *   conn_idle phase=base|idle|closed|trimmed ...   raw readings
  *   conn_idle n=N rss_base_kib= rss_idle_kib= bytes_per_conn= ...  result
  * bytes_per_conn = (VmRSS_idle - VmRSS_base) * 1024 / N. Kernel socket
  * memory is not in the process RSS and is not counted.
@@ -115,12 +120,21 @@ int main(int argc, char **argv) {
   if (bench_read_mem(srv.pid, &m_closed) != 0) goto out;
   print_phase("closed", 0, &st_closed, &m_closed);
 
+  bench_stats st_trim;
+  bench_mem m_trim;
+  if (bench_srv_cmd(&srv, 't', &st_trim) != 0 ||
+      bench_read_mem(srv.pid, &m_trim) != 0) {
+    bench_fail("server child stopped answering");
+    goto out;
+  }
+  print_phase("trimmed", 0, &st_trim, &m_trim);
+
   printf("conn_idle n=%zu rss_base_kib=%ld rss_idle_kib=%ld "
          "bytes_per_conn=%.0f private_dirty_bytes_per_conn=%.0f "
          "heap_bytes_per_conn=%.0f tern_conn_mem_per_conn=%.0f "
          "rss_after_close_kib=%ld after_close_ratio=%.3f "
-         "heap_after_close_delta_bytes=%lld server_errors=%llu "
-         "open_ms=%llu close_ms=%llu\n",
+         "heap_after_close_delta_bytes=%lld rss_after_trim_kib=%ld "
+         "server_errors=%llu open_ms=%llu close_ms=%llu\n",
          n, m_base.rss_kib, m_idle.rss_kib,
          per_conn(m_idle.rss_kib, m_base.rss_kib, 1024, n),
          m_base.private_dirty_kib >= 0
@@ -132,6 +146,7 @@ int main(int argc, char **argv) {
          m_base.rss_kib > 0 ? (double)m_closed.rss_kib / (double)m_base.rss_kib
                             : 0.0,
          st_base.heap >= 0 ? st_closed.heap - st_base.heap : -1LL,
+         m_trim.rss_kib,
          st_closed.errors, (unsigned long long)t_open,
          (unsigned long long)t_close);
   fflush(stdout);

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # bench/run.sh BUILD_DIR: run tern's benchmarks (make bench builds first).
 #
-# Builds nothing. Each benchmark is a section: a function bench_<name> that
+# Builds nothing. Bounded: each program stops itself after 40 s and is
+# killed at 50 s; the connection sections normally take ~2 s together.
+# Each benchmark is a section: a function bench_<name> that
 # runs its programs under a time limit and appends lines to SUMMARY. To add
 # one, write the function and add its name to SECTIONS below. A section
 # that cannot run (missing program, peer not installed, descriptor limit)
@@ -39,7 +41,7 @@ trap cleanup EXIT
 trap 'cleanup; exit 130' INT TERM
 
 # run_prog SECONDS OUTFILE PROG ARGS...: run with a hard time limit, save
-# stdout in OUTFILE and print it; returns the program's exit status (124 on timeout).
+# stdout in OUTFILE and print it; returns the exit status (124: timeout).
 run_prog() {
   local secs=$1 out=$2
   shift 2
@@ -69,7 +71,7 @@ bench_conn_idle() {
     SUMMARY+=("conn_idle: SKIP ($prog not built)")
     return
   fi
-  run_prog 60 "$out" "$prog" -n "${CONN_IDLE_N:-10000}" -t 50
+  run_prog 50 "$out" "$prog" -n "${CONN_IDLE_N:-10000}" -t 40
   rc=$?
   if [ $rc -eq 77 ]; then
     SUMMARY+=("conn_idle: SKIP (descriptor limit too low)")
@@ -79,11 +81,13 @@ bench_conn_idle() {
     FAILED=1
     return
   fi
-  local bpc ratio
+  local bpc ratio base trim
   bpc=$(field bytes_per_conn "$out")
   ratio=$(field after_close_ratio "$out")
+  base=$(field rss_base_kib "$out")
+  trim=$(field rss_after_trim_kib "$out")
   awk -v b="$bpc" 'BEGIN { exit !(b <= 1024) }'
-  SUMMARY+=("conn_idle: $(verdict $?) ${bpc} bytes of server RSS per idle connection (target <= 1024); RSS after closing all = ${ratio} x baseline")
+  SUMMARY+=("conn_idle: $(verdict $?) ${bpc} bytes of server RSS per idle connection (target <= 1024); RSS after closing all = ${ratio} x baseline (${trim} KiB after malloc_trim, baseline ${base} KiB)")
 }
 
 # ---- section: connect/close cycles --------------------------------------
@@ -93,8 +97,8 @@ bench_conn_cycle() {
     SUMMARY+=("conn_cycle: SKIP ($prog not built)")
     return
   fi
-  run_prog 60 "$out" "$prog" -n "${CONN_CYCLE_N:-1000}" \
-    -c "${CONN_CYCLE_CYCLES:-10}" -t 50
+  run_prog 50 "$out" "$prog" -n "${CONN_CYCLE_N:-1000}" \
+    -c "${CONN_CYCLE_CYCLES:-10}" -t 40
   rc=$?
   if [ $rc -eq 77 ]; then
     SUMMARY+=("conn_cycle: SKIP (descriptor limit too low)")

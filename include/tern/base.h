@@ -105,10 +105,16 @@ typedef void (*tern_log_sink_fn)(tern_log_level level, const char *subsys,
  * thread-safe. Default: level WARN, sink writes to stderr. */
 TERN_API void tern_log_set_level(tern_log_level level);
 TERN_API tern_log_level tern_log_get_level(void);
-/* Override the level for one subsystem ("net", "loop", ...). At most
- * TERN_LOG_MAX_OVERRIDES (16) overrides; returns TERN_ENOSPC past that. */
+/* Override the level for one subsystem ("net", "loop", ...). At most 16
+ * overrides (setting an existing one again replaces it); returns
+ * TERN_ENOSPC past that, TERN_EINVAL for a NULL name, a name of 16 bytes
+ * or more, or a level outside ERROR..TRACE. Overrides cannot be removed. */
 TERN_API int tern_log_set_subsys_level(const char *subsys, tern_log_level level);
-/* NULL restores the stderr sink. */
+/* NULL restores the stderr sink, which writes "<ms> LEVEL subsys: line".
+ * The sink is called with the log lock held: lines never interleave, and
+ * after this returns the old sink is no longer running. A sink must not
+ * call the tern_log_set_* functions; tern_log() calls from inside a sink
+ * are dropped. Lines longer than 512 bytes are cut and end in "...". */
 TERN_API void tern_log_set_sink(tern_log_sink_fn fn, void *ud);
 /* Would a message at level for subsys be emitted now? */
 TERN_API bool tern_log_enabled(tern_log_level level, const char *subsys);
@@ -174,7 +180,8 @@ TERN_API void tern_buf_init(tern_buf *b, size_t max);
  * TERN_ENOMEM if growing failed. Growth is geometric. */
 TERN_API int tern_buf_append(tern_buf *b, const void *p, size_t n);
 /* Make room for at least n more bytes; returns a pointer to the free space
- * (write there, then tern_buf_commit). NULL on ENOSPC/ENOMEM. */
+ * (write there, then tern_buf_commit). NULL on ENOSPC/ENOMEM. n == 0 is
+ * taken as 1. cap - len bytes may be written, never past max. */
 TERN_API uint8_t *tern_buf_reserve(tern_buf *b, size_t n);
 TERN_API void tern_buf_commit(tern_buf *b, size_t n);
 /* Drop n bytes from the front (n > len drops all). O(1): no memmove;
@@ -205,17 +212,24 @@ typedef struct tern_addr {
 /* Parse a numeric IP ("10.0.0.1", "::1", "fe80::1%3"), no port. The port
  * of *out is set to 0. TERN_EURL if it is not a numeric address. */
 TERN_API int tern_addr_parse_ip(const char *s, size_t len, tern_addr *out);
-/* Parse "ip:port" or "[ipv6]:port". */
+/* Parse "ip:port" or "[ipv6]:port"; the port (0..65535) is required.
+ * IPv4 is strict dotted-quad: "01.2.3.4", "127.1", "0x7f.0.0.1" are
+ * TERN_EURL. A zone is numeric only ("fe80::1%2", not "%eth0"). */
 TERN_API int tern_addr_parse(const char *s, size_t len, tern_addr *out);
 /* Write "1.2.3.4:80" / "[::1]:80" (or without port if with_port is
- * false); returns the length written, or TERN_ENOSPC. Always NUL ends. */
+ * false); returns the length written, or TERN_ENOSPC (TERN_EINVAL if the
+ * family is not INET/INET6). Always NUL ends when size > 0. IPv6 is in
+ * RFC 5952 canonical form, IPv4-mapped as "::ffff:1.2.3.4". */
 TERN_API int tern_addr_format(const tern_addr *a, bool with_port, char *buf,
                               size_t size);
+/* Same family, address, port and (IPv6) zone. */
 TERN_API bool tern_addr_eq(const tern_addr *a, const tern_addr *b);
+/* 0.0.0.0 or :: (any port). */
 TERN_API bool tern_addr_is_any(const tern_addr *a);
 
 /* A parsed URL: views into the string that was parsed (no copies). Missing
- * parts have len 0. host has no brackets ("::1" for "[::1]"). */
+ * parts have len 0 (and point into the input where they would have been).
+ * host has no brackets ("::1" for "[::1]"). */
 typedef struct tern_url {
   tern_str scheme;   /* "tcp", "udp", "http", "https", "ws", "wss", ... */
   tern_str userinfo; /* "user:pass" before '@' */
@@ -232,12 +246,55 @@ typedef struct tern_url {
 } tern_url;
 
 /* Parse "scheme://[userinfo@]host[:port][/path][?query][#fragment]".
- * The scheme is required; tcp:// and udp:// also require a port. Returns
+ * Reads exactly len bytes (no NUL needed). The scheme is required;
+ * tcp://, udp:// and tls:// also require a port, and for them port 0
+ * (listen on any port) is allowed; other schemes take 1..65535. Returns
  * TERN_OK, or TERN_EURL with out->error set ("missing port", "port out of
- * range", "unterminated '[' in host", "bad character in host", ...).
- * Known schemes and default ports: http 80, https 443, ws 80, wss 443,
- * mqtt 1883. */
+ * range", "unterminated '[' in host", "bad character in host", ...) and
+ * every other field zero. Control characters and spaces are refused
+ * anywhere; a host is a name of [A-Za-z0-9._-], a strict dotted quad, or a
+ * bracketed IPv6 address with an optional numeric zone ("[fe80::1%2]").
+ * Known schemes (case-insensitive) and default ports: http 80, https 443,
+ * ws 80, wss 443, mqtt 1883. */
 TERN_API int tern_url_parse(const char *s, size_t len, tern_url *out);
+
+/* ------------------------------------------------------------------ */
+/* SHA-1, base64, UTF-8 (for WebSocket and HTTP)                       */
+/* ------------------------------------------------------------------ */
+
+/* SHA-1 (FIPS 180-4). Only for protocol uses that require it (RFC 6455
+ * Sec-WebSocket-Accept); not for security. */
+typedef struct tern_sha1 {
+  uint32_t h[5];
+  uint64_t len;      /* bytes hashed so far */
+  uint8_t block[64]; /* pending partial block */
+} tern_sha1;
+TERN_API void tern_sha1_init(tern_sha1 *s);
+TERN_API void tern_sha1_update(tern_sha1 *s, const void *data, size_t len);
+TERN_API void tern_sha1_final(tern_sha1 *s, uint8_t digest[20]);
+
+/* Base64 (RFC 4648 section 4, with padding). encode writes
+ * 4*ceil(len/3) chars plus NUL; returns chars written or TERN_ENOSPC.
+ * decode rejects bad characters, bad padding and non-zero pad bits;
+ * returns bytes written, TERN_EINVAL or TERN_ENOSPC. */
+TERN_API int tern_base64_encode(const void *src, size_t len, char *dst,
+                                size_t dst_size);
+TERN_API int tern_base64_decode(const char *src, size_t len, uint8_t *dst,
+                                size_t dst_size);
+
+/* Incremental UTF-8 validation (RFC 3629: no overlongs, no surrogates,
+ * nothing above U+10FFFF). Feed bytes in any split; the state carries a
+ * partial sequence across calls. */
+typedef struct tern_utf8 {
+  uint32_t state; /* 0: at a character boundary */
+} tern_utf8;
+enum { TERN_UTF8_OK = 0, TERN_UTF8_PARTIAL = 1, TERN_UTF8_BAD = -1 };
+/* Returns TERN_UTF8_BAD as soon as the bytes so far cannot be the start
+ * of valid UTF-8 (fail fast), TERN_UTF8_PARTIAL if they end inside a
+ * character, TERN_UTF8_OK at a boundary. After BAD the state stays bad. */
+TERN_API int tern_utf8_feed(tern_utf8 *u, const uint8_t *p, size_t len);
+/* One-shot: is the whole string valid UTF-8? */
+TERN_API bool tern_utf8_valid(const uint8_t *p, size_t len);
 
 #ifdef __cplusplus
 }

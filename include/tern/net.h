@@ -176,6 +176,16 @@ TERN_API int tern_adopt(tern_mgr *m, int fd, tern_conn_fn fn, void *ud,
  * a listener to the sender of the last datagram; TERN_EAGAIN if the network
  * has no room for it now (it is not queued). */
 TERN_API int tern_send(tern_conn *c, const void *data, size_t len);
+/* A piece of data for tern_sendv. */
+typedef struct tern_iov {
+  const void *base;
+  size_t len;
+} tern_iov;
+
+/* TCP: queue several pieces as one all-or-nothing send (a protocol frame's
+ * header and payload, say): TERN_ENOSPC if they do not all fit. */
+TERN_API int tern_sendv(tern_conn *c, const tern_iov *iov, size_t n);
+
 /* UDP: send one datagram to addr. */
 TERN_API int tern_sendto(tern_conn *c, const tern_addr *addr,
                          const void *data, size_t len);

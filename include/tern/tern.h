@@ -8,6 +8,8 @@
 #include "tern/loop.h"
 #include "tern/net.h"
 #include "tern/backend.h"
+#include "tern/http.h"
+#include "tern/ws.h"
 
 #define TERN_VERSION_MAJOR 0
 #define TERN_VERSION_MINOR 1

@@ -163,6 +163,9 @@ static void log_stderr_sink(tern_log_level level, const char *subsys,
 
 /* Formats into line[LOG_LINE_MAX + 1]; a longer message is cut and ends
  * in "..." so the reader knows. vsnprintf never writes past the end. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 0)))
+#endif
 static void log_format(char *line, const char *fmt, va_list ap) {
   int n = vsnprintf(line, LOG_LINE_MAX + 1, fmt, ap);
 

@@ -155,7 +155,7 @@ static bool host_looks_numeric(const char *h, size_t len) {
     start--;
   if (start == len)
     return false;
-  if (len - start > 2 && h[start] == '0' && (h[start + 1] | 0x20) == 'x')
+  if (len - start >= 2 && h[start] == '0' && (h[start + 1] | 0x20) == 'x')
     return true;
   for (i = start; i < len; i++) {
     if (!is_digit(h[i]))

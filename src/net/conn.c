@@ -197,9 +197,9 @@ void tern__conn_flush_tx(tern_conn *c) {
   tx_drained(c);
 }
 
-static int send_stream(tern_conn *c, const uint8_t *p, size_t len) {
-  if (c->tx.len + len > c->tx.max || c->tx.len + len < len)
-    return TERN_ENOSPC;
+/* Hand bytes to the network, or queue what it does not take now. The
+ * caller has checked that they fit in the queue. */
+static int push_stream(tern_conn *c, const uint8_t *p, size_t len) {
   if (c->tx.len == 0 && (c->flags & F_CONNECTED)) {
     /* Fast path: nothing queued, try the network first (no copy). */
     long n = BE(c)->send(BS(c), c, p, len);
@@ -218,6 +218,31 @@ static int send_stream(tern_conn *c, const uint8_t *p, size_t len) {
   return TERN_OK;
 }
 
+static bool fits(const tern_conn *c, size_t len) {
+  return c->tx.len + len <= c->tx.max && c->tx.len + len >= len;
+}
+
+static int stream_ok(const tern_conn *c) {
+  if (c->flags & (F_FINAL | F_CLOSING | F_SHUT_WANTED)) return TERN_ECLOSED;
+  if (c->flags & (F_LISTENER | F_UDP)) return TERN_ENOTSUP;
+  return TERN_OK;
+}
+
+int tern_sendv(tern_conn *c, const tern_iov *iov, size_t n) {
+  if (c == NULL || (iov == NULL && n > 0)) return TERN_EINVAL;
+  int rc = stream_ok(c);
+  size_t total = 0;
+  for (size_t i = 0; i < n && rc == TERN_OK; i++) {
+    if (total + iov[i].len < total) return TERN_ENOSPC;
+    total += iov[i].len;
+  }
+  if (rc != TERN_OK) return rc;
+  if (!fits(c, total)) return TERN_ENOSPC;
+  for (size_t i = 0; i < n && rc == TERN_OK; i++)
+    if (iov[i].len) rc = push_stream(c, iov[i].base, iov[i].len);
+  return rc;
+}
+
 int tern_send(tern_conn *c, const void *data, size_t len) {
   if (c == NULL || (data == NULL && len > 0)) return TERN_EINVAL;
   if (c->flags & (F_FINAL | F_CLOSING | F_SHUT_WANTED)) return TERN_ECLOSED;
@@ -227,7 +252,8 @@ int tern_send(tern_conn *c, const void *data, size_t len) {
                          data, len);
   }
   if (c->flags & F_LISTENER) return TERN_ENOTCONN;
-  return send_stream(c, data, len);
+  if (!fits(c, len)) return TERN_ENOSPC;
+  return push_stream(c, data, len);
 }
 
 int tern_sendto(tern_conn *c, const tern_addr *addr, const void *data,

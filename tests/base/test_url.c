@@ -226,6 +226,7 @@ static const struct {
     {"http://127.1/", "bad IPv4 address in host"},
     {"http://0x7f.0.0.1/", "bad IPv4 address in host"},
     {"http://a.0x7f/", "bad IPv4 address in host"},
+    {"http://a.0X/", "bad IPv4 address in host"},
     {"http://2130706433/", "bad IPv4 address in host"},
     {"http://1.2.3.4./", "bad IPv4 address in host"},
     {"http://h:8x", "bad port"},
