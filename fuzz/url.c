@@ -20,10 +20,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#define CHECK(cond)  \
-  do {               \
-    if (!(cond))     \
-      abort();       \
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (!(cond))                                                               \
+      abort();                                                                 \
   } while (0)
 
 static void check_view(tern_str v, const char *s, size_t len) {

@@ -182,7 +182,8 @@ typedef struct tern_http_request {
   size_t body_len;
   bool chunked;              /* send the body with chunked coding */
   uint32_t timeout_ms;       /* whole exchange (default 30000) */
-  uint32_t max_redirects;    /* followed for GET/HEAD (default 5; 0: none) */
+  uint32_t max_redirects;    /* followed for GET/HEAD (0: the default, 5) */
+  bool no_redirects;         /* deliver 3xx responses as they are */
   size_t max_response_head;  /* default 16384 */
 } tern_http_request;
 

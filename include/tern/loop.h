@@ -34,7 +34,10 @@ typedef struct tern_timer tern_timer;
 enum {
   TERN_IO_READ = 1u << 0,
   TERN_IO_WRITE = 1u << 1,
-  TERN_IO_ERROR = 1u << 2, /* error or hang-up; always reported */
+  /* Error or hang-up. Never needs asking for: reported whenever the
+   * watcher watches anything, together with its READ/WRITE bits, so the
+   * callback's read() or write() meets the EOF or the error. */
+  TERN_IO_ERROR = 1u << 2,
 };
 
 /* Bounds for a loop. Zero fields take the defaults shown. */
@@ -45,20 +48,24 @@ typedef struct tern_loop_opts {
 
 /* Create a loop. opts may be NULL. */
 TERN_API int tern_loop_new(tern_loop **out, const tern_loop_opts *opts);
-/* Destroy a loop. Active tern_io watchers and timers are freed without
- * their callbacks running; queued cross-thread calls run with status
- * TERN_ECANCELED so they can free what they carry; deferred calls are
- * dropped after running with TERN_ECANCELED as well. Must not be called
- * from inside a callback of this loop. */
+/* Destroy a loop. First deferred calls, then queued cross-thread calls run
+ * with status TERN_ECANCELED so they can free what they carry (they may
+ * still stop watchers and free timers; new calls and defers now fail with
+ * TERN_ECLOSED). Then the remaining tern_io watchers and timers, active or
+ * not, are freed without their callbacks running. Must not be called from
+ * inside a callback of this loop. */
 TERN_API void tern_loop_free(tern_loop *loop);
 
 /* Run until tern_loop_stop(). Returns TERN_OK, or an error if waiting for
- * events failed. */
+ * events failed. Loops are not re-entrant: run and poll return TERN_EBUSY
+ * when called from inside a callback of the same loop. */
 TERN_API int tern_loop_run(tern_loop *loop);
 /* Run one iteration, waiting at most timeout_ms for I/O (-1: until
  * something happens; 0: not at all). For superloops and tests. */
 TERN_API int tern_loop_poll(tern_loop *loop, int timeout_ms);
-/* Make tern_loop_run() return after the current iteration. Thread-safe. */
+/* Make tern_loop_run() return after the current iteration. Thread-safe.
+ * A stop that comes while the loop is not running makes the next run
+ * return after one iteration. */
 TERN_API void tern_loop_stop(tern_loop *loop);
 
 /* The loop's cached monotonic time in ms, updated once per iteration. */
@@ -72,7 +79,8 @@ TERN_API void tern_loop_update_time(tern_loop *loop);
  * changed from inside its own callback. */
 typedef void (*tern_io_fn)(tern_io *io, unsigned events, void *ud);
 
-/* Watch fd for the given events. The loop never closes fd. */
+/* Watch fd for the given events. The loop never closes fd. One watcher
+ * per descriptor (the epoll backend refuses a second with TERN_EEXIST). */
 TERN_API int tern_io_start(tern_loop *loop, tern_io **out, int fd,
                            unsigned events, tern_io_fn fn, void *ud);
 /* Change the watched events (0 is allowed: watch nothing for now). */
@@ -86,15 +94,19 @@ TERN_API void tern_io_stop(tern_io *io);
 /* ---- timers ------------------------------------------------------ */
 
 /* Called on expiry. For a one-shot timer the timer is inactive during and
- * after the call (it may be restarted with tern_timer_again or freed); for
- * a repeating one it has already been rescheduled. */
+ * after the call (it may be restarted with tern_timer_start or freed); for
+ * a repeating one it has already been rescheduled, repeat_ms after the
+ * current loop time. Timers due at the same time fire in the order they
+ * were started; a timer started from a timer callback fires no earlier
+ * than the next iteration. */
 typedef void (*tern_timer_fn)(tern_timer *t, void *ud);
 
 /* Create a timer (inactive). */
 TERN_API int tern_timer_new(tern_loop *loop, tern_timer **out,
                             tern_timer_fn fn, void *ud);
-/* Arm: first expiry after delay_ms, then every repeat_ms if non-zero.
- * Re-arming an active timer moves it. */
+/* Arm: first expiry delay_ms after tern_loop_now() (the cached time),
+ * then every repeat_ms if non-zero. Re-arming an active timer moves it.
+ * Never fails: tern_timer_new reserved the room. */
 TERN_API void tern_timer_start(tern_timer *t, uint64_t delay_ms,
                                uint64_t repeat_ms);
 TERN_API void tern_timer_stop(tern_timer *t);
@@ -111,13 +123,16 @@ TERN_API void tern_timer_free(tern_timer *t);
 typedef void (*tern_call_fn)(tern_loop *loop, void *arg, int status);
 
 /* Run fn(arg) on the loop thread at the start of the next iteration, in
- * the order deferred. Loop thread only. TERN_ENOMEM if no memory. */
+ * the order deferred. Loop thread only. TERN_ENOMEM if no memory,
+ * TERN_ECLOSED if the loop is being freed. */
 TERN_API int tern_loop_defer(tern_loop *loop, tern_call_fn fn, void *arg);
 
 /* Thread-safe: queue fn(arg) to run on the loop thread and wake it
  * (eventfd). Calls from one thread run in the order made. TERN_ENOSPC if
  * max_calls are already queued, TERN_ECLOSED if the loop is being freed;
- * in both cases fn will not run. */
+ * in both cases fn will not run. (tern_loop_free waits for threads already
+ * inside this function or tern_loop_stop; calling either after the free
+ * has returned is a use after free.) */
 TERN_API int tern_loop_call(tern_loop *loop, tern_call_fn fn, void *arg);
 
 /* Is the calling thread the one running this loop (or, before the first

@@ -329,7 +329,10 @@ static size_t fmt_addr(char *tmp, const tern_addr *a, bool with_port) {
 
   if (br)
     tmp[n++] = '[';
-  n += a->family == TERN_AF_INET ? fmt_v4(tmp + n, a->ip) : fmt_v6(tmp + n, a->ip);
+  if (a->family == TERN_AF_INET)
+    n += fmt_v4(tmp + n, a->ip);
+  else
+    n += fmt_v6(tmp + n, a->ip);
   if (a->family == TERN_AF_INET6 && a->scope_id != 0)
     n += (size_t)sprintf(tmp + n, "%%%lu", (unsigned long)a->scope_id);
   if (br)

@@ -81,6 +81,8 @@ void tern_sha1_update(tern_sha1 *s, const void *data, size_t len) {
   const uint8_t *p = data;
   size_t used = (size_t)(s->len & 63u), take;
 
+  if (len == 0)
+    return;
   s->len += len;
   if (used > 0) {
     take = 64 - used < len ? 64 - used : len;

@@ -9,6 +9,7 @@
  * descriptor that was dup()ed stays in the set.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -22,6 +23,9 @@ struct tern__poller {
 };
 
 int tern__poller_init(tern_loop *loop, size_t max_events) {
+  if (max_events > (SIZE_MAX - sizeof(struct tern__poller)) /
+                       sizeof(struct epoll_event))
+    return TERN_ENOMEM;
   struct tern__poller *p =
       malloc(sizeof(*p) + max_events * sizeof(struct epoll_event));
   if (p == NULL)

@@ -1,15 +1,16 @@
 /* tests/base/test_addr.c: IPv4/IPv6 parsing, RFC 5952 formatting,
  * comparison. Every input is also parsed right before a guard page. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <string.h>
 
-#include "tern/base.h"
 #include "guard_page.h"
+#include "tern/base.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -37,9 +38,12 @@ static void test_v4_good(void **state) {
     const char *in;
     uint8_t ip[4];
   } cases[] = {
-      {"0.0.0.0", {0, 0, 0, 0}},         {"255.255.255.255", {255, 255, 255, 255}},
-      {"1.2.3.4", {1, 2, 3, 4}},         {"10.0.0.1", {10, 0, 0, 1}},
-      {"192.168.100.200", {192, 168, 100, 200}}, {"9.99.199.249", {9, 99, 199, 249}},
+      {"0.0.0.0", {0, 0, 0, 0}},
+      {"255.255.255.255", {255, 255, 255, 255}},
+      {"1.2.3.4", {1, 2, 3, 4}},
+      {"10.0.0.1", {10, 0, 0, 1}},
+      {"192.168.100.200", {192, 168, 100, 200}},
+      {"9.99.199.249", {9, 99, 199, 249}},
   };
   tern_addr a;
   size_t i;
@@ -58,12 +62,19 @@ static void test_v4_good(void **state) {
 
 /* Strict dotted quad: no leading zeros, no short forms, no hex. */
 static const char *const v4_bad[] = {
-    "",          "1",          "1.2.3",       "1.2.3.4.5",  "01.2.3.4",
-    "1.2.3.04",  "00.0.0.0",   "1.2.3.000",   "256.0.0.0",  "1.2.3.256",
-    "1.2.3.-1",  "1..3.4",     ".1.2.3",      "1.2.3.4.",   "1.2.3.4 ",
-    " 1.2.3.4",  "0x7f.0.0.1", "127.1",       "1.2.3.1000", "1.2.3.4%1",
-    "a.b.c.d",   "1.2.3.4/8",  "1.2.3.+4",    "1.2.3.",     "....",
-    "4294967297.1.1.1",
+    "",           "1",
+    "1.2.3",      "1.2.3.4.5",
+    "01.2.3.4",   "1.2.3.04",
+    "00.0.0.0",   "1.2.3.000",
+    "256.0.0.0",  "1.2.3.256",
+    "1.2.3.-1",   "1..3.4",
+    ".1.2.3",     "1.2.3.4.",
+    "1.2.3.4 ",   " 1.2.3.4",
+    "0x7f.0.0.1", "127.1",
+    "1.2.3.1000", "1.2.3.4%1",
+    "a.b.c.d",    "1.2.3.4/8",
+    "1.2.3.+4",   "1.2.3.",
+    "....",       "4294967297.1.1.1",
 };
 
 static void test_v4_bad(void **state) {
@@ -106,7 +117,7 @@ static const struct {
     {"2001:db8::1", "2001:db8::1"},
     {"2001:DB8:0:0:0:0:0:1", "2001:db8::1"},
     {"2001:0db8:0000:0000:0000:0000:0000:0001", "2001:db8::1"},
-    {"2001:db8:0:0:1:0:0:1", "2001:db8::1:0:0:1"}, /* RFC 5952 4.2.3 tie */
+    {"2001:db8:0:0:1:0:0:1", "2001:db8::1:0:0:1"},    /* RFC 5952 4.2.3 tie */
     {"2001:db8:0:1:1:1:1:1", "2001:db8:0:1:1:1:1:1"}, /* 4.2.2: one 0 */
     {"2001:0:0:1:0:0:0:1", "2001:0:0:1::1"},          /* 4.2.3 longest */
     {"1:2:3:4:5:6:7:8", "1:2:3:4:5:6:7:8"},
@@ -155,8 +166,8 @@ static void test_v6_good(void **state) {
 static void test_v6_bytes(void **state) {
   static const uint8_t db8[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0,
                                   0,    0,    0,    0,    0, 0, 0, 1};
-  static const uint8_t mapped[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                                     0xff, 0xff, 192, 0, 2, 1};
+  static const uint8_t mapped[16] = {0, 0, 0,    0,    0,   0, 0, 0,
+                                     0, 0, 0xff, 0xff, 192, 0, 2, 1};
   tern_addr a;
 
   (void)state;
@@ -257,12 +268,30 @@ static void test_parse_with_port(void **state) {
 }
 
 static const char *const port_bad[] = {
-    "",           "1.2.3.4",    "1.2.3.4:",      "1.2.3.4:65536",
-    "1.2.3.4:-1", "1.2.3.4:+80", "1.2.3.4:8a",   "1.2.3.4:80:80",
-    "1.2.3.4: 80", "::1:80",    "[::1]",         "[::1]:",
-    "[::1]80",    "[1.2.3.4]:80", "[::1:80",     "::1]:80",
-    "localhost:80", ":80",      "[]:80",         "[::1]:99999999999",
-    "01.2.3.4:80", "[::1]]:80", "[[::1]:80",     "[fe80::1%x]:80",
+    "",
+    "1.2.3.4",
+    "1.2.3.4:",
+    "1.2.3.4:65536",
+    "1.2.3.4:-1",
+    "1.2.3.4:+80",
+    "1.2.3.4:8a",
+    "1.2.3.4:80:80",
+    "1.2.3.4: 80",
+    "::1:80",
+    "[::1]",
+    "[::1]:",
+    "[::1]80",
+    "[1.2.3.4]:80",
+    "[::1:80",
+    "::1]:80",
+    "localhost:80",
+    ":80",
+    "[]:80",
+    "[::1]:99999999999",
+    "01.2.3.4:80",
+    "[::1]]:80",
+    "[[::1]:80",
+    "[fe80::1%x]:80",
     "1.2.3.4:80 ",
 };
 
@@ -279,7 +308,8 @@ static void test_parse_with_port_bad(void **state) {
   }
 }
 
-/* ---- format --------------------------------------------------------------- */
+/* ---- format ---------------------------------------------------------------
+ */
 
 /* Every buffer too small gives ENOSPC and an empty string; never more
  * than size bytes are written. */
@@ -316,11 +346,13 @@ static void test_format_longest(void **state) {
   tern_addr a;
 
   (void)state;
-  assert_int_equal(parse("[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff%4294967295]:65535", &a),
-                   TERN_OK);
+  assert_int_equal(
+      parse("[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff%4294967295]:65535", &a),
+      TERN_OK);
   assert_int_equal(tern_addr_format(&a, true, buf, sizeof(buf)), 58);
   assert_int_equal(tern_addr_format(&a, false, buf, sizeof(buf)), 50);
-  assert_string_equal(buf, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff%4294967295");
+  assert_string_equal(buf,
+                      "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff%4294967295");
 }
 
 static void test_format_bad(void **state) {
@@ -340,7 +372,8 @@ static void test_format_bad(void **state) {
   assert_int_equal(tern_addr_format(&a, false, buf, 0), TERN_ENOSPC);
 }
 
-/* ---- compare -------------------------------------------------------------- */
+/* ---- compare --------------------------------------------------------------
+ */
 
 static void test_eq(void **state) {
   tern_addr a, b;
@@ -365,8 +398,7 @@ static void test_eq(void **state) {
 }
 
 static void test_is_any(void **state) {
-  static const char *const any[] = {"0.0.0.0", "::", "0:0:0:0:0:0:0:0",
-                                    "::%3"};
+  static const char *const any[] = {"0.0.0.0", "::", "0:0:0:0:0:0:0:0", "::%3"};
   static const char *const not_any[] = {"0.0.0.1", "::1", "::ffff:0.0.0.0",
                                         "1::"};
   tern_addr a;
@@ -387,7 +419,8 @@ static void test_is_any(void **state) {
   assert_true(tern_addr_is_any(&a));
 }
 
-/* ---- over-reads ------------------------------------------------------------ */
+/* ---- over-reads ------------------------------------------------------------
+ */
 
 /* Each input, and each of its prefixes, ends at a guard page: any read
  * past len faults. Results must match the normal parse. */

@@ -1,8 +1,9 @@
 /* tests/base/test_buf.c: tern_buf limits, growth, consume, reuse. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <string.h>

@@ -1,8 +1,9 @@
 /* tests/base/test_clock.c: the monotonic clock. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <time.h>

@@ -1,8 +1,9 @@
 /* tests/base/test_err.c: tern_strerror, tern_err_name, tern_err_from_errno. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <errno.h>
@@ -54,8 +55,7 @@ static void test_every_code(void **state) {
     if (codes[i] != TERN_EUNKNOWN)
       assert_string_not_equal(tern_strerror(codes[i]), "unknown error");
     for (j = 0; j < i; j++)
-      assert_string_not_equal(tern_err_name(codes[i]),
-                              tern_err_name(codes[j]));
+      assert_string_not_equal(tern_err_name(codes[i]), tern_err_name(codes[j]));
   }
 }
 

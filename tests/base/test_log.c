@@ -3,10 +3,11 @@
  * Log settings are process-wide, so the tests run in the listed order and
  * each one restores the level and sink it changed. Overrides cannot be
  * removed; the limit test counts the ones made before it. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <pthread.h>
@@ -65,9 +66,7 @@ static void test_set_level(void **state) {
 }
 
 static int side_effects;
-static int bump(void) {
-  return ++side_effects;
-}
+static int bump(void) { return ++side_effects; }
 
 static void test_sink_and_macro(void **state) {
   capture c = {0};
@@ -100,8 +99,7 @@ static void test_subsys_override(void **state) {
   (void)state;
   tern_log_set_sink(capture_sink, &c);
   assert_int_equal(tern_log_set_subsys_level("net", TERN_LOG_DEBUG), TERN_OK);
-  assert_int_equal(tern_log_set_subsys_level("loop", TERN_LOG_ERROR),
-                   TERN_OK);
+  assert_int_equal(tern_log_set_subsys_level("loop", TERN_LOG_ERROR), TERN_OK);
   assert_true(tern_log_enabled(TERN_LOG_DEBUG, "net"));
   assert_false(tern_log_enabled(TERN_LOG_TRACE, "net"));
   assert_false(tern_log_enabled(TERN_LOG_DEBUG, "netx"));
@@ -123,10 +121,8 @@ static void test_subsys_override(void **state) {
 
 static void test_subsys_bad_args(void **state) {
   (void)state;
-  assert_int_equal(tern_log_set_subsys_level(NULL, TERN_LOG_INFO),
-                   TERN_EINVAL);
-  assert_int_equal(tern_log_set_subsys_level("0123456789abcdef",
-                                             TERN_LOG_INFO),
+  assert_int_equal(tern_log_set_subsys_level(NULL, TERN_LOG_INFO), TERN_EINVAL);
+  assert_int_equal(tern_log_set_subsys_level("0123456789abcdef", TERN_LOG_INFO),
                    TERN_EINVAL); /* 16 bytes: too long */
   assert_int_equal(tern_log_set_subsys_level("x", (tern_log_level)5),
                    TERN_EINVAL);
@@ -143,15 +139,13 @@ static void test_override_limit(void **state) {
   (void)state;
   for (i = 0; i < 14; i++) {
     snprintf(name, sizeof(name), "sub%d", i);
-    assert_int_equal(tern_log_set_subsys_level(name, TERN_LOG_TRACE),
-                     TERN_OK);
+    assert_int_equal(tern_log_set_subsys_level(name, TERN_LOG_TRACE), TERN_OK);
   }
   assert_int_equal(tern_log_set_subsys_level("one-too-many", TERN_LOG_TRACE),
                    TERN_ENOSPC);
   assert_false(tern_log_enabled(TERN_LOG_INFO, "one-too-many"));
   /* Existing overrides can still be changed when the table is full. */
-  assert_int_equal(tern_log_set_subsys_level("sub3", TERN_LOG_ERROR),
-                   TERN_OK);
+  assert_int_equal(tern_log_set_subsys_level("sub3", TERN_LOG_ERROR), TERN_OK);
   assert_false(tern_log_enabled(TERN_LOG_WARN, "sub3"));
   assert_true(tern_log_enabled(TERN_LOG_TRACE, "sub13"));
   assert_false(tern_log_enabled(TERN_LOG_DEBUG, "net"));
@@ -294,7 +288,8 @@ static void test_threads(void **state) {
   (void)state;
   tern_log_set_sink(counting_sink, NULL);
   for (i = 0; i < THREADS; i++)
-    assert_int_equal(pthread_create(&t[i], NULL, logger, (void *)(intptr_t)i), 0);
+    assert_int_equal(pthread_create(&t[i], NULL, logger, (void *)(intptr_t)i),
+                     0);
   assert_int_equal(pthread_create(&t[THREADS], NULL, toggler, NULL), 0);
   for (i = 0; i <= THREADS; i++)
     assert_int_equal(pthread_join(t[i], NULL), 0);

@@ -1,16 +1,17 @@
 /* tests/base/test_url.c: tern_url_parse on the documented examples, the
  * scheme rules, and a table of refusals with their messages. Every input
  * (and every prefix of it) is also parsed right before a guard page. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
 #include <stdint.h>
+
 #include <cmocka.h>
 
 #include <string.h>
 
-#include "tern/base.h"
 #include "guard_page.h"
+#include "tern/base.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -20,8 +21,7 @@ static int parse(const char *s, tern_url *u) {
 
 static void assert_view(tern_str v, const char *want) {
   if (!tern_str_eq(v, want))
-    fail_msg("got \"%.*s\", want \"%s\"", (int)v.len, v.ptr ? v.ptr : "",
-             want);
+    fail_msg("got \"%.*s\", want \"%s\"", (int)v.len, v.ptr ? v.ptr : "", want);
 }
 
 /* ---- the examples from the design ------------------------------------ */
@@ -103,7 +103,8 @@ static void test_ws_zone(void **state) {
   assert_int_equal(a.scope_id, 2);
 }
 
-/* ---- schemes and ports ---------------------------------------------------- */
+/* ---- schemes and ports ----------------------------------------------------
+ */
 
 static void test_default_ports(void **state) {
   static const struct {
@@ -181,7 +182,8 @@ static void test_parts(void **state) {
   }
 }
 
-/* ---- refusals ------------------------------------------------------------- */
+/* ---- refusals -------------------------------------------------------------
+ */
 
 static const struct {
   const char *in, *error;
@@ -288,7 +290,8 @@ static void test_len_respected(void **state) {
   assert_string_equal(u.error, "unterminated '[' in host");
 }
 
-/* ---- over-reads ------------------------------------------------------------ */
+/* ---- over-reads ------------------------------------------------------------
+ */
 
 static const char *const guard_inputs[] = {
     "tcp://0.0.0.0:8080",

@@ -179,6 +179,12 @@ static void post_many(void *arg) {
   }
 }
 
+/* Ends a run that would otherwise hang, so the test fails instead. */
+static void watchdog(tern_timer *t, void *ud) {
+  (void)t;
+  tern_loop_stop(ud);
+}
+
 static void test_calls_from_many_threads(void **state) {
   (void)state;
   /* A small bound so producers really meet TERN_ENOSPC and retry. */
@@ -197,7 +203,11 @@ static void test_calls_from_many_threads(void **state) {
     assert_int_equal(tern_thread_new(&t[i], "poster", post_many, &p[i]),
                      TERN_OK);
   }
+  tern_timer *dog = NULL;
+  assert_int_equal(tern_timer_new(loop, &dog, watchdog, loop), TERN_OK);
+  tern_timer_start(dog, PATIENCE_MS, 0);
   assert_int_equal(tern_loop_run(loop), TERN_OK);
+  tern_timer_free(dog);
   for (int i = 0; i < THREADS; i++)
     assert_int_equal(tern_thread_join(t[i]), TERN_OK);
   assert_int_equal(m->ran, (long)THREADS * CALLS);

@@ -1,0 +1,90 @@
+/* report.c: ternd's status as JSON (/api/status, the live WebSocket) and
+ * as Prometheus text exposition format 0.0.4 (/metrics). */
+#include <stdarg.h>
+#include <stdio.h>
+
+#include "ternd.h"
+
+const char *const ternd_endpoint_names[EP_COUNT] = {
+    "/", "/api/status", "/metrics", "/hello", "/echo", "/echo (ws)",
+    "/live (ws)", "files"};
+
+typedef struct out {
+  char *p;
+  size_t len, size;
+} out;
+
+static void outf(out *o, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void outf(out *o, const char *fmt, ...) {
+  if (o->len >= o->size) return;
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(o->p + o->len, o->size - o->len, fmt, ap);
+  va_end(ap);
+  if (n > 0) o->len += (size_t)n;
+  if (o->len > o->size) o->len = o->size;
+}
+
+size_t ternd_status_json(const ternd *d, char *buf, size_t size) {
+  tern_http_stats st;
+  tern_http_server_stats(d->http, &st);
+  out o = {buf, 0, size};
+  uint64_t up = tern_clock_ms() - d->started_ms;
+  outf(&o, "{\"version\":\"%s\",\"uptime_ms\":%llu,", TERN_VERSION_STRING,
+       (unsigned long long)up);
+  outf(&o, "\"connections\":{\"http\":%zu,\"ws\":%zu,\"all\":%zu},",
+       st.conns_open, st.ws_open, tern_mgr_count(d->mgr));
+  outf(&o, "\"accepted\":%llu,\"requests\":%llu,",
+       (unsigned long long)st.conns_accepted, (unsigned long long)st.requests);
+  outf(&o, "\"responses\":{\"1xx\":%llu,\"2xx\":%llu,\"3xx\":%llu,"
+           "\"4xx\":%llu,\"5xx\":%llu},",
+       (unsigned long long)st.status[1], (unsigned long long)st.status[2],
+       (unsigned long long)st.status[3], (unsigned long long)st.status[4],
+       (unsigned long long)st.status[5]);
+  outf(&o, "\"bytes_in\":%llu,\"bytes_out\":%llu,\"ws_messages\":%llu,",
+       (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out,
+       (unsigned long long)d->ws_messages);
+  outf(&o, "\"endpoints\":{");
+  for (int i = 0; i < EP_COUNT; i++)
+    outf(&o, "%s\"%s\":%llu", i ? "," : "", ternd_endpoint_names[i],
+         (unsigned long long)d->hits[i]);
+  outf(&o, "}}\n");
+  return o.len;
+}
+
+size_t ternd_metrics_text(const ternd *d, char *buf, size_t size) {
+  tern_http_stats st;
+  tern_http_server_stats(d->http, &st);
+  out o = {buf, 0, size};
+  outf(&o, "# HELP ternd_uptime_seconds Time since ternd started.\n"
+           "# TYPE ternd_uptime_seconds gauge\nternd_uptime_seconds %.3f\n",
+       (double)(tern_clock_ms() - d->started_ms) / 1000.0);
+  outf(&o, "# HELP ternd_connections Connections open now.\n"
+           "# TYPE ternd_connections gauge\n"
+           "ternd_connections{kind=\"http\"} %zu\n"
+           "ternd_connections{kind=\"ws\"} %zu\n",
+       st.conns_open, st.ws_open);
+  outf(&o, "# HELP ternd_connections_accepted_total Connections accepted.\n"
+           "# TYPE ternd_connections_accepted_total counter\n"
+           "ternd_connections_accepted_total %llu\n",
+       (unsigned long long)st.conns_accepted);
+  outf(&o, "# HELP ternd_http_requests_total HTTP requests by endpoint.\n"
+           "# TYPE ternd_http_requests_total counter\n");
+  for (int i = 0; i < EP_COUNT; i++)
+    outf(&o, "ternd_http_requests_total{endpoint=\"%s\"} %llu\n",
+         ternd_endpoint_names[i], (unsigned long long)d->hits[i]);
+  outf(&o, "# HELP ternd_http_responses_total HTTP responses by status class.\n"
+           "# TYPE ternd_http_responses_total counter\n");
+  for (int c = 1; c <= 5; c++)
+    outf(&o, "ternd_http_responses_total{class=\"%dxx\"} %llu\n", c,
+         (unsigned long long)st.status[c]);
+  outf(&o, "# HELP ternd_bytes_total Bytes on HTTP connections.\n"
+           "# TYPE ternd_bytes_total counter\n"
+           "ternd_bytes_total{dir=\"in\"} %llu\nternd_bytes_total{dir=\"out\"} %llu\n",
+       (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out);
+  outf(&o, "# HELP ternd_ws_messages_total WebSocket messages received.\n"
+           "# TYPE ternd_ws_messages_total counter\nternd_ws_messages_total %llu\n",
+       (unsigned long long)d->ws_messages);
+  return o.len;
+}

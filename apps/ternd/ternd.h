@@ -1,0 +1,48 @@
+/* ternd.h: the daemon's parts: main.c (options, signals, start/stop),
+ * routes.c (HTTP and WebSocket endpoints), report.c (status as JSON and
+ * Prometheus text), dashboard.c (the page built into the binary). */
+#ifndef TERND_H
+#define TERND_H
+
+#include <stdint.h>
+
+#include "tern/tern.h"
+
+/* Endpoints counted on the dashboard, in this order. */
+enum {
+  EP_DASHBOARD,
+  EP_STATUS,
+  EP_METRICS,
+  EP_HELLO,
+  EP_ECHO,
+  EP_ECHO_WS,
+  EP_LIVE_WS,
+  EP_FILES,
+  EP_COUNT
+};
+
+typedef struct ternd {
+  tern_mgr *mgr;
+  tern_http_server *http;
+  tern_timer *tick;       /* 100 ms: signal check; every 10th: live push */
+  unsigned ticks;
+  uint64_t started_ms;
+  uint64_t hits[EP_COUNT];
+  uint64_t ws_messages;
+  const char *root;       /* --root DIR, or NULL */
+} ternd;
+
+extern const char *const ternd_endpoint_names[EP_COUNT];
+
+/* routes.c */
+int ternd_routes(ternd *d);
+void ternd_live_push(ternd *d);
+
+/* report.c: write into buf (at most size bytes); return the length. */
+size_t ternd_status_json(const ternd *d, char *buf, size_t size);
+size_t ternd_metrics_text(const ternd *d, char *buf, size_t size);
+
+/* dashboard.c */
+extern const char ternd_dashboard_html[];
+
+#endif
