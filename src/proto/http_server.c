@@ -260,6 +260,24 @@ static int head_deadline(http_conn *hc) {
   return TERN_OK;
 }
 
+/* The body is arriving over several reads. The head's views from the
+ * first read point into bytes that have since moved (and the header array
+ * is the server's scratch, shared by all connections), so parse the head
+ * again: it is complete, so this is one pass over it. */
+static int reparse_head(http_conn *hc, const uint8_t *p, size_t len) {
+  tern_http_req *r = &hc->req;
+  tern_http_server *s = hc->srv;
+  tern__http_parser hp;
+  tern_http_msg m;
+  tern__http_parser_init(&hp, TERN__HTTP_REQUEST, s->o.max_request_line,
+                         s->o.max_head, s->o.max_headers);
+  long rc = tern__http_parse(&hp, p, len, &m, s->hdrs, s->o.max_headers);
+  if (rc <= 0 || (size_t)rc != r->msg.head_len)
+    return tern__http_refuse(hc, 500, "request head changed");
+  r->msg = m;
+  return TERN_OK;
+}
+
 /* Parse and dispatch as many whole requests as are buffered. Returns true
  * if the connection was upgraded (hc is freed). */
 static bool process(http_conn *hc) {
@@ -282,6 +300,8 @@ static bool process(http_conn *hc) {
         break;
       }
       if (head_done(hc, p) != TERN_OK) break;
+    } else if (reparse_head(hc, p, len) != TERN_OK) {
+      break;
     }
     int b = read_body(hc, p, len);
     if (b <= 0) break;
