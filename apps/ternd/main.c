@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "ternd.h"
 
@@ -49,6 +50,16 @@ static int parse_args(int argc, char **argv, const char **http, ternd *d,
     else return -1;
   }
   return 0;
+}
+
+/* A daemon serving thousands of connections needs descriptors: raise the
+ * soft limit to the hard one (commonly 1024 -> 1048576 on Linux). */
+static void raise_fd_limit(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
 }
 
 static void install_signals(void) {
@@ -100,6 +111,7 @@ int main(int argc, char **argv) {
                      : verbose ? TERN_LOG_INFO : TERN_LOG_WARN);
   setvbuf(stdout, NULL, _IOLBF, 0);
   install_signals();
+  raise_fd_limit();
   d.started_ms = tern_clock_ms();
   int rc = start(&d, http);
   if (rc == TERN_OK) rc = tern_mgr_run(d.mgr);
