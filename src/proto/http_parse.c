@@ -372,6 +372,7 @@ static long http_status_line(tern__http_parser *p, const uint8_t **pc,
   if (m->status < 100 || m->status > 599)
     return http_fail(p, 400, "bad status code");
   c += 4;
+  if (*c != ' ' && *c != '\r') return http_fail(p, 400, "bad status code");
   if (*c == ' ') c++;
   s = c;
   while (IS(*c, FVAL)) c++;
@@ -386,9 +387,10 @@ static long http_status_line(tern__http_parser *p, const uint8_t **pc,
 /* Next element of a comma-separated list (RFC 9110 5.6.1), OWS trimmed;
  * empty elements are returned too. False when the list is used up. */
 static bool http_list_next(tern_str *rest, tern_str *elem) {
-  const char *s = rest->ptr, *end = s + rest->len, *e;
+  const char *s = rest->ptr, *end, *e;
 
-  if (rest->ptr == NULL) return false;
+  if (s == NULL) return false;
+  end = s + rest->len;
   e = memchr(s, ',', rest->len);
   if (e == NULL) {
     e = end;

@@ -98,9 +98,11 @@ typedef struct tern__chunked {
   bool done;
   uint64_t remaining; /* data bytes left in the current chunk */
   size_t line_len;    /* bytes in the current size/trailer line */
-  size_t max_line;    /* bound for a size line or trailer line (4096) */
+  size_t max_line;    /* bound for a size or trailer line, CRLF included
+                         (4096) */
   size_t trailer_len; /* bytes of the trailer section so far */
-  size_t max_trailer; /* bound for the whole trailer section (16384) */
+  size_t max_trailer; /* bound for the trailer section incl. its final
+                         CRLF (16384) */
   const char *error;
 } tern__chunked;
 

@@ -93,6 +93,11 @@ static void conn_gone(http_conn *hc) {
   hc->c = NULL;
   if (hc->req.state == REQ_BUSY && !hc->req.answered) {
     hc->req.orphan = true;
+    /* A streamer waiting for WRITABLE would wait forever: call it once
+     * more so it meets TERN_ECLOSED and ends (hc may be freed then). */
+    void (*wfn)(tern_http_req *, void *) = hc->req.wfn;
+    hc->req.wfn = NULL;
+    if (wfn) wfn(&hc->req, hc->req.wud);
     return;
   }
   tern_buf_free(&hc->req.chunked_body);

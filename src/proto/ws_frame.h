@@ -63,9 +63,8 @@ size_t tern__ws_encode_header(uint8_t *out, bool fin, uint8_t opcode,
                               uint64_t len, const uint8_t *mask);
 
 /* May this close code appear in a Close frame on the wire (7.4.1, 7.4.2)?
- * 1000-1003, 1007-1011, 3000-4999 yes; 1004-1006, 1012-2999 reserved or
- * forbidden, anything below 1000 or above 4999 no. (1012-1014 are
- * registered by IANA; tern accepts them too.) */
+ * Yes: 1000-1003, 1007-1014 (1012-1014 are registered with IANA) and
+ * 3000-4999. No: below 1000, 1004-1006, 1015 and up to 2999, above 4999. */
 bool tern__ws_close_code_ok(uint16_t code);
 
 /* Sec-WebSocket-Accept for a key (4.2.2): base64(SHA-1(key + GUID)).
