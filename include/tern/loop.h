@@ -83,6 +83,23 @@ typedef void (*tern_io_fn)(tern_io *io, unsigned events, void *ud);
  * per descriptor (the epoll backend refuses a second with TERN_EEXIST). */
 TERN_API int tern_io_start(tern_loop *loop, tern_io **out, int fd,
                            unsigned events, tern_io_fn fn, void *ud);
+/* Room for a watcher inside the caller's own object, so an object that
+ * owns a descriptor (a connection) is one allocation, not two. */
+typedef union tern_io_storage {
+  void *align_ptr;
+  uint64_t align_u64;
+  uint8_t bytes[72];
+} tern_io_storage;
+
+/* Like tern_io_start, but the watcher lives in *mem, which the caller
+ * owns. tern_io_stop never frees it; mem must stay valid until
+ * tern_io_stop has returned and the loop has finished the I/O dispatch it
+ * was in (freeing it from a later timer or call, or outside the loop, is
+ * safe). */
+TERN_API int tern_io_start_in(tern_loop *loop, tern_io_storage *mem,
+                              tern_io **out, int fd, unsigned events,
+                              tern_io_fn fn, void *ud);
+
 /* Change the watched events (0 is allowed: watch nothing for now). */
 TERN_API int tern_io_set(tern_io *io, unsigned events);
 TERN_API unsigned tern_io_events(const tern_io *io);

@@ -135,7 +135,9 @@ TERN_API void tern_mgr_stop(tern_mgr *m);
 /* Change the limits for connections made from now on. */
 TERN_API void tern_mgr_set_limits(tern_mgr *m, const tern_limits *lim);
 TERN_API void tern_mgr_get_limits(const tern_mgr *m, tern_limits *out);
-/* Connections alive (not yet closed), listeners included. */
+/* Connections not yet finished, listeners included. A connection leaves
+ * this count when it ends; its memory is released right after its CLOSE
+ * event, which the loop delivers in the same or the next iteration. */
 TERN_API size_t tern_mgr_count(const tern_mgr *m);
 /* Call fn for each connection alive, in creation order. fn may close the
  * connection it is given. */

@@ -63,7 +63,7 @@ int tern_base64_encode(const void *src, size_t len, char *dst,
 /* Decode the group at in (4 chars; the last one may hold padding) into
  * out; returns the byte count (1..3) or -1. */
 static int decode_group(const char *in, bool last, uint8_t out[3]) {
-  int v[4], i, pads = 0;
+  int v[4] = {0, 0, 0, 0}, i, pads = 0;
   uint32_t bits;
 
   if (last)

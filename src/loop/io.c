@@ -13,6 +13,7 @@
  * off for another watcher is obeyed at once.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "loop_internal.h"
 
@@ -38,8 +39,11 @@ static bool tern__io_events_ok(unsigned events) {
   return (events & ~(unsigned)(TERN__IO_RW | TERN_IO_ERROR)) == 0;
 }
 
-int tern_io_start(tern_loop *loop, tern_io **out, int fd, unsigned events,
-                  tern_io_fn fn, void *ud) {
+_Static_assert(sizeof(struct tern_io) <= sizeof(tern_io_storage),
+               "tern_io_storage is too small for struct tern_io");
+
+static int io_begin(tern_loop *loop, tern_io **out, int fd, unsigned events,
+                    tern_io_fn fn) {
   if (out == NULL)
     return TERN_EINVAL;
   *out = NULL;
@@ -49,9 +53,11 @@ int tern_io_start(tern_loop *loop, tern_io **out, int fd, unsigned events,
     return TERN_EBADF;
   if (loop->closing)
     return TERN_ECLOSED;
-  tern_io *io = calloc(1, sizeof(*io));
-  if (io == NULL)
-    return TERN_ENOMEM;
+  return TERN_OK;
+}
+
+static int io_init(tern_loop *loop, tern_io *io, int fd, unsigned events,
+                   tern_io_fn fn, void *ud) {
   io->loop = loop;
   io->fn = fn;
   io->ud = ud;
@@ -59,15 +65,45 @@ int tern_io_start(tern_loop *loop, tern_io **out, int fd, unsigned events,
   events &= TERN__IO_RW; /* ERROR is implied, never registered */
   if (events != 0) {
     int rc = tern__poller_add(loop, io, events);
-    if (rc != TERN_OK) {
-      free(io);
+    if (rc != TERN_OK)
       return rc;
-    }
   }
   io->events = events;
   tern__io_link(loop, io);
+  return TERN_OK;
+}
+
+int tern_io_start(tern_loop *loop, tern_io **out, int fd, unsigned events,
+                  tern_io_fn fn, void *ud) {
+  int rc = io_begin(loop, out, fd, events, fn);
+  if (rc != TERN_OK)
+    return rc;
+  tern_io *io = calloc(1, sizeof(*io));
+  if (io == NULL)
+    return TERN_ENOMEM;
+  rc = io_init(loop, io, fd, events, fn, ud);
+  if (rc != TERN_OK) {
+    free(io);
+    return rc;
+  }
   *out = io;
   return TERN_OK;
+}
+
+int tern_io_start_in(tern_loop *loop, tern_io_storage *mem, tern_io **out,
+                     int fd, unsigned events, tern_io_fn fn, void *ud) {
+  if (mem == NULL)
+    return TERN_EINVAL;
+  int rc = io_begin(loop, out, fd, events, fn);
+  if (rc != TERN_OK)
+    return rc;
+  tern_io *io = (tern_io *)(void *)mem;
+  memset(io, 0, sizeof(*io));
+  io->embedded = true;
+  rc = io_init(loop, io, fd, events, fn, ud);
+  if (rc == TERN_OK)
+    *out = io;
+  return rc;
 }
 
 int tern_io_set(tern_io *io, unsigned events) {
@@ -103,7 +139,8 @@ void tern_io_stop(tern_io *io) {
   io->events = 0;
   tern__io_unlink(loop, io);
   if (!loop->dispatching) {
-    free(io);
+    if (!io->embedded)
+      free(io);
     return;
   }
   io->dead = true;
@@ -115,7 +152,8 @@ static void tern__io_free_dead(tern_loop *loop) {
   while (loop->io_dead != NULL) {
     tern_io *io = loop->io_dead;
     loop->io_dead = io->next;
-    free(io);
+    if (!io->embedded)
+      free(io);
   }
 }
 

@@ -41,6 +41,7 @@ struct tern_io {
   int fd;
   unsigned events; /* READ|WRITE as registered; 0: not in the poller */
   bool dead;       /* stopped during dispatch: no callback, freed after */
+  bool embedded;   /* lives in the caller's tern_io_storage: never freed */
   size_t slot;     /* the poller's index for it (poll: pollfd array) */
   tern_io *prev;   /* loop->ios (dead watchers: loop->io_dead via next) */
   tern_io *next;

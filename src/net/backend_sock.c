@@ -28,7 +28,8 @@
 
 typedef struct sock_conn {
   int fd;
-  tern_io *io;
+  tern_io *io;      /* points into io_mem: one allocation per connection */
+  tern_io_storage io_mem;
   size_t inflight; /* bytes delivered to the core and not yet recved */
   tern_timer *retry; /* listener: resume after EMFILE */
   uint8_t listening, udp, connecting, eof, paused, want_write;
@@ -108,7 +109,7 @@ static void on_io(tern_io *io, unsigned events, void *ud);
 static int watch(sock_state *st, tern_conn *c, int fd) {
   sock_conn *s = SC(c);
   s->fd = fd;
-  int rc = tern_io_start(st->loop, &s->io, fd, 0, on_io, c);
+  int rc = tern_io_start_in(st->loop, &s->io_mem, &s->io, fd, 0, on_io, c);
   if (rc != TERN_OK) return rc;
   update_events(s);
   return TERN_OK;

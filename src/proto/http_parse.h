@@ -12,7 +12,9 @@
  *   tern__http_parser_init(&p, TERN__HTTP_REQUEST, max_line, max_head,
  *                          max_headers);
  *   on every read: rc = tern__http_parse(&p, rxdata, rxlen, &msg, hdrs, n);
- *     rc > 0   head complete, rc is its length (msg.head_len); msg filled
+ *     rc > 0   head complete, rc is its length (msg.head_len: up to and
+ *              including the CRLF CRLF, and any empty lines a request
+ *              had before its request line, RFC 9112 2.2); msg filled
  *     rc == 0  need more bytes (call again with the same bytes plus more)
  *     rc < 0   refuse: p.status is the HTTP status to answer (400, 414,
  *              417, 431, 501, 505) and p.error a static reason. rc is
@@ -25,6 +27,9 @@
  *   pass the bytes from the end of this message's body.
  *   msg is only meaningful after rc > 0. Empty views in it point into buf
  *   (never NULL), so every view lies inside buf[0, rc).
+ *   Responses (TERN__HTTP_RESPONSE, for the client): p.status then only
+ *   names the fault (400, 501, 505); there is no Host rule, and
+ *   Transfer-Encoding overrides Content-Length (RFC 9112 6.3 item 3).
  *
  * Limits are checked as bytes arrive, not only at the end: a start line
  * longer than max_line (CRLF not counted) is 414 (responses: 400), a head

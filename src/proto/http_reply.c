@@ -206,7 +206,7 @@ int tern_http_end(tern_http_req *r) {
     tern_iov end = {"0\r\n\r\n", 5};
     rc = send_all(r->hc->c, &end, 1);
   }
-  if (!r->orphan && r->hc->c == NULL) rc = TERN_ECLOSED;
+  if (r->orphan || r->hc->c == NULL) rc = TERN_ECLOSED;
   tern__http_request_done(r);
   return rc;
 }

@@ -33,6 +33,7 @@ struct tern_ws {
   tern_http_server *srv;       /* NULL on the client side */
   tern_conn *c;
   const tern_ws_protocol *proto;
+  const char *proto_name;      /* agreed in the handshake, or NULL */
   tern_ws_protocol own;        /* client: its copy of the protocol */
   char *client_head;           /* client: the request, until sent */
   char accept[29];             /* client: the Sec-WebSocket-Accept expected */
@@ -40,6 +41,8 @@ struct tern_ws {
   bool client, sent_close, got_close, closed;
   bool in_frame, ping_outstanding;
   uint16_t close_code;
+  uint8_t close_reason_len;    /* the peer's Close reason, for CLOSED */
+  uint8_t close_reason[123];
   tern__ws_frame f;
   uint64_t frame_got;          /* payload bytes of f read so far */
   uint8_t msg_op;              /* opcode of the message in progress, or 0 */
@@ -47,7 +50,7 @@ struct tern_ws {
   tern_utf8 utf8;
   tern_buf msg;                /* reassembly (released after delivery) */
   uint8_t ctrl[125];           /* control frame payload (5.5: <= 125) */
-  uint64_t last_rx, ping_at;
+  uint64_t last_rx, ping_at, close_at;
   max_align_t session[];
 };
 
@@ -91,6 +94,7 @@ static void send_close(tern_ws *ws, uint16_t code, const char *reason,
                        size_t rlen) {
   if (ws->sent_close) return;
   ws->sent_close = true;
+  ws->close_at = now_ms(ws);
   uint8_t p[125];
   size_t n = 0;
   if (code != TERN__WS_CLOSE_NO_STATUS) {
@@ -144,6 +148,13 @@ int tern_ws_close(tern_ws *ws, uint16_t code, const char *reason) {
   if (!tern__ws_close_code_ok(code) || rlen > 123 ||
       !tern_utf8_valid((const uint8_t *)reason, rlen))
     return TERN_EINVAL;
+  if (ws->state == WS_HANDSHAKE) { /* client, no WebSocket yet: a Close
+                                      would go out ahead of the request */
+    ws->sent_close = true;
+    ws->state = WS_FAILED;
+    tern_abort(ws->c);
+    return TERN_OK;
+  }
   send_close(ws, code, reason, rlen);
   return TERN_OK;
 }
@@ -156,7 +167,7 @@ size_t tern_ws_queued(const tern_ws *ws) { return tern_conn_queued(ws->c); }
 void *tern_ws_session(const tern_ws *ws) { return (void *)ws->session; }
 tern_conn *tern_ws_conn(const tern_ws *ws) { return ws->c; }
 const char *tern_ws_protocol_name(const tern_ws *ws) {
-  return ws->proto->name ? ws->proto->name : "";
+  return ws->proto_name ? ws->proto_name : "";
 }
 size_t tern_ws_count(const tern_http_server *s) { return s->nws; }
 
@@ -198,6 +209,10 @@ static void on_control(tern_ws *ws) {
   }
   ws->got_close = true;
   ws->close_code = code;
+  if (n > 2) {
+    ws->close_reason_len = (uint8_t)(n - 2);
+    memcpy(ws->close_reason, ws->ctrl + 2, n - 2);
+  }
   send_close(ws, code, (const char *)ws->ctrl + 2, n >= 2 ? n - 2 : 0);
   tern_close(ws->c); /* 7.1.1: the server closes TCP first; a client too,
                         once both Close frames have crossed */
@@ -345,6 +360,10 @@ static void ws_free(tern_ws *ws) {
 static void on_closed(tern_ws *ws) {
   tern_ws_msg m = {.close_code = ws->got_close ? ws->close_code
                                                : TERN__WS_CLOSE_ABNORMAL};
+  if (ws->got_close && ws->close_reason_len) { /* ws.h: data = reason */
+    m.data = ws->close_reason;
+    m.len = ws->close_reason_len;
+  }
   deliver(ws, TERN_WS_CLOSED, &m);
   ws->closed = true;
   ws_free(ws);
@@ -355,9 +374,14 @@ static void on_closed(tern_ws *ws) {
 static void on_poll(tern_ws *ws) {
   uint64_t now = now_ms(ws);
   const tern_ws_protocol *p = ws->proto;
+  uint32_t limit = p->pong_timeout_ms ? p->pong_timeout_ms : p->ping_ms;
   if (ws->ping_outstanding) {
-    uint32_t limit = p->pong_timeout_ms ? p->pong_timeout_ms : p->ping_ms;
     if (now - ws->ping_at >= limit) tern_abort(ws->c);
+    return;
+  }
+  if (ws->sent_close) { /* 5.5.1: no Ping after our Close; the peer's Close
+                           gets as long as a Pong would */
+    if (now - ws->close_at >= limit) tern_abort(ws->c);
     return;
   }
   if (ws->state == WS_OPEN && now - ws->last_rx >= p->ping_ms &&
@@ -465,8 +489,12 @@ int tern__ws_upgrade(tern_http_req *r, struct ws_route *wr) {
     refuse_upgrade(r, status, why);
     return TERN_EPROTO;
   }
-  const tern_ws_protocol *p =
-      choose_protocol(wr, tern_http_header_get(m, "Sec-WebSocket-Protocol"));
+  tern_str offered = tern_http_header_get(m, "Sec-WebSocket-Protocol");
+  const tern_ws_protocol *p = choose_protocol(wr, offered);
+  /* 4.2.2: name a subprotocol only if the client offered it (the first
+   * protocol serves a client that offered none of them, unnamed). */
+  const char *agreed =
+      p->name && tern__http_has_token(offered, p->name) ? p->name : NULL;
   http_conn *hc = r->hc;
   tern_conn *c = hc->c;
   tern_ws *ws = ws_new(c, p);
@@ -474,14 +502,15 @@ int tern__ws_upgrade(tern_http_req *r, struct ws_route *wr) {
     tern_http_reply(r, 503, NULL, NULL, 0);
     return TERN_ENOMEM;
   }
+  ws->proto_name = agreed;
   tern_str key = tern_http_header_get(m, "Sec-WebSocket-Key");
   char accept[29], head[256];
   tern__ws_accept_key(key.ptr, key.len, accept);
   int n = snprintf(head, sizeof(head),
                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                    "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s%s%s\r\n",
-                   accept, p->name ? "Sec-WebSocket-Protocol: " : "",
-                   p->name ? p->name : "", p->name ? "\r\n" : "");
+                   accept, agreed ? "Sec-WebSocket-Protocol: " : "",
+                   agreed ? agreed : "", agreed ? "\r\n" : "");
   tern_http_server *s = hc->srv;
   s->stats.status[1]++;
   tern_conn_consume(c, r->wire_len);
@@ -559,6 +588,7 @@ static const char *check_response(tern_ws *ws, const tern_http_msg *m) {
   tern_str proto = tern_http_header_get(m, "Sec-WebSocket-Protocol");
   if (proto.len && (ws->proto->name == NULL || !tern_str_eq(proto, ws->proto->name)))
     return "server chose a protocol we did not offer";
+  ws->proto_name = proto.len ? ws->proto->name : NULL;
   return NULL;
 }
 

@@ -95,6 +95,47 @@ static void test_pipe_read_readiness(void **state) {
   close(p[1]);
 }
 
+/* A watcher in the caller's storage: same behaviour, never freed by the
+ * loop (ASan would flag a free of memory malloc did not hand out), and
+ * stopping it inside its own callback is safe. */
+typedef struct owner {
+  tern_io_storage mem;
+  tern_io *io;
+  rec r;
+} owner;
+
+static void record_and_stop(tern_io *io, unsigned events, void *ud) {
+  owner *o = ud;
+  record(io, events, &o->r);
+  tern_io_stop(io);
+}
+
+static void test_start_in_caller_storage(void **state) {
+  tern_loop *loop = *state;
+  int p[2];
+  make_pipe(p);
+  owner o = {.r = {.drain_fd = p[0]}};
+  assert_int_equal(tern_io_start_in(loop, NULL, &o.io, p[0], TERN_IO_READ,
+                                    record_and_stop, &o), TERN_EINVAL);
+  assert_int_equal(tern_io_start_in(loop, &o.mem, &o.io, p[0], TERN_IO_READ,
+                                    record_and_stop, &o), TERN_OK);
+  assert_ptr_equal((void *)o.io, (void *)&o.mem);
+  put_byte(p[1]);
+  poll_until(loop, &o.r.calls, 1);
+  assert_int_equal(o.r.calls, 1);
+  put_byte(p[1]); /* stopped: no second call */
+  assert_int_equal(tern_loop_poll(loop, 20), TERN_OK);
+  assert_int_equal(o.r.calls, 1);
+  /* Restart in the same storage, stop outside dispatch. */
+  assert_int_equal(tern_io_start_in(loop, &o.mem, &o.io, p[0], TERN_IO_READ,
+                                    record, &o.r), TERN_OK);
+  poll_until(loop, &o.r.calls, 2);
+  assert_int_equal(o.r.calls, 2);
+  tern_io_stop(o.io);
+  close(p[0]);
+  close(p[1]);
+}
+
 static void test_socketpair_write_readiness(void **state) {
   tern_loop *loop = *state;
   int sv[2];
@@ -441,6 +482,8 @@ static void test_bad_args(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_pipe_read_readiness, setup,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_start_in_caller_storage, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_socketpair_write_readiness, setup,
                                       teardown),
