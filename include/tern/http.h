@@ -88,7 +88,9 @@ typedef void (*tern_http_handler)(tern_http_req *req, void *ud);
 TERN_API int tern_http_server_new(tern_mgr *m, const char *url,
                                   const tern_http_opts *opts,
                                   tern_http_server **out);
-/* Close the listener and every connection of the server, then free it. */
+/* Close the listener and every connection of the server, then free it.
+ * Requests that handlers still hold stay valid until answered (the answer
+ * is dropped and returns TERN_ECLOSED). */
 TERN_API void tern_http_server_free(tern_http_server *s);
 TERN_API tern_conn *tern_http_server_listener(tern_http_server *s);
 TERN_API void tern_http_server_set_opts(tern_http_server *s,
@@ -133,7 +135,10 @@ TERN_API int tern_http_begin(tern_http_req *r, int status,
 TERN_API int tern_http_write(tern_http_req *r, const void *data, size_t len);
 TERN_API int tern_http_end(tern_http_req *r);
 /* Streaming: call fn once the connection's send queue has drained below
- * its low-water mark (backpressure for long responses). */
+ * its low-water mark (backpressure for long responses). If the connection
+ * closes first, fn runs once more and tern_http_write then returns
+ * TERN_ECLOSED: call tern_http_end to release the request. The same holds
+ * after TERN_ECLOSED from tern_http_begin. */
 TERN_API void tern_http_on_writable(tern_http_req *r,
                                     void (*fn)(tern_http_req *r, void *ud),
                                     void *ud);

@@ -84,7 +84,8 @@ static bool status_has_body(int status) {
   return status >= 200 && status != 204 && status != 304;
 }
 
-/* length >= 0: Content-Length; -1: chunked; -2: close-delimited. */
+/* length >= 0: Content-Length; -1: chunked; -2: close-delimited; -3: no
+ * framing header at all (1xx, 204, and 304 without a known length). */
 static void build_head(tern_http_req *r, int status, const char *extra,
                        int64_t length, wbuf *w) {
   tern_http_server *s = r->hc->srv;
@@ -147,8 +148,12 @@ static int send_head_body(tern_http_req *r, int status, const char *extra,
   return rc;
 }
 
+/* For the calls that complete a request (reply, end): a request whose
+ * connection is gone is released here. */
 static int check_open(tern_http_req *r) {
-  if (r == NULL || r->answered) return TERN_EINVAL;
+  /* answered once: the struct is reset for the connection's next request
+   * (state REQ_NONE), so "answered" alone does not catch a second answer */
+  if (r == NULL || r->answered || r->state != REQ_BUSY) return TERN_EINVAL;
   if (r->orphan || r->hc->c == NULL) {
     tern__http_request_done(r); /* frees the orphan */
     return TERN_ECLOSED;
@@ -161,22 +166,31 @@ int tern_http_reply(tern_http_req *r, int status, const char *extra,
   int rc = check_open(r);
   if (rc != TERN_OK) return rc;
   if (r->began) return TERN_EINVAL;
-  if (!status_has_body(status)) len = 0;
+  int64_t framing = (int64_t)len;
+  if (!status_has_body(status)) { /* RFC 9110 8.6, 15.3.5, 15.4.5 */
+    len = 0;
+    framing = -3;
+  }
   r->status = status;
-  rc = send_head_body(r, status, extra, (int64_t)len, r->is_head ? NULL : body,
+  rc = send_head_body(r, status, extra, framing, r->is_head ? NULL : body,
                       r->is_head ? 0 : len);
   tern__http_request_done(r);
   return rc;
 }
 
+/* A streamed response stays alive until tern_http_end, even when the
+ * connection went away (TERN_ECLOSED): the caller always ends it. */
 int tern_http_begin(tern_http_req *r, int status, const char *extra,
                     int64_t length) {
-  int rc = check_open(r);
-  if (rc != TERN_OK) return rc;
-  if (r->began) return TERN_EINVAL;
+  if (r == NULL || r->answered || r->began || r->state != REQ_BUSY)
+    return TERN_EINVAL;
   r->began = true;
   r->status = status;
-  if (length < 0 && status_has_body(status)) {
+  if (r->orphan || r->hc->c == NULL) return TERN_ECLOSED;
+  if (!status_has_body(status)) {
+    /* 304 may carry the representation's length; 1xx/204 nothing. */
+    length = status == 304 && length >= 0 ? length : -3;
+  } else if (length < 0) {
     if (r->msg.version_minor >= 1) {
       r->chunked_out = true;
       length = -1;

@@ -141,9 +141,11 @@ static bool path_matches(const http_route *rt, tern_str path) {
 
 static const http_route *route_find(tern_http_server *s,
                                     const tern_http_msg *m, bool *path_seen) {
+  /* An absolute-form target without a path ("http://host") means "/". */
+  tern_str path = m->path.len ? m->path : (tern_str){"/", 1};
   *path_seen = false;
   for (const http_route *rt = s->routes; rt; rt = rt->next) {
-    if (!path_matches(rt, m->path)) continue;
+    if (!path_matches(rt, path)) continue;
     *path_seen = true;
     if (rt->method == NULL || tern_str_eq(m->method, rt->method) ||
         (tern_str_eq(m->method, "HEAD") && !strcmp(rt->method, "GET")))
