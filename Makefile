@@ -85,6 +85,7 @@ fuzz-brief: fuzz-build
 	@bash tools/run-fuzz $(B)/fuzz $(FUZZ_BRIEF_SECONDS)
 
 bench: release
+	@TERN_BOOTSTRAP_BENCH=1 bash tools/bootstrap
 	@bash bench/run.sh $(B)/release
 
 install: release

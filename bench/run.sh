@@ -22,7 +22,7 @@ fi
 BIN="$BUILD/bench"
 [ -d "$BIN" ] || BIN="$BUILD"
 
-SECTIONS=(conn_idle conn_cycle)
+SECTIONS=(conn_idle conn_cycle http_ws)
 
 SUMMARY=()
 FAILED=0
@@ -113,6 +113,24 @@ bench_conn_cycle() {
   hg=$(field heap_growth_bytes "$out")
   awk -v g="$g" 'BEGIN { exit !(g < 64) }'
   SUMMARY+=("conn_cycle: $(verdict $?) RSS growth cycle 1 -> last = ${g} KiB (target < 64); malloc in-use growth = ${hg} bytes")
+}
+
+# ---- section: HTTP and WebSocket against floor, nginx, libwebsockets ------
+bench_http_ws() {
+  local out="$TMP/http_ws.out" rc
+  # About 5 minutes with the defaults (SECS=10, REPS=3).
+  run_prog 900 "$out" bash "$(dirname "$0")/http_ws.sh" "$BUILD"
+  rc=$?
+  if [ $rc -ne 0 ]; then
+    SUMMARY+=("http_ws: FAIL (exit $rc)")
+    FAILED=1
+    return
+  fi
+  if grep -q SKIP "$out"; then
+    SUMMARY+=("http_ws: $(grep SKIP "$out" | head -n1)")
+    return
+  fi
+  SUMMARY+=("http_ws: see the ratios above (targets: tern >= 0.9x floor per CPU-s on /hello, >= 1.5x libwebsockets on WS echo)")
 }
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/tern-bench.XXXXXX")
