@@ -82,6 +82,9 @@ static http_conn *conn_new(tern_http_server *s, tern_conn *c) {
   /* The receive buffer must hold a whole request (head + body). */
   tern_conn_set_rx_max(c, s->o.max_head + s->o.max_body + 4096);
   tern_conn_set_idle_timeout(c, s->o.keepalive_ms);
+  /* A client's FIN ends its requests, not our answers: on_conn closes
+   * once what was asked is answered (RFC 9112 9.6). */
+  tern_conn_set_half_close(c, true);
   return hc;
 }
 
@@ -178,7 +181,10 @@ static bool dispatch(tern_http_req *r) {
   const http_route *rt = route_find(s, &r->msg, &path_seen);
   r->state = REQ_BUSY;
   if (rt != NULL && rt->ws != NULL) {
-    return tern__ws_upgrade(r, rt->ws) == TERN_OK;
+    tern_conn *c = r->hc->c;
+    if (tern__ws_upgrade(r, rt->ws) != TERN_OK) return false;
+    tern_conn_set_half_close(c, false); /* the WebSocket layer's default */
+    return true;
   } else if (rt != NULL) {
     rt->fn(r, rt->ud);
   } else if (path_seen) {
@@ -462,14 +468,31 @@ int tern_http_server_new(tern_mgr *m, const char *url,
 }
 
 void tern_http_server_set_opts(tern_http_server *s, const tern_http_opts *o) {
-  tern_http_header *h = calloc(o && o->max_headers ? o->max_headers
-                                                   : default_opts.max_headers,
-                               sizeof(*h));
-  if (h == NULL) return;
+  size_t want = o && o->max_headers ? o->max_headers : default_opts.max_headers;
+  if (want > s->o.max_headers) {
+    /* The header scratch must grow. A request parsed into it may still be
+     * in use (set_opts called from inside its handler, or a head waiting
+     * for its body): move its headers along. A smaller bound keeps the
+     * array. */
+    size_t used = 0;
+    for (http_conn *hc = s->conns; hc; hc = hc->next)
+      if (hc->req.msg.headers == s->hdrs && hc->req.msg.num_headers > used)
+        used = hc->req.msg.num_headers;
+    tern_http_header *h = calloc(want > used ? want : used, sizeof(*h));
+    if (h == NULL) return;
+    if (used) memcpy(h, s->hdrs, used * sizeof(*h));
+    for (http_conn *hc = s->conns; hc; hc = hc->next)
+      if (hc->req.msg.headers == s->hdrs) hc->req.msg.headers = h;
+    free(s->hdrs);
+    s->hdrs = h;
+  }
   opts_merge(&s->o, o);
-  free(s->hdrs);
-  s->hdrs = h;
   if (s->listener) tern_conn_set_max_conns(s->listener, s->o.max_conns);
+  /* Open connections take the new limits with their next request, so
+   * their receive buffer must fit it (as in conn_new; a smaller bound
+   * than what is buffered now is refused and the old one stays). */
+  for (http_conn *hc = s->conns; hc; hc = hc->next)
+    if (hc->c) tern_conn_set_rx_max(hc->c, s->o.max_head + s->o.max_body + 4096);
 }
 
 tern_conn *tern_http_server_listener(tern_http_server *s) {
@@ -484,14 +507,9 @@ void tern_http_server_free(tern_http_server *s) {
   }
   while (s->conns) {
     http_conn *hc = s->conns;
-    tern_conn *c = hc->c;
-    tern_conn_set_fn(c, NULL); /* no events into freed memory */
-    tern_abort(c);
-    hc->req.orphan = false;
-    conn_list_remove(hc);
-    tern_buf_free(&hc->req.chunked_body);
-    free(hc->req.copy);
-    free(hc);
+    tern_conn_set_fn(hc->c, NULL); /* no events into freed memory */
+    tern_abort(hc->c);
+    conn_gone(hc); /* a request a handler holds becomes an orphan */
   }
   tern__ws_server_free(s);
   while (s->routes) {

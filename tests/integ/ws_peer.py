@@ -114,13 +114,16 @@ async def server():
 
 
 def main():
-    if len(sys.argv) == 3 and sys.argv[1] == "client":
-        asyncio.run(asyncio.wait_for(client(sys.argv[2]), 4 * TIMEOUT))
-    elif len(sys.argv) == 2 and sys.argv[1] == "server":
-        asyncio.run(server())
-    else:
-        print(__doc__)
-        sys.exit(2)
+    try:
+        if len(sys.argv) == 3 and sys.argv[1] == "client":
+            asyncio.run(asyncio.wait_for(client(sys.argv[2]), 4 * TIMEOUT))
+        elif len(sys.argv) == 2 and sys.argv[1] == "server":
+            asyncio.run(server())
+        else:
+            print(__doc__)
+            sys.exit(2)
+    except (websockets.WebSocketException, OSError, asyncio.TimeoutError) as e:
+        fail("%s: %s" % (type(e).__name__, e))
 
 
 if __name__ == "__main__":

@@ -173,6 +173,18 @@ static void h_hello(tern_http_req *r, void *ud) {
   tern_http_reply(r, 200, "X-Method: GET\r\n", "hello", 5);
 }
 
+/* The request-target as the server got it, and the Host header. */
+static void h_target(tern_http_req *r, void *ud) {
+  (void)ud;
+  const tern_http_msg *m = tern_http_req_msg(r);
+  tern_str host = tern_http_header_get(m, "Host");
+  char out[512];
+  int n = snprintf(out, sizeof(out), "%.*s %.*s host=%.*s", (int)m->method.len,
+                   m->method.ptr, (int)m->target.len, m->target.ptr,
+                   (int)host.len, host.ptr);
+  tern_http_reply(r, 200, NULL, out, (size_t)n);
+}
+
 static void h_nocontent(tern_http_req *r, void *ud) {
   (void)ud;
   tern_http_reply(r, 204, NULL, NULL, 0);
@@ -263,6 +275,8 @@ static void env_open(env *e, const tern_http_opts *o) {
   assert_int_equal(tern_http_route(e->s, NULL, "/echo", h_echo, NULL), TERN_OK);
   assert_int_equal(tern_http_route(e->s, "GET", "/r/*", h_redirect, NULL), TERN_OK);
   assert_int_equal(tern_http_route(e->s, "GET", "/big", h_big, NULL), TERN_OK);
+  assert_int_equal(tern_http_route(e->s, NULL, "/t/*", h_target, NULL), TERN_OK);
+  assert_int_equal(tern_http_route(e->s, NULL, "/", h_target, NULL), TERN_OK);
   assert_int_equal(tern_http_client_new(e->m, &e->cl), TERN_OK);
 }
 
@@ -389,9 +403,65 @@ static void test_get(void **state) {
   req.url = url(&e, "/nope?x=1");
   assert_int_equal(start_fetch(e.cl, &req, &g), TERN_OK);
   expect_done(e.m, &g, 404, "not found\n");
+  /* the request line and Host the server saw: path and query as given,
+   * "/" for a URL without a path */
+  fetch_rec t1 = {0}, t2 = {0}, t3 = {0};
+  char want[160];
+  req.url = url(&e, "/t/a%20b?x=1&y=%2F");
+  assert_int_equal(start_fetch(e.cl, &req, &t1), TERN_OK);
+  snprintf(want, sizeof(want), "GET /t/a%%20b?x=1&y=%%2F host=127.0.0.1:%u", e.port);
+  expect_done(e.m, &t1, 200, want);
+  req.url = url(&e, "");
+  assert_int_equal(start_fetch(e.cl, &req, &t2), TERN_OK);
+  snprintf(want, sizeof(want), "GET / host=127.0.0.1:%u", e.port);
+  expect_done(e.m, &t2, 200, want);
+  req = (tern_http_request){.method = "OPTIONS", .url = url(&e, "/t/o"),
+                            .headers = "X-A: 1\r\nX-B: 2\r\n"};
+  assert_int_equal(start_fetch(e.cl, &req, &t3), TERN_OK);
+  snprintf(want, sizeof(want), "OPTIONS /t/o host=127.0.0.1:%u", e.port);
+  expect_done(e.m, &t3, 200, want);
   rec_free(&f);
   rec_free(&g);
+  rec_free(&t1);
+  rec_free(&t2);
+  rec_free(&t3);
   env_close(&e);
+}
+
+static int have_ipv6(void) {
+  int fd = socket(AF_INET6, SOCK_STREAM, 0);
+  if (fd < 0) return 0;
+  struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = in6addr_loopback};
+  int ok = bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+  close(fd);
+  return ok;
+}
+
+/* An IPv6 literal: brackets in the URL, in Host, and in the connect. */
+static void test_ipv6(void **state) {
+  (void)state;
+  if (!have_ipv6()) {
+    fprintf(stderr, "SKIP: no IPv6 loopback on this machine\n");
+    skip();
+  }
+  tern_mgr *m;
+  tern_http_server *s;
+  tern_http_client *cl;
+  assert_int_equal(tern_mgr_new(&m, NULL), TERN_OK);
+  assert_int_equal(tern_http_server_new(m, "tcp://[::1]:0", NULL, &s), TERN_OK);
+  assert_int_equal(tern_http_route(s, NULL, "/t/*", h_target, NULL), TERN_OK);
+  assert_int_equal(tern_http_client_new(m, &cl), TERN_OK);
+  char u[96], want[96];
+  snprintf(u, sizeof(u), "http://[::1]:%u/t/six", srv_port(s));
+  snprintf(want, sizeof(want), "GET /t/six host=[::1]:%u", srv_port(s));
+  tern_http_request req = {.url = u};
+  fetch_rec f = {0};
+  assert_int_equal(start_fetch(cl, &req, &f), TERN_OK);
+  expect_done(m, &f, 200, want);
+  rec_free(&f);
+  tern_http_client_free(cl);
+  tern_http_server_free(s);
+  tern_mgr_free(m);
 }
 
 /* HEAD and 204 have no body; the connection stays good for the next. */
@@ -637,6 +707,110 @@ static void test_close_delimited(void **state) {
   }
 }
 
+/* A chunked response with extensions and trailers; the connection is
+ * reused after it. */
+static void test_chunked_trailers(void **state) {
+  (void)state;
+  tern_mgr *m;
+  tern_http_client *cl;
+  rawsrv s = {.reply = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       "5;x=y\r\nhello\r\n6;q=\"a b\"\r\n world\r\n0\r\n"
+                       "X-T: 1\r\nX-U: 2\r\n\r\n"};
+  assert_int_equal(tern_mgr_new(&m, NULL), TERN_OK);
+  rawsrv_open(m, &s);
+  assert_int_equal(tern_http_client_new(m, &cl), TERN_OK);
+  tern_http_request req = {.url = s.url};
+  fetch_rec a = {0}, b = {0};
+  assert_int_equal(start_fetch(cl, &req, &a), TERN_OK);
+  expect_done(m, &a, 200, "hello world");
+  assert_int_equal(start_fetch(cl, &req, &b), TERN_OK);
+  expect_done(m, &b, 200, "hello world");
+  assert_int_equal(s.accepts, 1);
+  rec_free(&a);
+  rec_free(&b);
+  tern_http_client_free(cl);
+  tern_mgr_free(m);
+}
+
+/* Broken responses fail the fetch, and the connection is not reused. */
+static void test_bad_responses(void **state) {
+  (void)state;
+  static const struct {
+    const char *reply;
+    bool close_after;
+    int err;
+    int responses; /* RESPONSE events before the failure */
+  } bad[] = {
+      {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", false,
+       TERN_EPROTO, 0},
+      {"SSH-2.0-OpenSSH_9.6\r\n\r\n", false, TERN_EPROTO, 0},
+      {"HTTP/1.1 99 Too Low\r\n\r\n", false, TERN_EPROTO, 0},
+      {"HTTP/1.1 200 OK\nContent-Length: 0\n\n", false, TERN_EPROTO, 0},
+      {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", false,
+       TERN_EPROTO, 1},
+      /* cut short: fewer bytes than Content-Length, a chunked body
+       * without its last chunk, a head without its end */
+      {"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten..", true,
+       TERN_ECONNRESET, 1},
+      {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n", true,
+       TERN_ECONNRESET, 1},
+      {"HTTP/1.1 200 OK\r\nContent-Le", true, TERN_ECONNRESET, 0},
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    tern_mgr *m;
+    tern_http_client *cl;
+    rawsrv s = {.reply = bad[i].reply, .close_after = bad[i].close_after};
+    assert_int_equal(tern_mgr_new(&m, NULL), TERN_OK);
+    rawsrv_open(m, &s);
+    assert_int_equal(tern_http_client_new(m, &cl), TERN_OK);
+    tern_http_request req = {.url = s.url};
+    fetch_rec a = {0};
+    assert_int_equal(start_fetch(cl, &req, &a), TERN_OK);
+    wait_end(m, &a);
+    if (a.failed != 1 || a.err != bad[i].err)
+      fprintf(stderr, "bad response %zu: done %d failed %d (%s)\n", i, a.done,
+              a.failed, tern_err_name(a.err));
+    assert_int_equal(a.failed, 1);
+    assert_int_equal(a.err, bad[i].err);
+    assert_int_equal(a.responses, bad[i].responses);
+    uint64_t end = tern_clock_ms() + 5000;
+    while (tern_http_client_conns(cl) > 0 && tern_clock_ms() < end)
+      tern_loop_poll(tern_mgr_loop(m), 10);
+    assert_int_equal(tern_http_client_conns(cl), 0);
+    assert_int_equal(s.requests, 1); /* not retried */
+    rec_free(&a);
+    tern_http_client_free(cl);
+    tern_mgr_free(m);
+  }
+}
+
+/* A response head over max_response_head fails the fetch. */
+static void test_response_head_limit(void **state) {
+  (void)state;
+  tern_mgr *m;
+  tern_http_client *cl;
+  static char reply[2048];
+  int n = snprintf(reply, sizeof(reply), "HTTP/1.1 200 OK\r\nX-Big: ");
+  memset(reply + n, 'v', 600);
+  snprintf(reply + n + 600, sizeof(reply) - (size_t)n - 600,
+           "\r\nContent-Length: 2\r\n\r\nok");
+  rawsrv s = {.reply = reply};
+  assert_int_equal(tern_mgr_new(&m, NULL), TERN_OK);
+  rawsrv_open(m, &s);
+  assert_int_equal(tern_http_client_new(m, &cl), TERN_OK);
+  tern_http_request req = {.url = s.url, .max_response_head = 512};
+  fetch_rec a = {0}, b = {0};
+  assert_int_equal(start_fetch(cl, &req, &a), TERN_OK);
+  expect_failed(m, &a, TERN_EPROTO);
+  req.max_response_head = 1024; /* big enough */
+  assert_int_equal(start_fetch(cl, &req, &b), TERN_OK);
+  expect_done(m, &b, 200, "ok");
+  rec_free(&a);
+  rec_free(&b);
+  tern_http_client_free(cl);
+  tern_mgr_free(m);
+}
+
 /* A server that never answers: FAILED with TERN_ETIMEDOUT after
  * timeout_ms, and the connection is let go. */
 static void test_timeout(void **state) {
@@ -842,6 +1016,7 @@ static void test_many(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_get, setup),
+      cmocka_unit_test_setup(test_ipv6, setup),
       cmocka_unit_test_setup(test_bodyless, setup),
       cmocka_unit_test_setup(test_post_put, setup),
       cmocka_unit_test_setup(test_stream_1mib, setup),
@@ -850,6 +1025,9 @@ int main(void) {
       cmocka_unit_test_setup(test_retry_reused, setup),
       cmocka_unit_test_setup(test_no_retry_fresh, setup),
       cmocka_unit_test_setup(test_close_delimited, setup),
+      cmocka_unit_test_setup(test_chunked_trailers, setup),
+      cmocka_unit_test_setup(test_bad_responses, setup),
+      cmocka_unit_test_setup(test_response_head_limit, setup),
       cmocka_unit_test_setup(test_timeout, setup),
       cmocka_unit_test_setup(test_redirects, setup),
       cmocka_unit_test_setup(test_refused, setup),

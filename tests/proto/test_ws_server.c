@@ -1001,6 +1001,45 @@ static void test_unmasked_client_frame(void **state) {
   assert_int_equal(H.rec.ents[0].receives, 0);
 }
 
+/* 5.2: a 64-bit length with its most significant bit set: 1002, as soon
+ * as the length's first byte is in. */
+static void test_length_msb(void **state) {
+  (void)state;
+  raw_ws r;
+  wopen(&r, "/echo");
+  static const uint8_t hdr[] = {FIN | OP_BIN, 0x80 | 127, 0x80};
+  raw_write(&r, hdr, sizeof(hdr));
+  raw_expect_close(H.m, &r, 1002);
+  raw_close(&r);
+  wait_closed(1);
+}
+
+/* Frames written in the same packet as the upgrade request are handled
+ * (the server reads them right after the handshake). */
+static void test_frames_behind_request(void **state) {
+  (void)state;
+  raw_ws r;
+  char resp[2048];
+  static const char req[] =
+      "GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+      "Connection: Upgrade\r\nSec-WebSocket-Key: " WS_TEST_KEY "\r\n"
+      "Sec-WebSocket-Version: 13\r\n\r\n";
+  uint8_t buf[sizeof(req) + 64];
+  size_t n = sizeof(req) - 1;
+  uint8_t key[4] = {9, 8, 7, 6};
+  memcpy(buf, req, n);
+  n += ws_build_frame(buf + n, FIN | OP_TEXT, true, key, "first", 5);
+  n += ws_build_frame(buf + n, FIN | OP_PING, true, key, "p", 1);
+  raw_connect(&r, H.m, H.port);
+  buf[n] = 0;
+  /* raw_http sends a C string: the frames have no NUL bytes here */
+  assert_int_equal(strlen((char *)buf), n);
+  assert_int_equal(raw_http(H.m, &r, (char *)buf, false, resp, sizeof(resp)), 101);
+  raw_expect_text(H.m, &r, "first");
+  expect_pong(&r, "p", 1);
+  close_normally(&r);
+}
+
 static int refused(const char *req, char *resp, size_t size) {
   raw_ws r;
   raw_connect(&r, H.m, H.port);
@@ -1459,6 +1498,8 @@ int main(void) {
       T(test_9_max_message),
       T(test_10_fragments_mode),
       T(test_unmasked_client_frame),
+      T(test_length_msb),
+      T(test_frames_behind_request),
       T(test_handshake_refusals),
       T(test_subprotocols),
       T(test_subprotocol_not_offered),

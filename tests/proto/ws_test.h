@@ -7,8 +7,9 @@
  *    is watched by a tern_io, so tern_loop_poll wakes for it). It writes
  *    any bytes: frames masked or not, with any FIN/RSV/opcode bits, whole
  *    or chopped into pieces; it reads frames back and sees the TCP end
- *    (FIN or RST). Works as a client (raw_connect) or, for the client
- *    tests, on an accepted descriptor (raw_adopt_fd).
+ *    (FIN or RST). A raw_ws with no socket is also a frame buffer
+ *    (raw_feed + raw_parse), which the client tests' tern_listen server
+ *    uses.
  *  - ws_rec: a recorder for tern_ws callbacks used by both the tern server
  *    (echo) and the tern client. It checks on every callback: session data
  *    zero-filled at ESTABLISHED, the session pointer stable and equal to
