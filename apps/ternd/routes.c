@@ -14,6 +14,7 @@
 #include "ternd.h"
 
 #define REPORT_MAX 8192
+#define ECHO_MAX_MESSAGE (16 << 20)
 
 static void on_dashboard(tern_http_req *r, void *ud) {
   ternd *d = ud;
@@ -68,7 +69,11 @@ static void ws_echo(tern_ws *ws, tern_ws_reason reason, void *session,
                     const tern_ws_msg *m, void *ud) {
   ternd *d = ud;
   (void)session;
-  if (reason == TERN_WS_ESTABLISHED) d->hits[EP_ECHO_WS]++;
+  if (reason == TERN_WS_ESTABLISHED) {
+    d->hits[EP_ECHO_WS]++;
+    /* Room to echo one message of the largest size accepted. */
+    tern_conn_set_tx_max(tern_ws_conn(ws), ECHO_MAX_MESSAGE + 64 * 1024);
+  }
   if (reason != TERN_WS_RECEIVE) return;
   d->ws_messages++;
   int rc = tern_ws_send(ws, m->data, m->len,
@@ -101,7 +106,8 @@ void ternd_live_push(ternd *d) {
 }
 
 int ternd_routes(ternd *d) {
-  static tern_ws_protocol echo_proto = {.fn = ws_echo, .max_message = 16 << 20};
+  static tern_ws_protocol echo_proto = {.fn = ws_echo,
+                                        .max_message = ECHO_MAX_MESSAGE};
   static tern_ws_protocol live_proto[2] = {
       {.name = "tern-live", .fn = ws_live, .session_size = sizeof(live),
        .ping_ms = 20000, .pong_timeout_ms = 10000}};

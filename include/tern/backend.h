@@ -66,6 +66,9 @@ struct tern_backend {
    * caller keeps the rest and retries after tern_core_writable()), or a
    * negative tern_err if the connection is broken. */
   long (*send)(void *state, tern_conn *c, const void *data, size_t len);
+  /* Optional: like send for several pieces in order (a gathered write).
+   * NULL: the core calls send for each piece. */
+  long (*sendv)(void *state, tern_conn *c, const tern_iov *iov, size_t n);
   /* One datagram; TERN_EAGAIN if there is no room for it now. */
   int (*sendto)(void *state, tern_conn *c, const tern_addr *to,
                 const void *data, size_t len);

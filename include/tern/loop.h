@@ -121,6 +121,21 @@ typedef void (*tern_timer_fn)(tern_timer *t, void *ud);
 /* Create a timer (inactive). */
 TERN_API int tern_timer_new(tern_loop *loop, tern_timer **out,
                             tern_timer_fn fn, void *ud);
+/* Room for a timer inside the caller's own object (one allocation for an
+ * object that needs a timer, and no small chunk left to fragment the
+ * heap). */
+typedef union tern_timer_storage {
+  void *align_ptr;
+  uint64_t align_u64;
+  uint8_t bytes[96];
+} tern_timer_storage;
+
+/* Like tern_timer_new, but the timer lives in *mem, which the caller
+ * owns: tern_timer_free unlinks it and never frees mem. mem must stay
+ * valid until tern_timer_free has returned. */
+TERN_API int tern_timer_new_in(tern_loop *loop, tern_timer_storage *mem,
+                               tern_timer **out, tern_timer_fn fn, void *ud);
+
 /* Arm: first expiry delay_ms after tern_loop_now() (the cached time),
  * then every repeat_ms if non-zero. Re-arming an active timer moves it.
  * Never fails: tern_timer_new reserved the room. */

@@ -57,6 +57,7 @@ struct tern_timer {
   uint64_t repeat;   /* 0: one-shot */
   uint64_t seq;      /* start order: equal due times fire first-started first */
   size_t heap_index; /* position in loop->heap, TERN__TIMER_IDLE if inactive */
+  bool embedded;     /* lives in the caller's tern_timer_storage */
   tern_timer *prev;  /* loop->timers: every timer, active or not */
   tern_timer *next;
 };

@@ -15,6 +15,7 @@
  */
 #include <limits.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "loop_internal.h"
 
@@ -110,8 +111,10 @@ static uint64_t tern__sat_add(uint64_t a, uint64_t b) {
   return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
-int tern_timer_new(tern_loop *loop, tern_timer **out, tern_timer_fn fn,
-                   void *ud) {
+_Static_assert(sizeof(struct tern_timer) <= sizeof(tern_timer_storage),
+               "tern_timer_storage is too small for struct tern_timer");
+
+static int timer_check(tern_loop *loop, tern_timer **out, tern_timer_fn fn) {
   if (out == NULL)
     return TERN_EINVAL;
   *out = NULL;
@@ -121,9 +124,11 @@ int tern_timer_new(tern_loop *loop, tern_timer **out, tern_timer_fn fn,
     return TERN_ECLOSED;
   if (tern__heap_reserve(loop, loop->ntimers + 1) != TERN_OK)
     return TERN_ENOMEM;
-  tern_timer *t = calloc(1, sizeof(*t));
-  if (t == NULL)
-    return TERN_ENOMEM;
+  return TERN_OK;
+}
+
+static void timer_link(tern_loop *loop, tern_timer *t, tern_timer_fn fn,
+                       void *ud) {
   t->loop = loop;
   t->fn = fn;
   t->ud = ud;
@@ -133,6 +138,32 @@ int tern_timer_new(tern_loop *loop, tern_timer **out, tern_timer_fn fn,
     loop->timers->prev = t;
   loop->timers = t;
   loop->ntimers++;
+}
+
+int tern_timer_new(tern_loop *loop, tern_timer **out, tern_timer_fn fn,
+                   void *ud) {
+  int rc = timer_check(loop, out, fn);
+  if (rc != TERN_OK)
+    return rc;
+  tern_timer *t = calloc(1, sizeof(*t));
+  if (t == NULL)
+    return TERN_ENOMEM;
+  timer_link(loop, t, fn, ud);
+  *out = t;
+  return TERN_OK;
+}
+
+int tern_timer_new_in(tern_loop *loop, tern_timer_storage *mem,
+                      tern_timer **out, tern_timer_fn fn, void *ud) {
+  if (mem == NULL)
+    return TERN_EINVAL;
+  int rc = timer_check(loop, out, fn);
+  if (rc != TERN_OK)
+    return rc;
+  tern_timer *t = (tern_timer *)(void *)mem;
+  memset(t, 0, sizeof(*t));
+  t->embedded = true;
+  timer_link(loop, t, fn, ud);
   *out = t;
   return TERN_OK;
 }
@@ -172,7 +203,8 @@ void tern_timer_free(tern_timer *t) {
   if (t->next != NULL)
     t->next->prev = t->prev;
   loop->ntimers--;
-  free(t);
+  if (!t->embedded)
+    free(t);
   tern__heap_shrink(loop);
 }
 
@@ -213,7 +245,8 @@ void tern__timer_free_all(tern_loop *loop) {
   while (loop->timers != NULL) {
     tern_timer *t = loop->timers;
     loop->timers = t->next;
-    free(t);
+    if (!t->embedded)
+      free(t);
   }
   free(loop->heap);
   loop->heap = NULL;

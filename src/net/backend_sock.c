@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "net/net_internal.h"
@@ -239,6 +240,25 @@ static long sock_send(void *state, tern_conn *c, const void *data,
   if (n >= 0) {
     tern_core_sent(c, (size_t)n);
     return (long)n;
+  }
+  if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return 0;
+  return err_now();
+}
+
+static long sock_sendv(void *state, tern_conn *c, const tern_iov *iov,
+                       size_t n) {
+  (void)state;
+  struct iovec v[16];
+  if (n > 16) n = 16; /* the core queues the rest */
+  for (size_t i = 0; i < n; i++) {
+    v[i].iov_base = (void *)(uintptr_t)iov[i].base;
+    v[i].iov_len = iov[i].len;
+  }
+  struct msghdr mh = {.msg_iov = v, .msg_iovlen = n};
+  ssize_t r = sendmsg(SC(c)->fd, &mh, MSG_NOSIGNAL);
+  if (r >= 0) {
+    tern_core_sent(c, (size_t)r);
+    return (long)r;
   }
   if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return 0;
   return err_now();
@@ -471,6 +491,7 @@ static const tern_backend sock_backend = {
     .connect_udp = sock_connect_udp,
     .adopt = sock_adopt,
     .send = sock_send,
+    .sendv = sock_sendv,
     .sendto = sock_sendto,
     .recved = sock_recved,
     .want_write = sock_want_write,

@@ -238,8 +238,23 @@ int tern_sendv(tern_conn *c, const tern_iov *iov, size_t n) {
   }
   if (rc != TERN_OK) return rc;
   if (!fits(c, total)) return TERN_ENOSPC;
-  for (size_t i = 0; i < n && rc == TERN_OK; i++)
-    if (iov[i].len) rc = push_stream(c, iov[i].base, iov[i].len);
+  size_t i = 0, off = 0; /* first byte not yet handed over: iov[i] + off */
+  if (c->tx.len == 0 && (c->flags & F_CONNECTED) && BE(c)->sendv && n > 1) {
+    /* Fast path: one gathered write for all pieces (one system call, one
+     * segment for a frame header and its payload); queue what is left. */
+    long sent = BE(c)->sendv(BS(c), c, iov, n);
+    if (sent < 0) {
+      tern__conn_finish(c, (int)sent);
+      return (int)sent;
+    }
+    if (sent > 0) c->last_io = tern_loop_now(c->mgr->loop);
+    size_t left = (size_t)sent;
+    while (i < n && left >= iov[i].len) left -= iov[i++].len;
+    off = left;
+  }
+  for (; i < n && rc == TERN_OK; i++, off = 0)
+    if (iov[i].len > off)
+      rc = push_stream(c, (const uint8_t *)iov[i].base + off, iov[i].len - off);
   return rc;
 }
 

@@ -30,7 +30,8 @@ void tern__conn_arm_deadline(tern_conn *c) {
     return;
   }
   if (c->deadline == NULL &&
-      tern_timer_new(c->mgr->loop, &c->deadline, on_deadline, c) != TERN_OK) {
+      tern_timer_new_in(c->mgr->loop, &c->deadline_mem, &c->deadline,
+                        on_deadline, c) != TERN_OK) {
     c->deadline = NULL; /* no memory: the deadline is not enforced */
     tern_log(TERN_LOG_WARN, "net", "conn %llu: no memory for its timer",
              (unsigned long long)c->id);

@@ -61,7 +61,8 @@ struct tern_conn {
   uint64_t id;
   tern_conn *listener; /* accepted conns: the listener while it lives */
   struct tern__resolve_req *resolve;
-  tern_timer *deadline; /* connect / idle / drain; created on first use */
+  tern_timer *deadline; /* connect / idle / drain; in deadline_mem, made on
+                           first use */
   tern_timer *poller;   /* POLL; created on first use */
   tern_buf rx, tx;
   tern_addr local, peer;
@@ -77,6 +78,7 @@ struct tern_conn {
   uint32_t flags;
   uint8_t pend;        /* P_* */
   int reason;          /* close reason once F_FINAL */
+  tern_timer_storage deadline_mem;
   max_align_t priv[];  /* backend's per-connection area */
 };
 

@@ -20,6 +20,8 @@
 #include "tern/port.h"
 
 #define WS_DEFAULT_MAX_MESSAGE (1024 * 1024)
+#define WS_CLOSE_WAIT_MS 5000     /* for the peer's Close after ours */
+#define WS_HANDSHAKE_MS 10000     /* client: for the 101 after connecting */
 
 typedef struct ws_route {
   tern_ws_protocol *protos;
@@ -95,6 +97,9 @@ static void send_close(tern_ws *ws, uint16_t code, const char *reason,
   if (ws->sent_close) return;
   ws->sent_close = true;
   ws->close_at = now_ms(ws);
+  /* 7.1.1: do not wait forever for a peer that never answers our Close;
+   * the idle timer drops the connection (CLOSED then says 1006). */
+  tern_conn_set_idle_timeout(ws->c, WS_CLOSE_WAIT_MS);
   uint8_t p[125];
   size_t n = 0;
   if (code != TERN__WS_CLOSE_NO_STATUS) {
@@ -660,6 +665,8 @@ int tern_ws_connect(tern_mgr *m, const char *url, const tern_ws_protocol *proto,
     ws_free(ws);
     return rc;
   }
+  /* A server that accepts and never answers the upgrade: give up. */
+  tern_conn_set_idle_timeout(ws->c, WS_HANDSHAKE_MS);
   if (out) *out = ws;
   return TERN_OK;
 }

@@ -197,6 +197,32 @@ static void count_fire(tern_timer *t, void *ud) {
   (*(int *)ud)++;
 }
 
+/* A timer in the caller's storage fires like any other; freeing it
+ * unlinks it and leaves the storage alone (ASan would catch a free of
+ * memory malloc did not hand out); one left linked is not freed by
+ * tern_loop_free either (the teardown frees the loop). */
+static void test_timer_in_caller_storage(void **state) {
+  tern_loop *loop = *state;
+  int fired = 0;
+  static tern_timer_storage mem[2]; /* [1] outlives this function */
+  tern_timer *t = NULL, *u = NULL;
+  assert_int_equal(tern_timer_new_in(loop, NULL, &t, count_fire, &fired),
+                   TERN_EINVAL);
+  assert_int_equal(tern_timer_new_in(loop, &mem[0], &t, count_fire, &fired),
+                   TERN_OK);
+  assert_ptr_equal((void *)t, (void *)&mem[0]);
+  tern_timer_start(t, 5, 5);
+  poll_until(loop, &fired, 3);
+  assert_true(fired >= 3);
+  tern_timer_free(t);
+  int before = fired;
+  poll_for(loop, 30);
+  assert_int_equal(fired, before);
+  assert_int_equal(tern_timer_new_in(loop, &mem[1], &u, count_fire, &fired),
+                   TERN_OK);
+  tern_timer_start(u, 1000, 0);
+}
+
 static void test_stop(void **state) {
   tern_loop *loop = *state;
   int fired = 0;
@@ -470,6 +496,8 @@ static void test_many_timers_random(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_order, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_timer_in_caller_storage, setup,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_equal_due_fire_in_start_order,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_repeat, setup, teardown),
