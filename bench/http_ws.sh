@@ -128,8 +128,13 @@ idle_mem() { local label=$1 pid=$2 mode=$3 port=$4 path=$5 proto=${6:-}; local b
   awk -v l="$label" -v b="$base" -v i="$idle" -v a="$after" -v n="$N" 'BEGIN {
     printf "  %-26s base %7d KiB  idle %7d KiB  = %6.0f B/conn  after close %7d KiB (%+.1f%% of base)\n",
       l, b, i, (i - b) * 1024 / n, a, (a - b) * 100 / b }'; }
+# A fresh server for each measurement, so one does not reuse the other's
+# freed heap; each on a new port, so the old one cannot answer wait_port.
+kill "$tpid"; pt=$(free_port); tpid=$(start_ternd "$pt"); wait_port "$pt"; sleep 0.3
 idle_mem "tern HTTP keep-alive" "$tpid" http "$pt" /hello
+kill "$tpid"; pt=$(free_port); tpid=$(start_ternd "$pt"); wait_port "$pt"; sleep 0.3
 idle_mem "tern WebSocket" "$tpid" ws "$pt" /echo
-npid=$(start_nginx "$pn"); wait_port "$pn"; sleep 0.3
+kill "$tpid"; pn=$(free_port); npid=$(start_nginx "$pn"); wait_port "$pn"; sleep 0.3
 idle_mem "nginx HTTP keep-alive" "$(pgrep -P "$npid" | head -n1)" http "$pn" /hello
+kill "$lpid"; pl=$(free_port); lpid=$(start_lws "$pl"); wait_port "$pl"; sleep 0.3
 idle_mem "lws WebSocket" "$lpid" ws "$pl" / echo
