@@ -71,7 +71,11 @@ int tern_conn_set_idle_timeout(tern_conn *c, uint32_t ms) {
   c->idle_ms = ms;
   c->flags |= F_TIMEOUT_SET;
   c->last_io = tern_loop_now(c->mgr->loop);
-  if (c->deadline) tern_timer_stop(c->deadline);
+  /* A timer already due no later than the new deadline stays: it re-arms
+   * for the remainder when it fires (on_deadline), so a server that sets
+   * the same keep-alive timeout after every request does no heap work.
+   * An earlier deadline is armed by tern__conn_arm_deadline; no deadline
+   * at all stops the timer. */
   tern__conn_arm_deadline(c);
   return TERN_OK;
 }

@@ -62,8 +62,13 @@ struct tern_http_server {
   struct tern_ws *ws_list; /* established server-side WebSockets */
   size_t nws;
   tern_http_header *hdrs; /* scratch for the request being parsed */
-  char date[40];          /* cached IMF-fixdate, refreshed each second */
-  int64_t date_sec;
+  /* "HTTP/1.1 200 OK\r\nServer: NAME\r\nDate: IMF-fixdate\r\n", rebuilt
+   * once a second; the lines after the status line start at common_off.
+   * head_len 0: the server name is too long to cache (built each time). */
+  char date[64];          /* the IMF-fixdate in head */
+  char head[192];
+  size_t head_len, common_off;
+  uint64_t date_next;     /* loop ms at which the Date goes stale */
   tern_http_stats stats;
 };
 
@@ -72,7 +77,7 @@ int tern__http_route_add(tern_http_server *s, const char *method,
                          const char *path, tern_http_handler fn, void *ud,
                          struct ws_route *ws);
 void tern__http_request_done(tern_http_req *r);
-const char *tern__http_date(tern_http_server *s);
+void tern__http_head_refresh(tern_http_server *s);
 void tern__http_conn_detach(http_conn *hc); /* for the WebSocket upgrade */
 
 /* http_reply.c */

@@ -86,29 +86,42 @@ static bool status_has_body(int status) {
 
 /* length >= 0: Content-Length; -1: chunked; -2: close-delimited; -3: no
  * framing header at all (1xx, 204, and 304 without a known length). */
+#define PUTL(w, lit) put((w), (lit), sizeof(lit) - 1)
+
 static void build_head(tern_http_req *r, int status, const char *extra,
                        int64_t length, wbuf *w) {
   tern_http_server *s = r->hc->srv;
-  puts_(w, "HTTP/1.1 ");
-  put_u64(w, (uint64_t)status);
-  put(w, " ", 1);
-  puts_(w, tern__http_reason(status));
-  puts_(w, "\r\nServer: ");
-  puts_(w, s->o.server_name);
-  puts_(w, "\r\nDate: ");
-  puts_(w, tern__http_date(s));
-  puts_(w, "\r\n");
-  if (length >= 0 && status >= 200 && status != 204) {
-    puts_(w, "Content-Length: ");
-    put_u64(w, (uint64_t)length);
-    puts_(w, "\r\n");
-  } else if (length == -1) {
-    puts_(w, "Transfer-Encoding: chunked\r\n");
+  tern__http_head_refresh(s);
+  if (s->head_len == 0) { /* a server name too long for the cache */
+    PUTL(w, "HTTP/1.1 ");
+    put_u64(w, (uint64_t)status);
+    PUTL(w, " ");
+    puts_(w, tern__http_reason(status));
+    PUTL(w, "\r\nServer: ");
+    puts_(w, s->o.server_name);
+    PUTL(w, "\r\nDate: ");
+    puts_(w, s->date);
+    PUTL(w, "\r\n");
+  } else if (status == 200) {
+    put(w, s->head, s->head_len);
+  } else {
+    PUTL(w, "HTTP/1.1 ");
+    put_u64(w, (uint64_t)status);
+    PUTL(w, " ");
+    puts_(w, tern__http_reason(status));
+    put(w, s->head + s->common_off, s->head_len - s->common_off);
   }
-  if (r->close_after) puts_(w, "Connection: close\r\n");
-  else if (r->msg.version_minor == 0) puts_(w, "Connection: keep-alive\r\n");
+  if (length >= 0 && status >= 200 && status != 204) {
+    PUTL(w, "Content-Length: ");
+    put_u64(w, (uint64_t)length);
+    PUTL(w, "\r\n");
+  } else if (length == -1) {
+    PUTL(w, "Transfer-Encoding: chunked\r\n");
+  }
+  if (r->close_after) PUTL(w, "Connection: close\r\n");
+  else if (r->msg.version_minor == 0) PUTL(w, "Connection: keep-alive\r\n");
   if (extra) puts_(w, extra);
-  puts_(w, "\r\n");
+  PUTL(w, "\r\n");
 }
 
 /* Queue the whole response even past the connection's send limit: the
@@ -243,10 +256,13 @@ int tern__http_refuse(http_conn *hc, int status, const char *why) {
   char buf[512];
   const char *reason = tern__http_reason(status);
   if (why == NULL) why = reason;
+  tern__http_head_refresh(hc->srv); /* RFC 9110 6.6.1: Date on 4xx too */
   int n = snprintf(buf, sizeof(buf),
-                   "HTTP/1.1 %d %s\r\nServer: %s\r\nContent-Type: text/plain\r\n"
-                   "Content-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
-                   status, reason, hc->srv->o.server_name, strlen(why) + 1, why);
+                   "HTTP/1.1 %d %s\r\nServer: %s\r\nDate: %s\r\n"
+                   "Content-Type: text/plain\r\nContent-Length: %zu\r\n"
+                   "Connection: close\r\n\r\n%s\n",
+                   status, reason, hc->srv->o.server_name, hc->srv->date,
+                   strlen(why) + 1, why);
   if (n > 0 && (size_t)n < sizeof(buf)) tern_send(hc->c, buf, (size_t)n);
   hc->srv->stats.status[status / 100]++;
   hc->closing = true;

@@ -118,20 +118,32 @@ void tern__http_conn_detach(http_conn *hc) {
 
 /* ---- dates --------------------------------------------------------- */
 
-/* RFC 9110 5.6.7: IMF-fixdate, cached for the current second. */
-const char *tern__http_date(tern_http_server *s) {
+/* RFC 9110 5.6.7 (IMF-fixdate) and 6.6.1 (Date): the fixed start of a
+ * 200 response, rebuilt when the second turns. The time is checked
+ * against the loop's clock (read once per loop iteration), not the system
+ * clock on every response; Date may lag the true second by at most one
+ * loop iteration, within what RFC 9110 6.6.1 asks ("best available
+ * approximation"). */
+void tern__http_head_refresh(tern_http_server *s) {
   static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
   static const char mons[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-  time_t now = time(NULL);
-  if ((int64_t)now == s->date_sec) return s->date;
+  uint64_t now_ms = tern_loop_now(tern_mgr_loop(s->mgr));
+  if (now_ms < s->date_next) return;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  time_t now = ts.tv_sec;
   struct tm tm;
   gmtime_r(&now, &tm);
+  s->date_next = now_ms + 1000 - (uint64_t)(ts.tv_nsec / 1000000);
   snprintf(s->date, sizeof(s->date), "%s, %02d %s %04d %02d:%02d:%02d GMT",
            days[tm.tm_wday], tm.tm_mday, mons[tm.tm_mon], tm.tm_year + 1900,
            tm.tm_hour, tm.tm_min, tm.tm_sec);
-  s->date_sec = (int64_t)now;
-  return s->date;
+  int n = snprintf(s->head, sizeof(s->head),
+                   "HTTP/1.1 200 OK\r\nServer: %s\r\nDate: %s\r\n",
+                   s->o.server_name, s->date);
+  s->common_off = 15; /* after "HTTP/1.1 200 OK" */
+  s->head_len = (n > 0 && (size_t)n < sizeof(s->head)) ? (size_t)n : 0;
 }
 
 /* ---- routing ------------------------------------------------------- */
