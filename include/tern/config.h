@@ -31,6 +31,15 @@
 #define TERN_ENABLE_RESOLVER_THREAD 1
 #endif
 
+/* Bytes a connection's sends made while it handles a READ event are
+ * gathered into (one buffer per manager), then written with one system
+ * call when the handler returns: a handler answering several pipelined
+ * requests or WebSocket messages costs one write, not one per answer.
+ * 0 turns gathering off. */
+#ifndef TERN_NET_CORK_BYTES
+#define TERN_NET_CORK_BYTES 4096
+#endif
+
 /* Export macro: the library is built with -fvisibility=hidden and only
  * functions marked TERN_API are visible in libtern.so. */
 #if defined(TERN_BUILDING) && defined(__GNUC__)

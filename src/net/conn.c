@@ -5,6 +5,7 @@
  * CLOSE (the flush in mgr.c does), and a call that fails leaves no
  * connection behind and fires no event.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "net/net_internal.h"
@@ -197,9 +198,77 @@ void tern__conn_flush_tx(tern_conn *c) {
   tx_drained(c);
 }
 
+/* ---- corking -------------------------------------------------------
+ *
+ * While a connection handles READ, what it sends is gathered in the
+ * manager's cork buffer and written in one go when the handler returns
+ * (tern__conn_uncork, from conn_core.c): a handler that answers several
+ * pipelined requests, or echoes a burst of WebSocket messages, costs one
+ * system call instead of one per answer. Only an empty send queue is
+ * corked (otherwise bytes are queued anyway), only one connection at a
+ * time (a READ delivered inside another's handler is not corked), and
+ * only up to TERN_NET_CORK_BYTES: a send that does not fit first writes
+ * what is gathered, then goes its usual way, so order is kept. Anything
+ * that needs the true queue (close, shutdown) writes the cork out first;
+ * a connection that ends without that (abort, error) drops it. */
+
+static size_t cork_held(const tern_conn *c) {
+  return c->mgr->cork_conn == c ? c->mgr->cork_len : 0;
+}
+
+bool tern__conn_cork(tern_conn *c) {
+  tern_mgr *m = c->mgr;
+  if (TERN_NET_CORK_BYTES == 0 || m->cork_conn != NULL || c->tx.len != 0 ||
+      (c->flags & (F_UDP | F_FINAL)))
+    return false;
+  if (m->cork == NULL && (m->cork = malloc(TERN_NET_CORK_BYTES)) == NULL)
+    return false;
+  m->cork_conn = c;
+  m->cork_len = 0;
+  return true;
+}
+
+void tern__conn_cork_drop(tern_conn *c) {
+  if (c->mgr->cork_conn != c) return;
+  c->mgr->cork_conn = NULL;
+  c->mgr->cork_len = 0;
+}
+
+static int push_stream(tern_conn *c, const uint8_t *p, size_t len);
+
+/* Stop gathering and hand what was gathered on (send, or queue). */
+static int cork_release(tern_conn *c) {
+  tern_mgr *m = c->mgr;
+  size_t len = m->cork_len;
+  m->cork_conn = NULL;
+  m->cork_len = 0;
+  if (len == 0 || (c->flags & F_FINAL)) return TERN_OK;
+  return push_stream(c, m->cork, len);
+}
+
+void tern__conn_uncork(tern_conn *c) {
+  if (c->mgr->cork_conn != c) return;
+  int rc = cork_release(c);
+  /* Bytes the user was told were taken could not be queued: the stream
+   * is broken, so the connection ends with the error. */
+  if (rc != TERN_OK && !(c->flags & F_FINAL))
+    tern__conn_fail(c, rc, "no memory for the send queue");
+}
+
 /* Hand bytes to the network, or queue what it does not take now. The
  * caller has checked that they fit in the queue. */
 static int push_stream(tern_conn *c, const uint8_t *p, size_t len) {
+  tern_mgr *m = c->mgr;
+  if (m->cork_conn == c) {
+    if (c->tx.len == 0 && len <= TERN_NET_CORK_BYTES - m->cork_len) {
+      memcpy(m->cork + m->cork_len, p, len);
+      m->cork_len += len;
+      return TERN_OK;
+    }
+    int rc = cork_release(c);
+    if (rc != TERN_OK) return rc;
+    if (c->flags & F_FINAL) return TERN_ECLOSED;
+  }
   if (c->tx.len == 0 && (c->flags & F_CONNECTED)) {
     /* Fast path: nothing queued, try the network first (no copy). */
     long n = BE(c)->send(BS(c), c, p, len);
@@ -219,7 +288,8 @@ static int push_stream(tern_conn *c, const uint8_t *p, size_t len) {
 }
 
 static bool fits(const tern_conn *c, size_t len) {
-  return c->tx.len + len <= c->tx.max && c->tx.len + len >= len;
+  size_t q = c->tx.len + cork_held(c);
+  return q + len <= c->tx.max && q + len >= len;
 }
 
 static int stream_ok(const tern_conn *c) {
@@ -239,7 +309,21 @@ int tern_sendv(tern_conn *c, const tern_iov *iov, size_t n) {
   if (rc != TERN_OK) return rc;
   if (!fits(c, total)) return TERN_ENOSPC;
   size_t i = 0, off = 0; /* first byte not yet handed over: iov[i] + off */
-  if (c->tx.len == 0 && (c->flags & F_CONNECTED) && BE(c)->sendv && n > 1) {
+  tern_mgr *m = c->mgr;
+  if (m->cork_conn == c) {
+    if (c->tx.len == 0 && total <= TERN_NET_CORK_BYTES - m->cork_len) {
+      for (; i < n; i++) { /* gathered whole */
+        if (iov[i].len) memcpy(m->cork + m->cork_len, iov[i].base, iov[i].len);
+        m->cork_len += iov[i].len;
+      }
+      return TERN_OK;
+    }
+    rc = cork_release(c); /* too big to gather: write the rest, then this */
+    if (rc != TERN_OK) return rc;
+    if (c->flags & F_FINAL) return TERN_ECLOSED;
+  }
+  if (c->tx.len == 0 && (c->flags & F_CONNECTED) && BE(c)->sendv && n > 1 &&
+      m->cork_conn != c) {
     /* Fast path: one gathered write for all pieces (one system call, one
      * segment for a frame header and its payload); queue what is left. */
     long sent = BE(c)->sendv(BS(c), c, iov, n);
@@ -309,6 +393,8 @@ const uint8_t *tern_conn_rx(const tern_conn *c, size_t *len) {
 
 void tern_close(tern_conn *c) {
   if (c == NULL || (c->flags & (F_FINAL | F_CLOSING))) return;
+  tern__conn_uncork(c);
+  if (c->flags & F_FINAL) return; /* the gathered bytes failed to go */
   if (c->tx.len == 0 || !(c->flags & F_CONNECTED) ||
       (c->flags & (F_LISTENER | F_UDP))) {
     tern__conn_finish(c, TERN_OK);
@@ -329,6 +415,8 @@ int tern_shutdown(tern_conn *c) {
   if (c == NULL) return TERN_EINVAL;
   if (c->flags & (F_FINAL | F_CLOSING)) return TERN_ECLOSED;
   if (c->flags & (F_UDP | F_LISTENER)) return TERN_ENOTSUP;
+  tern__conn_uncork(c);
+  if (c->flags & F_FINAL) return TERN_ECLOSED;
   c->flags |= F_SHUT_WANTED;
   if ((c->flags & F_CONNECTED) && c->tx.len == 0) tx_drained(c);
   return TERN_OK;
@@ -336,14 +424,18 @@ int tern_shutdown(tern_conn *c) {
 
 /* ---- flow control and properties ---------------------------------- */
 
-size_t tern_conn_queued(const tern_conn *c) { return c->tx.len; }
+size_t tern_conn_queued(const tern_conn *c) {
+  return c->tx.len + cork_held(c);
+}
 
-bool tern_conn_choked(const tern_conn *c) { return c->tx.len > c->tx_lowat; }
+bool tern_conn_choked(const tern_conn *c) {
+  return tern_conn_queued(c) > c->tx_lowat;
+}
 
 void tern_conn_want_writable(tern_conn *c) {
   if (c == NULL || (c->flags & F_FINAL)) return;
   c->flags |= F_WANT_WRITABLE;
-  if (c->tx.len <= c->tx_lowat && (c->flags & F_CONNECTED))
+  if (tern_conn_queued(c) <= c->tx_lowat && (c->flags & F_CONNECTED))
     tern__conn_pend(c, P_WRITABLE);
 }
 
@@ -374,6 +466,7 @@ int tern_conn_set_rx_max(tern_conn *c, size_t max) {
 
 int tern_conn_set_tx_max(tern_conn *c, size_t max) {
   if (max == 0) return TERN_EINVAL;
+  tern__conn_uncork(c); /* the limit applies to the true queue */
   return tern_buf_set_max(&c->tx, max);
 }
 

@@ -9,6 +9,8 @@
  * what the handler leaves unconsumed is copied into the connection's own
  * buffer (allocated then, released when consumed). An idle connection
  * holds no buffer at all.
+ *
+ * Send path while READ is delivered: see "corking" in conn.c.
  */
 #include <string.h>
 
@@ -113,8 +115,10 @@ static void received_direct(tern_conn *c, const uint8_t *p, size_t len) {
   c->cb_data = p;
   c->cb_len = len;
   c->cb_consumed = 0;
+  bool corked = tern__conn_cork(c);
   tern__conn_emit(c, &ev);
   c->flags &= ~F_IN_READ;
+  if (corked) tern__conn_uncork(c);
   size_t used = c->cb_consumed;
   if (c->flags & F_FINAL) return;
   if (used < len && tern_buf_append(&c->rx, p + used, len - used) != 0) {
@@ -135,7 +139,9 @@ static void received_buffered(tern_conn *c, const uint8_t *p, size_t len) {
   ev.read.len = c->rx.len;
   ev.read.fresh = len;
   ev.read.from = &c->peer;
+  bool corked = tern__conn_cork(c);
   tern__conn_emit(c, &ev);
+  if (corked) tern__conn_uncork(c);
 }
 
 void tern_core_received(tern_conn *c, const void *data, size_t len,

@@ -76,6 +76,7 @@ void tern_mgr_free(tern_mgr *m) {
   m->be->destroy(m->be_state);
   tern_timer_free(m->flush);
   if (m->own_loop) tern_loop_free(m->loop);
+  free(m->cork);
   free(m);
 }
 
@@ -204,6 +205,7 @@ void tern__conn_finish(tern_conn *c, int reason) {
   tern_mgr *m = c->mgr;
   c->flags |= F_FINAL;
   c->reason = reason;
+  tern__conn_cork_drop(c);
   if (c->flags & F_RESOLVING) tern__resolve_cancel(c);
   tern__conn_timers_free(c);
   if (c->flags & F_BACKEND) {

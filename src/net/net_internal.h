@@ -16,6 +16,7 @@
 #ifndef TERN_NET_INTERNAL_H
 #define TERN_NET_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -93,6 +94,10 @@ struct tern_mgr {
   tern_conn *closing; /* singly linked through next */
   tern_conn *pending; /* singly linked through pnext */
   tern_timer *flush;
+  /* Sends gathered while cork_conn handles READ (conn.c, "corking"). */
+  tern_conn *cork_conn;
+  uint8_t *cork;       /* TERN_NET_CORK_BYTES, made on first use */
+  size_t cork_len;
   size_t count;
   uint64_t next_id;
   struct tern__resolver *resolver;
@@ -110,6 +115,9 @@ void tern__conn_fail(tern_conn *c, int err, const char *msg);
 
 /* conn.c */
 void tern__conn_flush_tx(tern_conn *c);
+bool tern__conn_cork(tern_conn *c);
+void tern__conn_uncork(tern_conn *c);
+void tern__conn_cork_drop(tern_conn *c);
 void tern__conn_start_connect(tern_conn *c, const tern_addr *a);
 
 /* conn_timer.c */

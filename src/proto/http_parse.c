@@ -280,10 +280,16 @@ static int http_version(const uint8_t *v, size_t n) {
 
 /* The version at *pc, up to the first byte that is not VCHAR. */
 static long http_parse_version(tern__http_parser *p, const uint8_t **pc,
-                               tern_http_msg *m) {
+                               const uint8_t *end, tern_http_msg *m) {
   const uint8_t *c = *pc, *s = c;
   int minor;
 
+  /* Nearly every message says HTTP/1.1: one 8-byte compare. */
+  if (end - c > 8 && memcmp(c, "HTTP/1.1", 8) == 0 && (c[8] <= ' ' || c[8] >= 0x7f)) {
+    m->version_minor = 1;
+    *pc = c + 8;
+    return 0;
+  }
   while (*c > ' ' && *c < 0x7f) c++;
   minor = http_version(s, (size_t)(c - s));
   if (minor == -505) return http_fail(p, 505, "HTTP version not supported");
@@ -401,7 +407,7 @@ static long http_request_line(tern__http_parser *p, const uint8_t **pc,
   if (c == s || *c != ' ') return http_fail(p, 400, "bad request-target");
   m->target = http_view(s, c);
   c++;
-  rc = http_parse_version(p, &c, m);
+  rc = http_parse_version(p, &c, end, m);
   if (rc < 0) return rc;
   if (c[0] != '\r' || c[1] != '\n') return http_fail(p, 400, "bad request line");
   *pc = c + 2;
@@ -412,9 +418,9 @@ static long http_request_line(tern__http_parser *p, const uint8_t **pc,
  * A missing SP before an empty reason is let through (RFC 9112 4: the
  * client SHOULD ignore the reason-phrase). */
 static long http_status_line(tern__http_parser *p, const uint8_t **pc,
-                             tern_http_msg *m) {
+                             const uint8_t *end, tern_http_msg *m) {
   const uint8_t *c = *pc, *s;
-  long rc = http_parse_version(p, &c, m);
+  long rc = http_parse_version(p, &c, end, m);
 
   if (rc < 0) return rc;
   if (c[0] != ' ' || !IS_DIGIT(c[1]) || !IS_DIGIT(c[2]) || !IS_DIGIT(c[3]))
@@ -692,7 +698,7 @@ static long http_parse_head(tern__http_parser *p, const uint8_t *buf,
   m->headers = hdrs;
   if (p->kind == TERN__HTTP_REQUEST)
     rc = http_request_line(p, &c, buf + p->head_len, m);
-  else rc = http_status_line(p, &c, m);
+  else rc = http_status_line(p, &c, buf + p->head_len, m);
   if (rc == 0)
     rc = http_fields_parse(p, &c, buf + p->head_len, m, hdrs, max_hdrs, &f);
   if (rc < 0) return rc;

@@ -22,6 +22,9 @@
 #define WS_DEFAULT_MAX_MESSAGE (1024 * 1024)
 #define WS_CLOSE_WAIT_MS 5000     /* for the peer's Close after ours */
 #define WS_HANDSHAKE_MS 10000     /* client: for the 101 after connecting */
+/* A whole one-frame message up to this size that arrived in one piece is
+ * unmasked on the stack and handed over without touching the heap. */
+#define WS_STACK_MESSAGE 1024
 
 typedef struct ws_route {
   tern_ws_protocol *protos;
@@ -256,8 +259,10 @@ static void message_done(tern_ws *ws) {
   tern_buf_consume(&ws->msg, ws->msg.len); /* releases the storage */
 }
 
-/* Payload bytes of a data frame, already unmasked, at dst[0..n). */
-static void on_data(tern_ws *ws, uint8_t *dst, size_t n, bool frame_end) {
+/* Payload bytes of a data frame, already unmasked, at dst[0..n). whole:
+ * dst is the entire message (not in ws->msg). */
+static void on_data(tern_ws *ws, uint8_t *dst, size_t n, bool frame_end,
+                    bool whole) {
   bool text = ws->msg_op == TERN__WS_OP_TEXT;
   bool msg_end = frame_end && ws->f.fin;
   if (text) { /* 8.1: fail fast, even inside a fragment */
@@ -275,7 +280,8 @@ static void on_data(tern_ws *ws, uint8_t *dst, size_t n, bool frame_end) {
     if (n || msg_end) deliver(ws, TERN_WS_RECEIVE, &m);
     tern_buf_consume(&ws->msg, ws->msg.len);
   } else if (msg_end) {
-    tern_ws_msg m = {.data = ws->msg.data, .len = ws->msg.len,
+    tern_ws_msg m = {.data = whole ? dst : ws->msg.data,
+                     .len = whole ? n : ws->msg.len,
                      .binary = !text, .first = true, .last = true};
     deliver(ws, TERN_WS_RECEIVE, &m);
   }
@@ -289,6 +295,17 @@ static size_t read_payload(tern_ws *ws, const uint8_t *p, size_t len) {
   size_t n = left < len ? (size_t)left : len;
   bool control = ws->f.opcode >= TERN__WS_OP_CLOSE;
   uint8_t *dst;
+  if (!control && ws->frame_got == 0 && ws->f.fin && ws->msg_total == 0 &&
+      n == ws->f.payload_len && n <= WS_STACK_MESSAGE) {
+    /* The common case: a small message in one frame, all here. */
+    uint8_t tmp[WS_STACK_MESSAGE];
+    if (ws->f.masked) tern__ws_mask(tmp, p, n, ws->f.mask, 0);
+    else memcpy(tmp, p, n);
+    ws->frame_got = n;
+    ws->in_frame = false;
+    on_data(ws, tmp, n, true, true);
+    return n;
+  }
   if (control) {
     dst = ws->ctrl + ws->frame_got;
   } else {
@@ -307,7 +324,7 @@ static size_t read_payload(tern_ws *ws, const uint8_t *p, size_t len) {
     if (end) on_control(ws);
   } else {
     tern_buf_commit(&ws->msg, n);
-    on_data(ws, dst, n, end);
+    on_data(ws, dst, n, end, false);
   }
   return n;
 }
@@ -337,7 +354,7 @@ static void ws_process(tern_ws *ws) {
       if (ws->f.payload_len == 0) {
         ws->in_frame = false;
         if (ws->f.opcode >= TERN__WS_OP_CLOSE) on_control(ws);
-        else on_data(ws, (uint8_t *)"", 0, true);
+        else on_data(ws, (uint8_t *)"", 0, true, false);
         continue;
       }
     }

@@ -112,24 +112,34 @@ long tern__ws_parse_header(const uint8_t *buf, size_t len, tern__ws_frame *f,
  * defined); the bytes before and after one by one. */
 void tern__ws_mask(uint8_t *dst, const uint8_t *src, size_t len,
                    const uint8_t mask[4], uint64_t offset) {
+  /* The key repeated over 8 bytes, starting at the payload offset, is
+   * XORed a word at a time (unaligned loads and stores through memcpy,
+   * one instruction each where the CPU allows them), then byte-wise for
+   * the tail, which starts at a multiple of 8 so rot[i & 7] lines up. */
   uint8_t rot[8];
   uint64_t m, w;
-  size_t i = 0, k;
+  size_t i = 0;
 
-  if (len == 0)
-    return;
-  for (; i < len && ((uintptr_t)(dst + i) & 7u) != 0; i++)
-    dst[i] = src[i] ^ mask[(offset + i) & 3u];
-  for (k = 0; k < 8; k++)
-    rot[k] = mask[(offset + i + k) & 3u];
+  for (unsigned k = 0; k < 8; k++)
+    rot[k] = mask[(offset + k) & 3u];
   memcpy(&m, rot, 8);
-  for (; len - i >= 8; i += 8) {
+  for (; len - i >= 16; i += 16) {
+    uint64_t w2;
+    memcpy(&w, src + i, 8);
+    memcpy(&w2, src + i + 8, 8);
+    w ^= m;
+    w2 ^= m;
+    memcpy(dst + i, &w, 8);
+    memcpy(dst + i + 8, &w2, 8);
+  }
+  if (len - i >= 8) {
     memcpy(&w, src + i, 8);
     w ^= m;
     memcpy(dst + i, &w, 8);
+    i += 8;
   }
   for (; i < len; i++)
-    dst[i] = src[i] ^ mask[(offset + i) & 3u];
+    dst[i] = src[i] ^ rot[i & 7u];
 }
 
 static void store_be(uint8_t *p, uint64_t v, size_t n) {
