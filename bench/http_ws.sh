@@ -12,7 +12,7 @@
 #
 # Reported: requests (messages) per second and per server CPU-second
 # (utime+stime from /proc/PID/stat, all the server's processes), median of
-# REPS (3) runs, and ratios. Absolute numbers on a shared machine are noise;
+# REPS (3) interleaved runs, and ratios. Absolute numbers on a shared machine are noise;
 # the ratios within one run are the result. Environment: SECS, REPS, N.
 set -euo pipefail
 bdir=$(cd "$1" && pwd)
@@ -83,12 +83,18 @@ ws_run() { local port=$1 path=$2 inflight=$3 proto=$4; shift 4; local c0 c1 out 
   awk -v r="$rate" -v d=$((c1 - c0)) -v s="$SECS" -v hz="$hz" \
     'BEGIN { printf "%.0f %.0f\n", r, (d > 0 ? r * (s + 1) / (d / hz) : 0) }'; }
 
-declare -A RES
-measure() { local key=$1; shift; local i a=() b=()
-  for i in $(seq "$REPS"); do read -r x y < <("$@"); a+=("$x"); b+=("$y"); done
-  RES[$key.rate]=$(printf '%s\n' "${a[@]}" | median)
-  RES[$key.cpu]=$(printf '%s\n' "${b[@]}" | median)
-  printf '  %-22s %10s /s  %10s per CPU-s\n' "$key" "${RES[$key.rate]}" "${RES[$key.cpu]}"; }
+# Runs are interleaved (rep 1 of every server, then rep 2, ...) so a slow
+# spell on the shared machine hits all servers alike, not one of them.
+declare -A RES RAW
+run_one() { local key=$1; shift; read -r x y < <("$@")
+  RAW[$key.rate]+="$x "; RAW[$key.cpu]+="$y "; }
+report() { local key
+  for key in "$@"; do
+    RES[$key.rate]=$(printf '%s\n' ${RAW[$key.rate]} | median)
+    RES[$key.cpu]=$(printf '%s\n' ${RAW[$key.cpu]} | median)
+    printf '  %-22s %10s /s  %10s per CPU-s   (runs: %s)\n' "$key" \
+      "${RES[$key.rate]}" "${RES[$key.cpu]}" "${RAW[$key.cpu]% }"
+  done; }
 ratio() { awk -v a="${RES[$1]}" -v b="${RES[$2]}" 'BEGIN { printf (b > 0 ? "%.2f" : "n/a"), a / b }'; }
 
 echo "== HTTP: wrk -t1, ${SECS}s, GET /hello, median of $REPS (server CPU 0, wrk CPU 1) =="
@@ -97,9 +103,12 @@ fpid=$(start_floor "$pf"); tpid=$(start_ternd "$pt"); npid=$(start_nginx "$pn")
 wait_port "$pf"; wait_port "$pt"; wait_port "$pn"; sleep 0.3
 npids=$(all_pids "$npid")
 for c in 50 200; do
-  measure "floor.c$c" http_run "$pf" "$c" "$fpid"
-  measure "tern.c$c" http_run "$pt" "$c" "$tpid"
-  measure "nginx.c$c" http_run "$pn" "$c" $npids
+  for _ in $(seq "$REPS"); do
+    run_one "floor.c$c" http_run "$pf" "$c" "$fpid"
+    run_one "tern.c$c" http_run "$pt" "$c" "$tpid"
+    run_one "nginx.c$c" http_run "$pn" "$c" $npids
+  done
+  report "floor.c$c" "tern.c$c" "nginx.c$c"
 done
 for c in 50 200; do
   echo "  c=$c: tern/floor per CPU-s $(ratio tern.c$c.cpu floor.c$c.cpu), nginx/floor $(ratio nginx.c$c.cpu floor.c$c.cpu), tern/nginx $(ratio tern.c$c.cpu nginx.c$c.cpu); req/s tern/nginx $(ratio tern.c$c.rate nginx.c$c.rate)"
@@ -109,8 +118,11 @@ kill "$fpid" $npids 2>/dev/null || true
 echo "== WebSocket echo: 64-byte binary, 10 connections, ${SECS}s, median of $REPS =="
 pl=$(free_port); lpid=$(start_lws "$pl"); wait_port "$pl"; sleep 0.2
 for inflight in 1 16; do
-  measure "tern.ws.if$inflight" ws_run "$pt" /echo "$inflight" "" "$tpid"
-  measure "lws.ws.if$inflight" ws_run "$pl" / "$inflight" echo "$lpid"
+  for _ in $(seq "$REPS"); do
+    run_one "tern.ws.if$inflight" ws_run "$pt" /echo "$inflight" "" "$tpid"
+    run_one "lws.ws.if$inflight" ws_run "$pl" / "$inflight" echo "$lpid"
+  done
+  report "tern.ws.if$inflight" "lws.ws.if$inflight"
 done
 for inflight in 1 16; do
   echo "  in flight $inflight: tern/lws msgs/s $(ratio tern.ws.if$inflight.rate lws.ws.if$inflight.rate), per CPU-s $(ratio tern.ws.if$inflight.cpu lws.ws.if$inflight.cpu)"

@@ -11,7 +11,10 @@
  * allocation freed before it exits 0.
  */
 #include <signal.h>
-#include <stdio.h>
+#include <stdio.h> /* first: it defines __GLIBC__ */
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -25,6 +28,26 @@ static void on_signal(int sig) { stop_signal = sig; }
 /* Once a second: stop if a signal came, and push status to /live. The
  * signal is only noted in the handler; acting on it here keeps all work on
  * the loop thread. The tick is 100 ms so a stop is prompt. */
+/* After a burst of connections has gone, hand the freed heap back to the
+ * system. glibc keeps freed memory inside the process unless the top of
+ * the heap is free, and thousands of small per-connection blocks freed in
+ * any order rarely leave it so; malloc_trim() also releases free pages in
+ * the middle. Done once per second at most, only when the connection count
+ * has fallen to half of its peak since the last trim (and the peak was
+ * worth it), so a steady server never pays for it. Other C libraries:
+ * nothing to do here. */
+static void give_memory_back(ternd *d) {
+  tern_http_stats st;
+  tern_http_server_stats(d->http, &st);
+  size_t now = st.conns_open + st.ws_open;
+  if (now > d->conns_peak) d->conns_peak = now;
+  if (d->conns_peak < 256 || now > d->conns_peak / 2) return;
+#ifdef __GLIBC__
+  malloc_trim(0);
+#endif
+  d->conns_peak = now;
+}
+
 static void on_tick(tern_timer *t, void *ud) {
   ternd *d = ud;
   (void)t;
@@ -33,7 +56,10 @@ static void on_tick(tern_timer *t, void *ud) {
     tern_mgr_stop(d->mgr);
     return;
   }
-  if (++d->ticks % 10 == 0) ternd_live_push(d);
+  if (++d->ticks % 10 == 0) {
+    ternd_live_push(d);
+    give_memory_back(d);
+  }
 }
 
 static void usage(void) {

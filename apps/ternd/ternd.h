@@ -30,6 +30,8 @@ typedef struct ternd {
   uint64_t hits[EP_COUNT];
   uint64_t ws_messages;
   const char *root;       /* --root DIR, or NULL */
+  size_t conns_peak;      /* most connections since memory was last given
+                             back (see give_memory_back in main.c) */
 } ternd;
 
 extern const char *const ternd_endpoint_names[EP_COUNT];

@@ -25,6 +25,8 @@ enum { REQ_NONE, REQ_HEAD, REQ_BODY, REQ_BUSY, REQ_DONE };
 
 struct tern_http_req {
   http_conn *hc;
+  tern_http_req *next_spare; /* on the server's spare list */
+  tern__http_parser parser;  /* the head being read */
   tern_http_msg msg;
   tern_str body;
   tern_buf chunked_body;  /* decoded chunked body (bounded by max_body) */
@@ -41,13 +43,16 @@ struct tern_http_req {
   int status;
 };
 
+/* An idle keep-alive connection holds only this (and its tern_conn); the
+ * request state is taken from the server's spares when bytes arrive and
+ * given back when the request is answered and nothing more is buffered. */
 struct http_conn {
   http_conn *prev, *next; /* server's list */
   tern_http_server *srv;
   tern_conn *c;
-  tern__http_parser parser;
   uint64_t head_start;
-  tern_http_req req; /* one request at a time (pipelining is in order) */
+  tern_http_req *req; /* NULL when idle; one at a time (pipelining is in
+                         order) */
   bool processing;
   bool closing; /* a response said Connection: close, or we refused */
 };
@@ -62,6 +67,8 @@ struct tern_http_server {
   struct tern_ws *ws_list; /* established server-side WebSockets */
   size_t nws;
   tern_http_header *hdrs; /* scratch for the request being parsed */
+  tern_http_req *spare;   /* request states kept for reuse */
+  size_t nspare;
   /* "HTTP/1.1 200 OK\r\nServer: NAME\r\nDate: IMF-fixdate\r\n", rebuilt
    * once a second; the lines after the status line start at common_off.
    * head_len 0: the server name is too long to cache (built each time). */

@@ -49,15 +49,66 @@ static int keep_request(http_conn *hc);
 
 /* ---- connections --------------------------------------------------- */
 
-static void req_reset(http_conn *hc) {
-  tern_http_req *r = &hc->req;
-  tern_buf_free(&r->chunked_body);
-  free(r->copy);
+/* Request states kept for reuse: enough for the requests one loop
+ * iteration has in flight, so a busy server does not allocate per
+ * request, and few enough to be nothing next to the connections. */
+#define HTTP_SPARE_REQS 32
+
+static void req_init(http_conn *hc, tern_http_req *r) {
   memset(r, 0, sizeof(*r));
   r->hc = hc;
-  tern__http_parser_init(&hc->parser, TERN__HTTP_REQUEST,
+  tern__http_parser_init(&r->parser, TERN__HTTP_REQUEST,
                          hc->srv->o.max_request_line, hc->srv->o.max_head,
                          hc->srv->o.max_headers);
+}
+
+static void req_reset(http_conn *hc) {
+  tern_http_req *r = hc->req;
+  tern_buf_free(&r->chunked_body);
+  free(r->copy);
+  req_init(hc, r);
+}
+
+/* The connection's request state, made when its first byte arrives. */
+static tern_http_req *req_get(http_conn *hc) {
+  if (hc->req != NULL) return hc->req;
+  tern_http_server *s = hc->srv;
+  tern_http_req *r = s->spare;
+  if (r != NULL) {
+    s->spare = r->next_spare;
+    s->nspare--;
+  } else if ((r = malloc(sizeof(*r))) == NULL) {
+    return NULL;
+  }
+  req_init(hc, r);
+  hc->req = r;
+  return r;
+}
+
+static void req_put(tern_http_server *s, tern_http_req *r) {
+  tern_buf_free(&r->chunked_body);
+  free(r->copy);
+  if (s != NULL && s->nspare < HTTP_SPARE_REQS) {
+    r->next_spare = s->spare;
+    s->spare = r;
+    s->nspare++;
+  } else {
+    free(r);
+  }
+}
+
+/* Between requests with nothing buffered: give the state back. Never
+ * inside process(), which holds a pointer to it. */
+static void req_release_if_idle(http_conn *hc) {
+  tern_http_req *r = hc->req;
+  if (r == NULL || r->state != REQ_NONE || hc->processing) return;
+  if (hc->c != NULL) {
+    size_t len;
+    tern_conn_rx(hc->c, &len);
+    if (len != 0) return; /* part of the next request is here */
+  }
+  hc->req = NULL;
+  req_put(hc->srv, r);
 }
 
 static void conn_list_remove(http_conn *hc) {
@@ -78,7 +129,6 @@ static http_conn *conn_new(tern_http_server *s, tern_conn *c) {
   if (s->conns) s->conns->prev = hc;
   s->conns = hc;
   s->nconns++;
-  req_reset(hc);
   /* The receive buffer must hold a whole request (head + body). */
   tern_conn_set_rx_max(c, s->o.max_head + s->o.max_body + 4096);
   tern_conn_set_idle_timeout(c, s->o.keepalive_ms);
@@ -94,25 +144,24 @@ static http_conn *conn_new(tern_http_server *s, tern_conn *c) {
 static void conn_gone(http_conn *hc) {
   conn_list_remove(hc);
   hc->c = NULL;
-  if (hc->req.state == REQ_BUSY && !hc->req.answered) {
-    hc->req.orphan = true;
+  tern_http_req *r = hc->req;
+  if (r != NULL && r->state == REQ_BUSY && !r->answered) {
+    r->orphan = true;
     /* A streamer waiting for WRITABLE would wait forever: call it once
      * more so it meets TERN_ECLOSED and ends (hc may be freed then). */
-    void (*wfn)(tern_http_req *, void *) = hc->req.wfn;
-    hc->req.wfn = NULL;
-    if (wfn) wfn(&hc->req, hc->req.wud);
+    void (*wfn)(tern_http_req *, void *) = r->wfn;
+    r->wfn = NULL;
+    if (wfn) wfn(r, r->wud);
     return;
   }
-  tern_buf_free(&hc->req.chunked_body);
-  free(hc->req.copy);
+  if (r != NULL) req_put(hc->srv, r);
   free(hc);
 }
 
 /* The WebSocket layer takes the connection over. */
 void tern__http_conn_detach(http_conn *hc) {
   conn_list_remove(hc);
-  tern_buf_free(&hc->req.chunked_body);
-  free(hc->req.copy);
+  if (hc->req != NULL) req_put(hc->srv, hc->req);
   free(hc);
 }
 
@@ -221,7 +270,7 @@ static void on_chunk(void *ud, const uint8_t *data, size_t len) {
 /* Body bytes: returns 1 when the whole body is here, 0 for more, -1 when
  * the request was refused. */
 static int read_body(http_conn *hc, const uint8_t *p, size_t len) {
-  tern_http_req *r = &hc->req;
+  tern_http_req *r = hc->req;
   size_t head = r->msg.head_len;
   if (!r->msg.chunked) {
     size_t need = head + (size_t)(r->msg.content_length > 0 ? r->msg.content_length : 0);
@@ -248,7 +297,7 @@ static int read_body(http_conn *hc, const uint8_t *p, size_t len) {
 
 /* The head is complete: check what the parser leaves to the server. */
 static int head_done(http_conn *hc, const uint8_t *p) {
-  tern_http_req *r = &hc->req;
+  tern_http_req *r = hc->req;
   tern_http_server *s = hc->srv;
   (void)p;
   r->is_head = tern_str_eq(r->msg.method, "HEAD");
@@ -275,8 +324,8 @@ static int head_done(http_conn *hc, const uint8_t *p) {
  * byte every few seconds keep the connection forever). */
 static int head_deadline(http_conn *hc) {
   uint64_t now = tern_loop_now(tern_mgr_loop(hc->srv->mgr));
-  if (hc->req.state == REQ_NONE) {
-    hc->req.state = REQ_HEAD;
+  if (hc->req->state == REQ_NONE) {
+    hc->req->state = REQ_HEAD;
     hc->head_start = now;
   }
   uint64_t used = now - hc->head_start, limit = hc->srv->o.head_timeout_ms;
@@ -290,7 +339,7 @@ static int head_deadline(http_conn *hc) {
  * is the server's scratch, shared by all connections), so parse the head
  * again: it is complete, so this is one pass over it. */
 static int reparse_head(http_conn *hc, const uint8_t *p, size_t len) {
-  tern_http_req *r = &hc->req;
+  tern_http_req *r = hc->req;
   tern_http_server *s = hc->srv;
   tern__http_parser hp;
   tern_http_msg m;
@@ -308,16 +357,21 @@ static int reparse_head(http_conn *hc, const uint8_t *p, size_t len) {
 static bool process(http_conn *hc) {
   if (hc->processing) return false; /* a handler answered from inside */
   hc->processing = true;
-  while (hc->c != NULL && !hc->closing && hc->req.state != REQ_BUSY) {
-    tern_http_req *r = &hc->req;
+  while (hc->c != NULL && !hc->closing &&
+         (hc->req == NULL || hc->req->state != REQ_BUSY)) {
     size_t len;
     const uint8_t *p = tern_conn_rx(hc->c, &len);
     if (len == 0) break;
+    tern_http_req *r = req_get(hc);
+    if (r == NULL) {
+      tern__http_refuse(hc, 503, "out of memory");
+      break;
+    }
     if (r->state == REQ_NONE || r->state == REQ_HEAD) {
-      long rc = tern__http_parse(&hc->parser, p, len, &r->msg, hc->srv->hdrs,
+      long rc = tern__http_parse(&r->parser, p, len, &r->msg, hc->srv->hdrs,
                                  hc->srv->o.max_headers);
       if (rc < 0) {
-        tern__http_refuse(hc, hc->parser.status, hc->parser.error);
+        tern__http_refuse(hc, r->parser.status, r->parser.error);
         break;
       }
       if (rc == 0) {
@@ -335,6 +389,7 @@ static bool process(http_conn *hc) {
       break;
   }
   hc->processing = false;
+  req_release_if_idle(hc);
   return false;
 }
 
@@ -368,17 +423,21 @@ static void on_conn(tern_conn *c, const tern_event *ev, void *ud) {
       /* The peer is done sending: finish what is buffered, then close
        * (tern drains queued responses first). A request still being
        * handled closes the connection when it is answered. */
-      if (ev->read.eof && hc->req.state != REQ_BUSY && hc->c) tern_close(hc->c);
-      else if (ev->read.eof) hc->req.close_after = true;
+      if (!ev->read.eof) break;
+      if ((hc->req == NULL || hc->req->state != REQ_BUSY) && hc->c)
+        tern_close(hc->c);
+      else if (hc->req != NULL)
+        hc->req->close_after = true;
       break;
     case TERN_EV_WRITE:
       hc->srv->stats.bytes_out += ev->write.len;
       break;
     case TERN_EV_WRITABLE:
-      if (hc->req.wfn) hc->req.wfn(&hc->req, hc->req.wud);
+      if (hc->req != NULL && hc->req->wfn) hc->req->wfn(hc->req, hc->req->wud);
       break;
     case TERN_EV_TIMEOUT:
-      if (hc->req.state == REQ_HEAD) tern__http_refuse(hc, 408, "head timeout");
+      if (hc->req != NULL && hc->req->state == REQ_HEAD)
+        tern__http_refuse(hc, 408, "head timeout");
       break;
     case TERN_EV_CLOSE:
       conn_gone(hc);
@@ -401,7 +460,7 @@ static void rebase(tern_str *v, uintptr_t from, size_t n, const uint8_t *to) {
  * copy, and let the buffer move on. A chunked body is already in its own
  * buffer. The next request is not read until this one is answered. */
 static int keep_request(http_conn *hc) {
-  tern_http_req *r = &hc->req;
+  tern_http_req *r = hc->req;
   size_t len, nh = r->msg.num_headers;
   const uint8_t *p = tern_conn_rx(hc->c, &len);
   size_t bytes = r->msg.chunked ? r->msg.head_len : r->wire_len;
@@ -435,8 +494,7 @@ void tern__http_request_done(tern_http_req *r) {
   tern_http_server *s = hc->srv;
   r->answered = true;
   if (r->orphan) { /* the connection went away while a handler held it */
-    tern_buf_free(&r->chunked_body);
-    free(r->copy);
+    req_put(NULL, r); /* the server may be gone: freed, not kept */
     free(hc);
     return;
   }
@@ -452,6 +510,7 @@ void tern__http_request_done(tern_http_req *r) {
   }
   tern_conn_set_idle_timeout(hc->c, s->o.keepalive_ms);
   process(hc); /* from inside process() this returns at once */
+  req_release_if_idle(hc);
 }
 
 /* ---- server object ------------------------------------------------- */
@@ -488,13 +547,14 @@ void tern_http_server_set_opts(tern_http_server *s, const tern_http_opts *o) {
      * array. */
     size_t used = 0;
     for (http_conn *hc = s->conns; hc; hc = hc->next)
-      if (hc->req.msg.headers == s->hdrs && hc->req.msg.num_headers > used)
-        used = hc->req.msg.num_headers;
+      if (hc->req && hc->req->msg.headers == s->hdrs &&
+          hc->req->msg.num_headers > used)
+        used = hc->req->msg.num_headers;
     tern_http_header *h = calloc(want > used ? want : used, sizeof(*h));
     if (h == NULL) return;
     if (used) memcpy(h, s->hdrs, used * sizeof(*h));
     for (http_conn *hc = s->conns; hc; hc = hc->next)
-      if (hc->req.msg.headers == s->hdrs) hc->req.msg.headers = h;
+      if (hc->req && hc->req->msg.headers == s->hdrs) hc->req->msg.headers = h;
     free(s->hdrs);
     s->hdrs = h;
   }
@@ -531,6 +591,11 @@ void tern_http_server_free(tern_http_server *s) {
     free(rt->method);
     free(rt->path);
     free(rt);
+  }
+  while (s->spare) {
+    tern_http_req *r = s->spare;
+    s->spare = r->next_spare;
+    free(r);
   }
   free(s->hdrs);
   free(s);
