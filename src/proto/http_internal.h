@@ -55,6 +55,7 @@ struct http_conn {
                          order) */
   bool processing;
   bool closing; /* a response said Connection: close, or we refused */
+  bool peer_eof; /* the client half-closed behind a request in a handler */
 };
 
 struct tern_http_server {

@@ -424,10 +424,17 @@ static void on_conn(tern_conn *c, const tern_event *ev, void *ud) {
        * (tern drains queued responses first). A request still being
        * handled closes the connection when it is answered. */
       if (!ev->read.eof) break;
-      if ((hc->req == NULL || hc->req->state != REQ_BUSY) && hc->c)
+      if ((hc->req == NULL || hc->req->state != REQ_BUSY) && hc->c) {
         tern_close(hc->c);
-      else if (hc->req != NULL)
-        hc->req->close_after = true;
+      } else if (hc->c) {
+        /* A handler holds a request. If nothing follows it, its answer
+         * says close; else the requests behind it are answered first
+         * (request_done closes once nothing whole is left). */
+        size_t more;
+        tern_conn_rx(hc->c, &more);
+        if (more == 0) hc->req->close_after = true;
+        else hc->peer_eof = true;
+      }
       break;
     case TERN_EV_WRITE:
       hc->srv->stats.bytes_out += ev->write.len;
@@ -510,7 +517,11 @@ void tern__http_request_done(tern_http_req *r) {
   }
   tern_conn_set_idle_timeout(hc->c, s->o.keepalive_ms);
   process(hc); /* from inside process() this returns at once */
-  req_release_if_idle(hc);
+  if (hc->peer_eof && hc->c != NULL && !hc->processing &&
+      (hc->req == NULL || hc->req->state != REQ_BUSY))
+    tern_close(hc->c); /* what the half-closed client sent is answered */
+  else
+    req_release_if_idle(hc);
 }
 
 /* ---- server object ------------------------------------------------- */

@@ -1252,6 +1252,16 @@ static void test_client_half_close(void **state) {
   assert_resp(r, 0, 200, "POST /async query= tag=hc host=h hdrs=3 body=hi");
   assert_string_equal(resp_hdr(&r->resp[0], "Connection"), "close");
   raw_free(r);
+  /* requests pipelined behind an async one are answered too, in order */
+  r = raw_open(e.m, e.port);
+  assert_true(raw_sends(r, "POST /async HTTP/1.1\r\nHost: h\r\nX-Tag: p1\r\n"
+                           "Content-Length: 2\r\n\r\nhi" HELLO));
+  assert_int_equal(shutdown(r->fd, SHUT_WR), 0);
+  assert_true(raw_wait_closed(r, 5000));
+  assert_int_equal(r->nresp, 2);
+  assert_resp(r, 0, 200, "POST /async query= tag=p1 host=h hdrs=3 body=hi");
+  assert_resp(r, 1, 200, "hello");
+  raw_free(r);
   /* a half-sent request is dropped with the connection */
   r = raw_open(e.m, e.port);
   assert_true(raw_sends(r, HELLO "GET /hello HTTP/1.1\r\nHo"));
