@@ -651,7 +651,7 @@ static int serve_file(tern_http_req *r, int *fd, const struct stat *st,
                       const char *name) {
   file_meta fm;
   char hdrs[HDRS_MAX];
-  uint64_t first, last;
+  uint64_t first = 0, last = 0;
   meta_init(&fm, st, name);
   int status = preconditions(tern_http_req_msg(r), &fm);
   if (status == 412) return reply_status(r, 412, NULL);
