@@ -129,7 +129,11 @@ TERN_API int tern_http_reply(tern_http_req *r, int status,
                              const char *extra_headers, const void *body,
                              size_t len);
 /* Streaming response: length < 0 means unknown (chunked on HTTP/1.1,
- * close-delimited on 1.0). */
+ * close-delimited on 1.0). With a length, tern_http_write refuses bytes
+ * past it (TERN_ELIMIT, nothing sent), and tern_http_end before all of it
+ * was written returns TERN_EPROTO and closes the connection once the
+ * queue drains, since the client cannot otherwise tell where the response
+ * ends. */
 TERN_API int tern_http_begin(tern_http_req *r, int status,
                              const char *extra_headers, int64_t length);
 TERN_API int tern_http_write(tern_http_req *r, const void *data, size_t len);

@@ -34,6 +34,8 @@ struct tern_http_req {
   size_t wire_len;        /* head + body bytes on the wire */
   size_t body_scanned;    /* chunked: wire bytes of body decoded so far */
   uint8_t *copy;          /* async: the request's own copy of its bytes */
+  int64_t out_left;        /* Content-Length streaming: body bytes still
+                             owed; -1 for other framings */
   void (*wfn)(tern_http_req *, void *);
   void *wud;
   uint8_t state;

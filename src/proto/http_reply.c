@@ -199,6 +199,7 @@ int tern_http_begin(tern_http_req *r, int status, const char *extra,
     return TERN_EINVAL;
   r->began = true;
   r->status = status;
+  r->out_left = -1;
   if (r->orphan || r->hc->c == NULL) return TERN_ECLOSED;
   if (!status_has_body(status)) {
     /* 304 may carry the representation's length; 1xx/204 nothing. */
@@ -211,6 +212,8 @@ int tern_http_begin(tern_http_req *r, int status, const char *extra,
       r->close_after = true; /* RFC 9112 6.3 item 8: ends at close */
       length = -2;
     }
+  } else if (!r->is_head) {
+    r->out_left = length; /* RFC 9112 6.3: exactly this many, no more */
   }
   return send_head_body(r, status, extra, length, NULL, 0);
 }
@@ -219,6 +222,14 @@ int tern_http_write(tern_http_req *r, const void *data, size_t len) {
   if (r == NULL || !r->began || r->answered) return TERN_EINVAL;
   if (r->orphan || r->hc->c == NULL) return TERN_ECLOSED;
   if (r->is_head || !status_has_body(r->status) || len == 0) return TERN_OK;
+  if (r->out_left >= 0) {
+    /* More than the Content-Length announced would be read by the client
+     * as the start of the next response (RFC 9112 6.3): refuse it. */
+    if ((uint64_t)len > (uint64_t)r->out_left) return TERN_ELIMIT;
+    int rc = tern_send(r->hc->c, data, len);
+    if (rc == TERN_OK) r->out_left -= (int64_t)len;
+    return rc;
+  }
   if (!r->chunked_out) return tern_send(r->hc->c, data, len);
   char pre[24];
   int pn = snprintf(pre, sizeof(pre), "%zx\r\n", len);
@@ -233,7 +244,14 @@ int tern_http_end(tern_http_req *r) {
     tern_iov end = {"0\r\n\r\n", 5};
     rc = send_all(r->hc->c, &end, 1);
   }
-  if (r->orphan || r->hc->c == NULL) rc = TERN_ECLOSED;
+  if (r->orphan || r->hc->c == NULL) {
+    rc = TERN_ECLOSED;
+  } else if (r->out_left > 0) {
+    /* Fewer bytes than announced: the client can only see the response
+     * end when the connection does (RFC 9112 8: an incomplete message). */
+    r->close_after = true;
+    rc = TERN_EPROTO;
+  }
   tern__http_request_done(r);
   return rc;
 }

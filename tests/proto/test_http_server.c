@@ -122,6 +122,24 @@ static void h_stream_len(tern_http_req *r, void *ud) {
   note_rc(tern_http_end(r));
 }
 
+/* Declared Content-Length is enforced both ways. */
+static int g_cl_rc[6];
+static void h_cl_over(tern_http_req *r, void *ud) {
+  (void)ud;
+  g_cl_rc[0] = tern_http_begin(r, 200, NULL, 5);
+  g_cl_rc[1] = tern_http_write(r, "abcdef", 6); /* one too many */
+  g_cl_rc[2] = tern_http_write(r, "abcde", 5);
+  g_cl_rc[3] = tern_http_write(r, "x", 1);      /* past the end */
+  g_cl_rc[4] = tern_http_end(r);
+}
+
+static void h_cl_short(tern_http_req *r, void *ud) {
+  (void)ud;
+  tern_http_begin(r, 200, NULL, 10);
+  tern_http_write(r, "abc", 3);
+  g_cl_rc[5] = tern_http_end(r);
+}
+
 static void h_files(tern_http_req *r, void *ud) {
   (void)ud;
   const tern_http_msg *m = tern_http_req_msg(r);
@@ -274,6 +292,8 @@ static void env_open(env *e, const tern_http_opts *o) {
   assert_int_equal(tern_http_route(s, "GET", "/headers", h_headers, NULL), TERN_OK);
   assert_int_equal(tern_http_route(s, "GET", "/stream", h_stream, NULL), TERN_OK);
   assert_int_equal(tern_http_route(s, "GET", "/stream-len", h_stream_len, NULL), TERN_OK);
+  assert_int_equal(tern_http_route(s, "GET", "/cl-over", h_cl_over, NULL), TERN_OK);
+  assert_int_equal(tern_http_route(s, "GET", "/cl-short", h_cl_short, NULL), TERN_OK);
   assert_int_equal(tern_http_route(s, "GET", "/files/*", h_files, NULL), TERN_OK);
   assert_int_equal(tern_http_route(s, "GET", "/files/special", h_special, NULL), TERN_OK);
   assert_int_equal(tern_http_route(s, "PUT", "/files/*", h_files, NULL), TERN_OK);
@@ -596,6 +616,29 @@ static void test_streamed_response(void **state) {
   assert_string_equal(resp_hdr(o, "Content-Length"), "11");
   assert_int_equal(o->wire_len, o->head_len + 11);
   for (int i = 0; i < g.nstream_rc; i++) assert_int_equal(g.stream_rc[i], TERN_OK);
+  raw_free(r);
+
+  /* a declared length is a promise: extra bytes are refused, the
+   * connection stays usable */
+  r = raw_open(e.m, e.port);
+  assert_true(raw_sends(r, "GET /cl-over HTTP/1.1\r\nHost: t\r\n\r\n" HELLO));
+  assert_true(raw_wait_resp(r, 2, 5000));
+  assert_resp(r, 0, 200, "abcde");
+  assert_resp(r, 1, 200, "hello");
+  assert_int_equal(g_cl_rc[0], TERN_OK);
+  assert_int_equal(g_cl_rc[1], TERN_ELIMIT);
+  assert_int_equal(g_cl_rc[2], TERN_OK);
+  assert_int_equal(g_cl_rc[3], TERN_ELIMIT);
+  assert_int_equal(g_cl_rc[4], TERN_OK);
+  raw_free(r);
+  /* ... and too few bytes end the connection, the only way the client
+   * can see the response is incomplete */
+  r = raw_open(e.m, e.port);
+  assert_true(raw_sends(r, "GET /cl-short HTTP/1.1\r\nHost: t\r\n\r\n" HELLO));
+  assert_true(raw_wait_closed(r, 5000));
+  assert_int_equal(g_cl_rc[5], TERN_EPROTO);
+  assert_int_equal(r->nresp, 0); /* 3 of 10 body bytes: never complete */
+  assert_true(r->len > 3 && memcmp(r->buf + r->len - 3, "abc", 3) == 0);
   raw_free(r);
 
   /* HEAD of a streamed response: the head only, no chunks; the next
