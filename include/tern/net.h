@@ -139,8 +139,10 @@ TERN_API void tern_mgr_get_limits(const tern_mgr *m, tern_limits *out);
  * this count when it ends; its memory is released right after its CLOSE
  * event, which the loop delivers in the same or the next iteration. */
 TERN_API size_t tern_mgr_count(const tern_mgr *m);
-/* Call fn for each connection alive, in creation order. fn may close the
- * connection it is given. */
+/* Call fn for each connection alive, in creation order. fn may close or
+ * abort any connection (a closed one not yet visited is skipped) and may
+ * call tern_mgr_foreach again; connections opened meanwhile are visited
+ * too. */
 TERN_API void tern_mgr_foreach(tern_mgr *m,
                                void (*fn)(tern_conn *c, void *arg), void *arg);
 /* Find a connection by id (O(n); for cross-thread hand-offs). */

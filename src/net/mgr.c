@@ -93,15 +93,19 @@ void tern_mgr_get_limits(const tern_mgr *m, tern_limits *out) {
   *out = m->lim;
 }
 
+/* fn may end any connection, not only the one it is given: conn_unlink
+ * moves the walk's cursor past a connection it removes, so the walk never
+ * follows a removed connection's links (into the closing list). */
 void tern_mgr_foreach(tern_mgr *m, void (*fn)(tern_conn *, void *),
                       void *arg) {
-  tern_conn *c = m->live_head;
-  while (c != NULL) {
-    tern_conn *next = c->next; /* fn may finish c, which unlinks it */
+  struct tern__walk w = {m->live_head, m->walks};
+  m->walks = &w;
+  while (w.next != NULL) {
+    tern_conn *c = w.next;
+    w.next = c->next;
     fn(c, arg);
-    c = next;
-    while (c != NULL && (c->flags & F_FINAL)) c = c->next;
   }
+  m->walks = w.up;
 }
 
 tern_conn *tern_mgr_find(tern_mgr *m, uint64_t id) {
@@ -150,6 +154,8 @@ void tern__conn_link(tern_conn *c) {
 
 static void conn_unlink(tern_conn *c) {
   tern_mgr *m = c->mgr;
+  for (struct tern__walk *w = m->walks; w != NULL; w = w->up)
+    if (w->next == c) w->next = c->next;
   if (c->prev) c->prev->next = c->next;
   else m->live_head = c->next;
   if (c->next) c->next->prev = c->prev;

@@ -83,6 +83,14 @@ struct tern_conn {
   max_align_t priv[];  /* backend's per-connection area */
 };
 
+/* A tern_mgr_foreach in progress: where it goes next. Kept on a list so
+ * that unlinking a connection moves every walk past it (nested walks
+ * included). */
+struct tern__walk {
+  tern_conn *next;
+  struct tern__walk *up;
+};
+
 struct tern_mgr {
   tern_loop *loop;
   int own_loop;
@@ -91,6 +99,7 @@ struct tern_mgr {
   void *be_state;
   tern_limits lim;
   tern_conn *live_head, *live_tail;
+  struct tern__walk *walks; /* tern_mgr_foreach calls in progress */
   tern_conn *closing; /* singly linked through next */
   tern_conn *pending; /* singly linked through pnext */
   tern_timer *flush;

@@ -200,6 +200,46 @@ static void test_teardown_closes_everything(void **state) {
   assert_all_closed_once(&pool);
 }
 
+/* ---- walking the connections ----------------------------------------- */
+
+static tern_conn *walk_conns[10];
+static int walk_visits[10], walk_nested;
+
+static void count_one(tern_conn *c, void *arg) {
+  (void)c;
+  (*(int *)arg)++;
+}
+
+/* Visiting connection i closes i+1 (not yet visited) and, once, walks all
+ * connections again from inside the walk. */
+static void walk_fn(tern_conn *c, void *arg) {
+  (void)arg;
+  for (int i = 0; i < 10; i++) {
+    if (walk_conns[i] != c) continue;
+    walk_visits[i]++;
+    if (i + 1 < 10) tern_close(walk_conns[i + 1]);
+    if (i == 0) tern_mgr_foreach(tern_conn_mgr(c), count_one, &walk_nested);
+  }
+}
+
+static void test_foreach_closing_others(void **state) {
+  (void)state;
+  tern_mgr *m;
+  assert_int_equal(tern_mgr_new(&m, NULL), TERN_OK);
+  for (int i = 0; i < 10; i++)
+    assert_int_equal(tern_listen(m, "udp://127.0.0.1:0", NULL, NULL, &walk_conns[i]),
+                     TERN_OK);
+  tern_mgr_foreach(m, walk_fn, NULL);
+  /* 0 closed 1, 2 closed 3, ...: the closed ones are skipped, the walk
+   * does not stop at them */
+  for (int i = 0; i < 10; i++) assert_int_equal(walk_visits[i], i % 2 == 0);
+  assert_int_equal(walk_nested, 9); /* 1 was closed by then */
+  int alive = 0;
+  tern_mgr_foreach(m, count_one, &alive);
+  assert_int_equal(alive, 5);
+  tern_mgr_free(m);
+}
+
 /* ---- cross-thread calls ------------------------------------------- */
 
 typedef struct {
@@ -347,6 +387,7 @@ int main(void) {
       cmocka_unit_test_setup(test_adopt_listener, setup),
       cmocka_unit_test_setup(test_idle_conn_is_small, setup),
       cmocka_unit_test_setup(test_teardown_closes_everything, setup),
+      cmocka_unit_test_setup(test_foreach_closing_others, setup),
       cmocka_unit_test_setup(test_cross_thread_calls, setup),
       cmocka_unit_test_setup(test_two_managers, setup),
       cmocka_unit_test_setup(test_poll_events, setup),
