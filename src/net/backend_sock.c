@@ -407,8 +407,10 @@ static void on_datagrams(sock_state *st, tern_conn *c) {
     ssize_t n = recvfrom(s->fd, st->scratch, sizeof(st->scratch), 0,
                          (struct sockaddr *)&ss, &len);
     if (n < 0) {
-      /* ICMP errors (ECONNREFUSED on a connected socket) are reported by
-       * the next send; a datagram socket stays usable. */
+      /* EAGAIN, or an ICMP error queued on a connected socket
+       * (ECONNREFUSED: nobody listens there). recvfrom consumed the error;
+       * it is not reported (a datagram socket stays usable, and UDP users
+       * time out and retry, as with a lost datagram). */
       return;
     }
     tern_addr from;
