@@ -10,6 +10,7 @@
 #include "tern/backend.h"
 #include "tern/http.h"
 #include "tern/ws.h"
+#include "tern/dns.h"
 
 #define TERN_VERSION_MAJOR 0
 #define TERN_VERSION_MINOR 1

@@ -1,0 +1,373 @@
+/* test_dns.c: the DNS client (tern/dns.h) against fake servers in the same
+ * process (UDP listeners on 127.0.0.1 whose answers depend on the name
+ * asked): answers, the cache (positive and negative), failover after
+ * SERVFAIL, timeouts with backoff, forged answers ignored, lookups in
+ * flight shared, cancel, free with lookups pending, literals and
+ * localhost, and that no callback runs inside tern_dns_lookup. dnsmasq as
+ * a real server: tests/integ/dns_dnsmasq.sh. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "proto/dns_msg.h"
+#include "tern/tern.h"
+
+/* ---- fake servers ------------------------------------------------------- */
+
+typedef struct fake {
+  tern_conn *c;
+  int port;
+  int queries;
+  bool servfail_all; /* this server answers SERVFAIL to everything */
+} fake;
+
+static tern_mgr *m;
+static tern_dns *dns;
+static fake srv[2];
+
+static void u16(uint8_t *b, size_t *n, unsigned v) {
+  b[(*n)++] = (uint8_t)(v >> 8);
+  b[(*n)++] = (uint8_t)v;
+}
+static void u32(uint8_t *b, size_t *n, uint32_t v) {
+  u16(b, n, v >> 16);
+  u16(b, n, v & 0xffff);
+}
+
+/* Answer the query q (qlen bytes) the way its name asks. */
+static void fake_answer(fake *f, const uint8_t *q, size_t qlen) {
+  char name[TERN__DNS_MAX_NAME + 1];
+  size_t off = 12;
+  if (qlen < 12 || tern__dns_name_read(q, qlen, &off, name) != TERN_OK ||
+      qlen < off + 4)
+    return;
+  unsigned id = (unsigned)(q[0] << 8 | q[1]);
+  unsigned qtype = (unsigned)(q[off] << 8 | q[off + 1]);
+  size_t qend = off + 4;
+  uint8_t b[512];
+  size_t n = 0;
+  unsigned rcode = 0, an = 0, ns = 0;
+  bool addr = false, soa = false;
+  if (f->servfail_all || strncmp(name, "servfail.", 9) == 0) rcode = 2;
+  else if (strncmp(name, "silent.", 7) == 0) return;
+  else if (strncmp(name, "nx.", 3) == 0) rcode = 3, soa = true;
+  else if (qtype == TERN__DNS_A) addr = true;
+  else soa = true; /* NODATA for AAAA */
+  if (strncmp(name, "spoof.", 6) == 0) { /* a forged answer first */
+    uint8_t bad[512];
+    memcpy(bad, q, qend);
+    bad[0] ^= 0x55;
+    bad[2] = 0x81;
+    bad[3] = 0x80;
+    tern_send(f->c, bad, qend);
+  }
+  an = addr ? 1 : 0;
+  ns = soa ? 1 : 0;
+  u16(b, &n, id);
+  u16(b, &n, 0x8180 | rcode);
+  u16(b, &n, 1);
+  u16(b, &n, an);
+  u16(b, &n, ns);
+  u16(b, &n, 0);
+  memcpy(b + n, q + 12, qend - 12);
+  n += qend - 12;
+  if (addr) {
+    u16(b, &n, 0xC00C);
+    u16(b, &n, TERN__DNS_A);
+    u16(b, &n, 1);
+    u32(b, &n, 60);
+    u16(b, &n, 4);
+    b[n++] = 10;
+    b[n++] = 0;
+    b[n++] = 0;
+    b[n++] = (uint8_t)(f == &srv[0] ? 1 : 2); /* which server answered */
+  }
+  if (soa) {
+    u16(b, &n, 0xC00C);
+    u16(b, &n, TERN__DNS_SOA);
+    u16(b, &n, 1);
+    u32(b, &n, 30);
+    u16(b, &n, 2 + 2 + 20);
+    u16(b, &n, 0xC00C);
+    u16(b, &n, 0xC00C);
+    for (int i = 0; i < 4; i++) u32(b, &n, 1);
+    u32(b, &n, 300); /* MINIMUM: the SOA TTL (30) is smaller */
+  }
+  tern_send(f->c, b, n);
+}
+
+static void fake_fn(tern_conn *c, const tern_event *ev, void *ud) {
+  fake *f = ud;
+  if (ev->type != TERN_EV_READ) return;
+  f->queries++;
+  fake_answer(f, ev->read.data, ev->read.len);
+  tern_conn_consume(c, ev->read.len);
+}
+
+/* ---- fixture ------------------------------------------------------------ */
+
+typedef struct got {
+  int calls;
+  int status;
+  size_t n;
+  tern_addr a[16];
+} got;
+
+static bool in_lookup;
+
+static void on_addrs(tern_dns_query *q, int status, const tern_addr *a,
+                     size_t n, void *ud) {
+  got *g = ud;
+  (void)q;
+  assert_false(in_lookup); /* never from inside tern_dns_lookup */
+  g->calls++;
+  g->status = status;
+  g->n = n;
+  if (n) memcpy(g->a, a, n * sizeof(*a));
+}
+
+static int lookup(const char *name, int family, got *g, tern_dns_query **q) {
+  in_lookup = true;
+  int rc = tern_dns_lookup(dns, name, family, on_addrs, g, q);
+  in_lookup = false;
+  return rc;
+}
+
+static void run_until(int *calls, int want, int ms) {
+  uint64_t end = tern_clock_ms() + (uint64_t)ms;
+  while (*calls < want && tern_clock_ms() < end)
+    tern_loop_poll(tern_mgr_loop(m), 5);
+}
+
+static int open_dns(const char *servers_fmt, uint32_t timeout_ms) {
+  char servers[128];
+  snprintf(servers, sizeof(servers), servers_fmt, srv[0].port, srv[1].port);
+  tern_dns_opts o = {.servers = servers, .timeout_ms = timeout_ms};
+  return tern_dns_new(m, &o, &dns);
+}
+
+static int setup(void **state) {
+  (void)state;
+  memset(srv, 0, sizeof(srv));
+  assert_int_equal(tern_mgr_new(&m, NULL), TERN_OK);
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(tern_listen(m, "udp://127.0.0.1:0", fake_fn, &srv[i], &srv[i].c),
+                     TERN_OK);
+    srv[i].port = tern_conn_local(srv[i].c)->port;
+  }
+  return open_dns("127.0.0.1:%d", 1000);
+}
+
+static int teardown(void **state) {
+  (void)state;
+  tern_dns_free(dns);
+  tern_mgr_free(m);
+  return 0;
+}
+
+static tern_dns_stats stats(void) {
+  tern_dns_stats st;
+  tern_dns_get_stats(dns, &st);
+  return st;
+}
+
+/* ---- tests ---------------------------------------------------------------- */
+
+static void test_answer_then_cache(void **state) {
+  (void)state;
+  got g = {0};
+  assert_int_equal(lookup("ok.test", TERN_AF_INET, &g, NULL), TERN_OK);
+  run_until(&g.calls, 1, 3000);
+  assert_int_equal(g.calls, 1);
+  assert_int_equal(g.status, TERN_OK);
+  assert_int_equal(g.n, 1);
+  assert_memory_equal(g.a[0].ip, "\x0a\x00\x00\x01", 4);
+  assert_int_equal(srv[0].queries, 1);
+  /* again, in another case and with a final dot: from the cache */
+  got g2 = {0};
+  assert_int_equal(lookup("OK.test.", TERN_AF_INET, &g2, NULL), TERN_OK);
+  assert_int_equal(g2.calls, 0);
+  run_until(&g2.calls, 1, 3000);
+  assert_int_equal(g2.status, TERN_OK);
+  assert_int_equal(srv[0].queries, 1);
+  assert_int_equal(stats().cache_hits, 1);
+  tern_dns_flush(dns);
+  got g3 = {0};
+  assert_int_equal(lookup("ok.test", TERN_AF_INET, &g3, NULL), TERN_OK);
+  run_until(&g3.calls, 1, 3000);
+  assert_int_equal(srv[0].queries, 2);
+}
+
+/* Both families: AAAA has no data (an SOA), A has one address. */
+static void test_both_families(void **state) {
+  (void)state;
+  got g = {0};
+  assert_int_equal(lookup("ok.test", 0, &g, NULL), TERN_OK);
+  run_until(&g.calls, 1, 3000);
+  assert_int_equal(g.status, TERN_OK);
+  assert_int_equal(g.n, 1);
+  assert_int_equal(g.a[0].family, TERN_AF_INET);
+  assert_int_equal(srv[0].queries, 2);
+  /* only AAAA: no such address, cached as negative (SOA TTL 30) */
+  got g6 = {0};
+  assert_int_equal(lookup("ok.test", TERN_AF_INET6, &g6, NULL), TERN_OK);
+  run_until(&g6.calls, 1, 3000);
+  assert_int_equal(g6.status, TERN_ERESOLVE);
+  assert_int_equal(srv[0].queries, 2); /* both halves were cached */
+}
+
+static void test_nxdomain_cached(void **state) {
+  (void)state;
+  got g = {0}, g2 = {0};
+  assert_int_equal(lookup("nx.test", TERN_AF_INET, &g, NULL), TERN_OK);
+  run_until(&g.calls, 1, 3000);
+  assert_int_equal(g.status, TERN_ERESOLVE);
+  assert_int_equal(lookup("nx.test", TERN_AF_INET, &g2, NULL), TERN_OK);
+  run_until(&g2.calls, 1, 3000);
+  assert_int_equal(g2.status, TERN_ERESOLVE);
+  assert_int_equal(srv[0].queries, 1);
+}
+
+/* SERVFAIL from the first server: the second is asked at once. */
+static void test_failover(void **state) {
+  (void)state;
+  tern_dns_free(dns);
+  assert_int_equal(open_dns("127.0.0.1:%d, 127.0.0.1:%d", 5000), TERN_OK);
+  srv[0].servfail_all = true;
+  got g = {0};
+  uint64_t t0 = tern_clock_ms();
+  assert_int_equal(lookup("ok.test", TERN_AF_INET, &g, NULL), TERN_OK);
+  run_until(&g.calls, 1, 3000);
+  assert_int_equal(g.status, TERN_OK);
+  assert_int_equal(g.a[0].ip[3], 2); /* the second server's answer */
+  assert_true(tern_clock_ms() - t0 < 2000); /* not after a timeout */
+  assert_int_equal(stats().server_errors, 1);
+  /* both refuse: TERN_EAGAIN after every try, no timeout wait */
+  srv[1].servfail_all = true;
+  got g2 = {0};
+  assert_int_equal(lookup("other.test", TERN_AF_INET, &g2, NULL), TERN_OK);
+  run_until(&g2.calls, 1, 3000);
+  assert_int_equal(g2.status, TERN_EAGAIN);
+}
+
+/* Nobody answers: two rounds, the second waiting twice as long. */
+static void test_timeout_backoff(void **state) {
+  (void)state;
+  tern_dns_free(dns);
+  assert_int_equal(open_dns("127.0.0.1:%d", 60), TERN_OK);
+  got g = {0};
+  uint64_t t0 = tern_clock_ms();
+  assert_int_equal(lookup("silent.test", TERN_AF_INET, &g, NULL), TERN_OK);
+  run_until(&g.calls, 1, 5000);
+  uint64_t took = tern_clock_ms() - t0;
+  assert_int_equal(g.status, TERN_ETIMEDOUT);
+  assert_int_equal(srv[0].queries, 2);
+  assert_true(took >= 170 && took < 2000); /* 60 + 120 */
+  assert_int_equal(stats().timeouts, 2);
+}
+
+/* RFC 5452: an answer with the wrong id is ignored, the right one taken. */
+static void test_forged_ignored(void **state) {
+  (void)state;
+  got g = {0};
+  assert_int_equal(lookup("spoof.test", TERN_AF_INET, &g, NULL), TERN_OK);
+  run_until(&g.calls, 1, 3000);
+  assert_int_equal(g.status, TERN_OK);
+  assert_int_equal(stats().ignored, 1);
+}
+
+static void test_shared_in_flight(void **state) {
+  (void)state;
+  got g[3] = {{0}};
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(lookup("ok.test", TERN_AF_INET, &g[i], NULL), TERN_OK);
+  run_until(&g[2].calls, 1, 3000);
+  run_until(&g[0].calls, 1, 3000);
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(g[i].calls, 1);
+    assert_int_equal(g[i].status, TERN_OK);
+  }
+  assert_int_equal(srv[0].queries, 1);
+  assert_int_equal(stats().shared, 2);
+}
+
+static void test_cancel_and_free(void **state) {
+  (void)state;
+  got g = {0}, g2 = {0}, g3 = {0};
+  tern_dns_query *q, *q2;
+  /* one of two waiters cancels: the other still gets the answer */
+  assert_int_equal(lookup("ok.test", TERN_AF_INET, &g, &q), TERN_OK);
+  assert_int_equal(lookup("ok.test", TERN_AF_INET, &g2, NULL), TERN_OK);
+  tern_dns_cancel(q);
+  run_until(&g2.calls, 1, 3000);
+  assert_int_equal(g.calls, 0);
+  assert_int_equal(g2.calls, 1);
+  /* a cached answer waiting to be delivered can be cancelled too */
+  assert_int_equal(lookup("ok.test", TERN_AF_INET, &g3, &q2), TERN_OK);
+  tern_dns_cancel(q2);
+  tern_loop_poll(tern_mgr_loop(m), 20);
+  assert_int_equal(g3.calls, 0);
+  /* the only waiter cancels: the lookup stops */
+  assert_int_equal(lookup("silent.test", TERN_AF_INET, &g, &q), TERN_OK);
+  tern_dns_cancel(q);
+  tern_loop_poll(tern_mgr_loop(m), 20);
+  assert_int_equal(g.calls, 0);
+  /* freed with lookups pending: each gets TERN_ECANCELED, once */
+  got p1 = {0}, p2 = {0};
+  assert_int_equal(lookup("silent.test", TERN_AF_INET, &p1, NULL), TERN_OK);
+  assert_int_equal(lookup("127.0.0.1", 0, &p2, NULL), TERN_OK);
+  tern_dns_free(dns);
+  dns = NULL;
+  assert_int_equal(p1.calls, 1);
+  assert_int_equal(p1.status, TERN_ECANCELED);
+  assert_int_equal(p2.calls, 1);
+  assert_int_equal(p2.status, TERN_ECANCELED);
+  assert_int_equal(open_dns("127.0.0.1:%d", 1000), TERN_OK); /* for teardown */
+}
+
+static void test_no_network_names(void **state) {
+  (void)state;
+  got g = {0}, g2 = {0}, g3 = {0}, g4 = {0};
+  assert_int_equal(lookup("192.0.2.7", 0, &g, NULL), TERN_OK);
+  assert_int_equal(lookup("localhost", TERN_AF_INET, &g2, NULL), TERN_OK);
+  assert_int_equal(lookup("db.localhost", 0, &g3, NULL), TERN_OK);
+  assert_int_equal(lookup("::1", TERN_AF_INET, &g4, NULL), TERN_OK);
+  run_until(&g4.calls, 1, 1000);
+  assert_int_equal(g.status, TERN_OK);
+  assert_memory_equal(g.a[0].ip, "\xc0\x00\x02\x07", 4);
+  assert_int_equal(g2.n, 1);
+  assert_memory_equal(g2.a[0].ip, "\x7f\x00\x00\x01", 4);
+  assert_int_equal(g3.n, 2);
+  assert_int_equal(g3.a[0].family, TERN_AF_INET6);
+  assert_int_equal(g4.status, TERN_ERESOLVE); /* a v6 literal, v4 asked */
+  assert_int_equal(srv[0].queries, 0);
+  /* refused synchronously, and then never called */
+  got bad = {0};
+  assert_int_equal(lookup("a..b", 0, &bad, NULL), TERN_EINVAL);
+  assert_int_equal(lookup("x.test", 5, &bad, NULL), TERN_EINVAL);
+  tern_loop_poll(tern_mgr_loop(m), 20);
+  assert_int_equal(bad.calls, 0);
+  tern_dns *d2;
+  tern_dns_opts o = {.servers = "not-an-ip"};
+  assert_int_equal(tern_dns_new(m, &o, &d2), TERN_EINVAL);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_answer_then_cache, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_both_families, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_nxdomain_cached, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_failover, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_timeout_backoff, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_forged_ignored, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_shared_in_flight, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_cancel_and_free, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_no_network_names, setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
