@@ -58,9 +58,17 @@ typedef void (*tern_dns_fn)(tern_dns_query *q, int status,
 /* The servers are read now (a bad server string is TERN_EINVAL). */
 TERN_API int tern_dns_new(tern_mgr *m, const tern_dns_opts *opts,
                           tern_dns **out);
-/* Lookups still pending get TERN_ECANCELED before it returns. Not from
- * inside a tern_dns_fn. */
+/* Lookups still pending get TERN_ECANCELED before it returns, and so do
+ * connections waiting for a name (see below). Not from inside a
+ * tern_dns_fn; before the manager is freed. */
 TERN_API void tern_dns_free(tern_dns *d);
+
+/* Make this client resolve the names of the manager's tern_connect calls
+ * (instead of the getaddrinfo thread) until it is freed. Both families
+ * are asked; the first IPv4 address is used if there is one, else the
+ * first IPv6 one (happy eyeballs, RFC 8305, is not done yet). A name
+ * that cannot be resolved fails the connect with the lookup's status. */
+TERN_API void tern_dns_use_for_connects(tern_dns *d);
 
 /* family: TERN_AF_INET (A), TERN_AF_INET6 (AAAA) or 0 (both). On an
  * error return (TERN_EINVAL: not a name that can be sent; TERN_ENOMEM) fn

@@ -256,6 +256,30 @@ TERN_API int tern_conn_set_nodelay(tern_conn *c, bool on);
  * (object + buffers), for accounting and tests. */
 TERN_API size_t tern_conn_mem(const tern_conn *c);
 
+/* ---- name resolution for tern_connect ---------------------------- */
+
+/* Who turns the host of a tern_connect URL into an address. By default a
+ * getaddrinfo() call on a helper thread (TERN_ENABLE_RESOLVER_THREAD);
+ * tern_dns_use_for_connects() (tern/dns.h) installs the DNS client. */
+typedef struct tern_name_resolver {
+  /* Resolve host (not NUL-terminated) for c. Later, from the loop and
+   * never inside start, call tern_conn_resolved exactly once unless
+   * cancel comes first. An error return fails the connect at once. */
+  int (*start)(void *ctx, tern_conn *c, const char *host, size_t len,
+               uint16_t port);
+  /* c is going away before its answer: forget it, do not call back. */
+  void (*cancel)(void *ctx, tern_conn *c);
+} tern_name_resolver;
+
+/* r NULL: back to the default. Connections already resolving finish with
+ * the resolver they started with: remove a resolver only after failing
+ * its pending requests (tern_conn_resolved with an error). */
+TERN_API void tern_mgr_set_resolver(tern_mgr *m, const tern_name_resolver *r,
+                                    void *ctx);
+/* The answer for a connection being resolved: err TERN_OK and the address
+ * (with the port) to connect to, or the error that fails the connect. */
+TERN_API void tern_conn_resolved(tern_conn *c, int err, const tern_addr *a);
+
 #ifdef __cplusplus
 }
 #endif

@@ -95,12 +95,24 @@ void tern__conn_start_connect(tern_conn *c, const tern_addr *a) {
 }
 
 void tern__conn_resolved(tern_conn *c, int err, const tern_addr *a) {
-  c->flags &= ~F_RESOLVING;
+  c->flags &= ~(F_RESOLVING | F_RESOLVE_EXT);
   if (err != TERN_OK) {
     tern__conn_fail(c, err, "name resolution failed");
     return;
   }
   tern__conn_start_connect(c, a);
+}
+
+void tern_conn_resolved(tern_conn *c, int err, const tern_addr *a) {
+  if (c == NULL || !(c->flags & F_RESOLVING) || (c->flags & F_FINAL)) return;
+  if (err == TERN_OK && a == NULL) err = TERN_EINVAL;
+  tern__conn_resolved(c, err, a);
+}
+
+void tern_mgr_set_resolver(tern_mgr *m, const tern_name_resolver *r,
+                           void *ctx) {
+  m->names = r;
+  m->names_ctx = r ? ctx : NULL;
 }
 
 int tern_connect(tern_mgr *m, const char *url, tern_conn_fn fn, void *ud,
@@ -118,8 +130,10 @@ int tern_connect(tern_mgr *m, const char *url, tern_conn_fn fn, void *ud,
   if (host_addr(&u, &a) == TERN_OK) {
     rc = backend_connect(c, &a);
   } else {
-    rc = tern__resolve_start(c, u.host.ptr, u.host.len, u.port, udp);
-    if (rc == TERN_OK) c->flags |= F_RESOLVING;
+    rc = m->names ? m->names->start(m->names_ctx, c, u.host.ptr, u.host.len,
+                                    u.port)
+                  : tern__resolve_start(c, u.host.ptr, u.host.len, u.port, udp);
+    if (rc == TERN_OK) c->flags |= F_RESOLVING | (m->names ? F_RESOLVE_EXT : 0);
   }
   if (rc != TERN_OK) {
     tern__conn_free_unseen(c);

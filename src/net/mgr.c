@@ -212,7 +212,10 @@ void tern__conn_finish(tern_conn *c, int reason) {
   c->flags |= F_FINAL;
   c->reason = reason;
   tern__conn_cork_drop(c);
-  if (c->flags & F_RESOLVING) tern__resolve_cancel(c);
+  if (c->flags & F_RESOLVING) {
+    if (!(c->flags & F_RESOLVE_EXT)) tern__resolve_cancel(c);
+    else if (m->names) m->names->cancel(m->names_ctx, c);
+  }
   tern__conn_timers_free(c);
   if (c->flags & F_BACKEND) {
     c->flags &= ~F_BACKEND;

@@ -44,6 +44,7 @@ enum {
   F_ACCEPT_PAUSED = 1u << 17,
   F_BACKEND = 1u << 18,   /* the backend holds resources for this conn */
   F_ABORT = 1u << 19,
+  F_RESOLVE_EXT = 1u << 20, /* resolving with mgr->names, not the thread */
 };
 
 /* Notifications owed to a connection, delivered by the flush. */
@@ -109,7 +110,9 @@ struct tern_mgr {
   size_t cork_len;
   size_t count;
   uint64_t next_id;
-  struct tern__resolver *resolver;
+  struct tern__resolver *resolver;    /* the getaddrinfo thread */
+  const tern_name_resolver *names;    /* set: used instead of it */
+  void *names_ctx;
 };
 
 /* mgr.c */

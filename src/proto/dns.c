@@ -93,8 +93,19 @@ struct tern_dns {
   tern_timer *ready_timer;
   cache_entry *lru_head, *lru_tail;
   size_t ncache;
+  struct conn_req *conn_reqs; /* tern_connect names being resolved */
+  bool for_connects;
   tern_dns_stats st;
 };
+
+/* A tern_connect waiting for its name. */
+typedef struct conn_req {
+  struct conn_req *next;
+  tern_dns *d;
+  tern_conn *c;
+  uint16_t port;
+  tern_dns_query *q;
+} conn_req;
 
 /* ---- configuration ------------------------------------------------------ */
 
@@ -426,6 +437,8 @@ int tern_dns_new(tern_mgr *m, const tern_dns_opts *o, tern_dns **out) {
 
 void tern_dns_free(tern_dns *d) {
   if (d == NULL) return;
+  if (d->for_connects) /* waiting connects fail below, with ECANCELED */
+    tern_mgr_set_resolver(d->m, NULL, NULL);
   while (d->inflight) {
     lookup *lk = d->inflight;
     d->inflight = lk->next;
@@ -597,4 +610,75 @@ void tern_dns_cancel(tern_dns_query *q) {
 void tern_dns_get_stats(const tern_dns *d, tern_dns_stats *out) {
   *out = d->st;
   out->cached = d->ncache;
+}
+
+/* ---- resolving for tern_connect ------------------------------------------ */
+
+static void conn_req_unlink(conn_req *r) {
+  for (conn_req **p = &r->d->conn_reqs; *p; p = &(*p)->next)
+    if (*p == r) {
+      *p = r->next;
+      return;
+    }
+}
+
+static void on_conn_addrs(tern_dns_query *q, int status, const tern_addr *a,
+                          size_t n, void *ud) {
+  conn_req *r = ud;
+  (void)q;
+  conn_req_unlink(r);
+  tern_conn *c = r->c;
+  tern_addr pick;
+  if (status == TERN_OK) {
+    size_t i = 0;
+    while (i < n && a[i].family != TERN_AF_INET) i++;
+    pick = a[i < n ? i : 0];
+    pick.port = r->port;
+  }
+  if (status == TERN_EAGAIN) status = TERN_ERESOLVE;
+  free(r);
+  tern_conn_resolved(c, status, status == TERN_OK ? &pick : NULL);
+}
+
+static int conn_resolve_start(void *ctx, tern_conn *c, const char *host,
+                              size_t len, uint16_t port) {
+  tern_dns *d = ctx;
+  char name[TERN__DNS_MAX_NAME + 1];
+  if (len > TERN__DNS_MAX_NAME) return TERN_EINVAL;
+  memcpy(name, host, len);
+  name[len] = '\0';
+  conn_req *r = calloc(1, sizeof(*r));
+  if (r == NULL) return TERN_ENOMEM;
+  r->d = d;
+  r->c = c;
+  r->port = port;
+  int rc = tern_dns_lookup(d, name, 0, on_conn_addrs, r, &r->q);
+  if (rc != TERN_OK) {
+    free(r);
+    return rc == TERN_EINVAL ? TERN_ERESOLVE : rc;
+  }
+  r->next = d->conn_reqs;
+  d->conn_reqs = r;
+  return TERN_OK;
+}
+
+static void conn_resolve_cancel(void *ctx, tern_conn *c) {
+  tern_dns *d = ctx;
+  for (conn_req *r = d->conn_reqs; r; r = r->next) {
+    if (r->c != c) continue;
+    conn_req_unlink(r);
+    tern_dns_cancel(r->q);
+    free(r);
+    return;
+  }
+}
+
+static const tern_name_resolver dns_names = {
+    .start = conn_resolve_start,
+    .cancel = conn_resolve_cancel,
+};
+
+void tern_dns_use_for_connects(tern_dns *d) {
+  d->for_connects = true;
+  tern_mgr_set_resolver(d->m, &dns_names, d);
 }

@@ -82,10 +82,15 @@ static void fake_answer(fake *f, const uint8_t *q, size_t qlen) {
     u16(b, &n, 1);
     u32(b, &n, 60);
     u16(b, &n, 4);
-    b[n++] = 10;
-    b[n++] = 0;
-    b[n++] = 0;
-    b[n++] = (uint8_t)(f == &srv[0] ? 1 : 2); /* which server answered */
+    if (strncmp(name, "lo.", 3) == 0) { /* 127.0.0.1: a real listener */
+      memcpy(b + n, "\x7f\x00\x00\x01", 4);
+      n += 4;
+    } else {
+      b[n++] = 10;
+      b[n++] = 0;
+      b[n++] = 0;
+      b[n++] = (uint8_t)(f == &srv[0] ? 1 : 2); /* which server answered */
+    }
   }
   if (soa) {
     u16(b, &n, 0xC00C);
@@ -357,6 +362,69 @@ static void test_no_network_names(void **state) {
   assert_int_equal(tern_dns_new(m, &o, &d2), TERN_EINVAL);
 }
 
+/* tern_connect to a name, resolved by this client. */
+typedef struct cstate {
+  int connects, errors, closes, err;
+} cstate;
+
+static void conn_fn(tern_conn *c, const tern_event *ev, void *ud) {
+  cstate *st = ud;
+  (void)c;
+  if (ev->type == TERN_EV_CONNECT) st->connects++;
+  if (ev->type == TERN_EV_ERROR) {
+    st->errors++;
+    st->err = ev->error.err;
+  }
+  if (ev->type == TERN_EV_CLOSE) st->closes++;
+}
+
+static void listener_fn(tern_conn *c, const tern_event *ev, void *ud) {
+  (void)c, (void)ev, (void)ud;
+}
+
+/* static: connections still open at the end get their CLOSE in teardown */
+static cstate ok, nx, gone, wait, lo;
+
+static void test_connects(void **state) {
+  (void)state;
+  tern_conn *l;
+  assert_int_equal(tern_listen(m, "tcp://127.0.0.1:0", listener_fn, NULL, &l), TERN_OK);
+  char url[64];
+  tern_dns_use_for_connects(dns);
+  /* a name the fake server maps to 127.0.0.1 */
+  snprintf(url, sizeof(url), "tcp://lo.test:%d", tern_conn_local(l)->port);
+  assert_int_equal(tern_connect(m, url, conn_fn, &ok, NULL), TERN_OK);
+  run_until(&ok.connects, 1, 3000);
+  assert_int_equal(ok.connects, 1);
+  assert_int_equal(srv[0].queries, 2); /* A and AAAA */
+  /* no such name: ERROR with TERN_ERESOLVE, then one CLOSE */
+  assert_int_equal(tern_connect(m, "tcp://nx.test:80", conn_fn, &nx, NULL), TERN_OK);
+  run_until(&nx.closes, 1, 3000);
+  assert_int_equal(nx.errors, 1);
+  assert_int_equal(nx.err, TERN_ERESOLVE);
+  assert_int_equal(nx.closes, 1);
+  /* closed while its name is being resolved: just one CLOSE */
+  tern_conn *gc;
+  assert_int_equal(tern_connect(m, "tcp://silent.test:80", conn_fn, &gone, &gc), TERN_OK);
+  tern_close(gc);
+  run_until(&gone.closes, 1, 3000);
+  assert_int_equal(gone.closes, 1);
+  assert_int_equal(gone.connects, 0);
+  /* the client freed while a connect waits for it: ECANCELED, one CLOSE */
+  assert_int_equal(tern_connect(m, "tcp://silent.test:81", conn_fn, &wait, NULL), TERN_OK);
+  tern_dns_free(dns);
+  dns = NULL;
+  run_until(&wait.closes, 1, 3000);
+  assert_int_equal(wait.err, TERN_ECANCELED);
+  assert_int_equal(wait.closes, 1);
+  /* then back to the default resolver: numeric and localhost still work */
+  snprintf(url, sizeof(url), "tcp://localhost:%d", tern_conn_local(l)->port);
+  assert_int_equal(tern_connect(m, url, conn_fn, &lo, NULL), TERN_OK);
+  run_until(&lo.connects, 1, 5000);
+  assert_int_equal(lo.connects, 1);
+  assert_int_equal(open_dns("127.0.0.1:%d", 1000), TERN_OK); /* for teardown */
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_answer_then_cache, setup, teardown),
@@ -368,6 +436,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_shared_in_flight, setup, teardown),
       cmocka_unit_test_setup_teardown(test_cancel_and_free, setup, teardown),
       cmocka_unit_test_setup_teardown(test_no_network_names, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_connects, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
