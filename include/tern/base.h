@@ -146,6 +146,9 @@ TERN_API void tern_log_write(tern_log_level level, const char *subsys,
 /* Monotonic time since an arbitrary origin; never goes backwards. */
 TERN_API uint64_t tern_clock_ms(void);
 TERN_API uint64_t tern_clock_us(void);
+/* Wall-clock time: microseconds since 1970-01-01 UTC (may step). For
+ * timestamps such as SNTP's, never for timeouts. */
+TERN_API int64_t tern_clock_wall_us(void);
 
 /* ------------------------------------------------------------------ */
 /* Byte views and buffers                                              */

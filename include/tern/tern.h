@@ -11,6 +11,7 @@
 #include "tern/http.h"
 #include "tern/ws.h"
 #include "tern/dns.h"
+#include "tern/sntp.h"
 
 #define TERN_VERSION_MAJOR 0
 #define TERN_VERSION_MINOR 1

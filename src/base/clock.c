@@ -1,4 +1,5 @@
-/* base/clock.c: the monotonic clock (POSIX CLOCK_MONOTONIC).
+/* base/clock.c: the monotonic clock (POSIX CLOCK_MONOTONIC), and the
+ * wall clock for timestamps only.
  *
  * Timers and timeouts use this, never the wall clock, so a clock step
  * (NTP, SNTP, the user) cannot fire or stall them. A bare-metal port will
@@ -33,4 +34,11 @@ uint64_t tern_clock_us(void) {
   struct timespec ts = clock_now();
 
   return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+int64_t tern_clock_wall_us(void) {
+  struct timespec ts;
+
+  if (clock_gettime(CLOCK_REALTIME, &ts) != 0) return 0;
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
