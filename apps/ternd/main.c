@@ -2,9 +2,13 @@
  * status, and echo endpoints (HTTP and WebSocket) over tern's connection
  * API. Routes are listed in routes.c.
  *
- *   ternd [--http ADDR] [--root DIR] [-v]
+ *   ternd [--http ADDR] [--root DIR] [--dns SERVERS] [--ntp SERVERS] [-v]
  *     --http ADDR   listen address (default 127.0.0.1:8080; port 0 picks one)
  *     --root DIR    also serve the files under DIR
+ *     --dns SERVERS resolve names with tern's DNS client and these servers
+ *                   ("IP[:port],...")
+ *     --ntp SERVERS keep the time with tern's SNTP client against these
+ *                   servers: report only, the clock is never set
  *     -v            more logging (twice: debug)
  *
  * SIGINT/SIGTERM stop it cleanly: every connection is closed and every
@@ -63,7 +67,8 @@ static void on_tick(tern_timer *t, void *ud) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: ternd [--http ADDR] [--root DIR] [-v]\n");
+  fprintf(stderr, "usage: ternd [--http ADDR] [--root DIR] [--dns SERVERS] "
+                  "[--ntp SERVERS] [-v]\n");
 }
 
 static int parse_args(int argc, char **argv, const char **http, ternd *d,
@@ -71,6 +76,8 @@ static int parse_args(int argc, char **argv, const char **http, ternd *d,
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--http") && i + 1 < argc) *http = argv[++i];
     else if (!strcmp(argv[i], "--root") && i + 1 < argc) d->root = argv[++i];
+    else if (!strcmp(argv[i], "--dns") && i + 1 < argc) d->dns_servers = argv[++i];
+    else if (!strcmp(argv[i], "--ntp") && i + 1 < argc) d->ntp_servers = argv[++i];
     else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "-vv"))
       *verbose += (int)strlen(argv[i]) - 1;
     else return -1;
@@ -108,6 +115,21 @@ static int start(ternd *d, const char *http) {
     return rc;
   }
   if ((rc = ternd_routes(d)) != TERN_OK) return rc;
+  if (d->dns_servers) { /* before --ntp, so its names use it */
+    tern_dns_opts o = {.servers = d->dns_servers};
+    if ((rc = tern_dns_new(d->mgr, &o, &d->dns)) != TERN_OK) {
+      fprintf(stderr, "ternd: bad --dns '%s'\n", d->dns_servers);
+      return rc;
+    }
+    tern_dns_use_for_connects(d->dns);
+  }
+  if (d->ntp_servers) {
+    tern_sntp_opts o = {.servers = d->ntp_servers, .interval_s = 1024};
+    if ((rc = tern_sntp_new(d->mgr, &o, &d->sntp)) != TERN_OK) {
+      fprintf(stderr, "ternd: bad --ntp '%s'\n", d->ntp_servers);
+      return rc;
+    }
+  }
   if ((rc = tern_timer_new(tern_mgr_loop(d->mgr), &d->tick, on_tick, d)) != TERN_OK)
     return rc;
   tern_timer_start(d->tick, 100, 100);
@@ -119,6 +141,8 @@ static int start(ternd *d, const char *http) {
 }
 
 static void stop(ternd *d) {
+  if (d->sntp) tern_sntp_free(d->sntp);
+  if (d->dns) tern_dns_free(d->dns);
   if (d->tick) tern_timer_free(d->tick);
   if (d->http) tern_http_server_free(d->http);
   if (d->mgr) tern_mgr_free(d->mgr);

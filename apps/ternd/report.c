@@ -45,6 +45,26 @@ size_t ternd_status_json(const ternd *d, char *buf, size_t size) {
   outf(&o, "\"bytes_in\":%llu,\"bytes_out\":%llu,\"ws_messages\":%llu,",
        (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out,
        (unsigned long long)d->ws_messages);
+  tern_sntp_sample smp;
+  if (d->sntp && tern_sntp_last(d->sntp, &smp)) {
+    char srv[TERN_ADDR_STRLEN];
+    tern_addr_format(&smp.server, true, srv, sizeof(srv));
+    outf(&o, "\"ntp\":{\"synced\":true,\"offset_us\":%lld,\"delay_us\":%lld,"
+             "\"stratum\":%u,\"server\":\"%s\"},",
+         (long long)smp.offset_us, (long long)smp.delay_us,
+         (unsigned)smp.stratum, srv);
+  } else if (d->sntp) {
+    outf(&o, "\"ntp\":{\"synced\":false},");
+  }
+  if (d->dns) {
+    tern_dns_stats ds;
+    tern_dns_get_stats(d->dns, &ds);
+    outf(&o, "\"dns\":{\"lookups\":%llu,\"cache_hits\":%llu,\"queries\":%llu,"
+             "\"timeouts\":%llu,\"cached\":%zu},",
+         (unsigned long long)ds.lookups, (unsigned long long)ds.cache_hits,
+         (unsigned long long)ds.queries_sent, (unsigned long long)ds.timeouts,
+         ds.cached);
+  }
   outf(&o, "\"endpoints\":{");
   for (int i = 0; i < EP_COUNT; i++)
     outf(&o, "%s\"%s\":%llu", i ? "," : "", ternd_endpoint_names[i],

@@ -30,6 +30,10 @@ typedef struct ternd {
   uint64_t hits[EP_COUNT];
   uint64_t ws_messages;
   const char *root;       /* --root DIR, or NULL */
+  const char *dns_servers; /* --dns SERVERS, or NULL */
+  const char *ntp_servers; /* --ntp SERVERS, or NULL */
+  tern_dns *dns;
+  tern_sntp *sntp;
   size_t conns_peak;      /* most connections since memory was last given
                              back (see give_memory_back in main.c) */
 } ternd;

@@ -56,4 +56,24 @@ stratum=$(sed -n 's/.*stratum=\([0-9]*\).*/\1/p' <<<"$line")
 dead=$(/usr/bin/python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 if "$query" -t 50 "127.0.0.1:$dead" >"$tmp/out" 2>&1; then fail "answer from a dead port?"; fi
 grep -qx 'error TERN_ETIMEDOUT' "$tmp/out" || fail "dead server: $(cat "$tmp/out")"
-echo "PASS: SNTP client against chronyd ($line)"
+# ternd --ntp: the dashboard's status shows the sync
+if command -v curl >/dev/null && [ -x "$bindir/ternd" ]; then
+  "$bindir/ternd" --http 127.0.0.1:0 --ntp "127.0.0.1:$port" >"$tmp/ternd.log" 2>&1 &
+  tpid=$!
+  addr=
+  for _ in $(seq 100); do
+    addr=$(sed -n 's|.*listening on http://\([0-9.]*:[0-9]*\)/.*|\1|p' "$tmp/ternd.log")
+    [ -n "$addr" ] && break
+    sleep 0.1
+  done
+  synced=
+  for _ in $(seq 50); do
+    curl -s "http://$addr/api/status" >"$tmp/status" || true
+    grep -q '"ntp":{"synced":true' "$tmp/status" && { synced=1; break; }
+    sleep 0.1
+  done
+  kill -TERM "$tpid"; wait "$tpid" || fail "ternd did not stop cleanly"
+  [ -n "$synced" ] || { cat "$tmp/status"; fail "ternd --ntp never synced"; }
+  grep -q '"stratum":10' "$tmp/status" || fail "ternd status: $(cat "$tmp/status")"
+fi
+echo "PASS: SNTP client against chronyd ($line), and ternd --ntp"
