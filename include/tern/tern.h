@@ -12,6 +12,7 @@
 #include "tern/ws.h"
 #include "tern/dns.h"
 #include "tern/sntp.h"
+#include "tern/sys.h"
 
 #define TERN_VERSION_MAJOR 0
 #define TERN_VERSION_MINOR 1
