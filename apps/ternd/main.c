@@ -123,13 +123,19 @@ static int start(ternd *d, const char *http) {
     }
     tern_dns_use_for_connects(d->dns);
   }
+  if ((rc = tern_sys_new(d->mgr, NULL, &d->sys)) != TERN_OK) return rc;
   if (d->ntp_servers) {
     tern_sntp_opts o = {.servers = d->ntp_servers, .interval_s = 1024};
     if ((rc = tern_sntp_new(d->mgr, &o, &d->sntp)) != TERN_OK) {
       fprintf(stderr, "ternd: bad --ntp '%s'\n", d->ntp_servers);
       return rc;
     }
+    if ((rc = tern_sys_gate_time(d->sys, d->sntp, &d->time_gate)) != TERN_OK)
+      return rc;
   }
+  /* Up as far as the helpers allow: with --ntp, TIME_VALID (and so
+   * OPERATIONAL) waits for the first good time sample. */
+  tern_sys_advance(d->sys, TERN_SYS_OPERATIONAL);
   if ((rc = tern_timer_new(tern_mgr_loop(d->mgr), &d->tick, on_tick, d)) != TERN_OK)
     return rc;
   tern_timer_start(d->tick, 100, 100);
@@ -141,6 +147,8 @@ static int start(ternd *d, const char *http) {
 }
 
 static void stop(ternd *d) {
+  if (d->time_gate) tern_sys_gate_free(d->time_gate);
+  if (d->sys) tern_sys_free(d->sys);
   if (d->sntp) tern_sntp_free(d->sntp);
   if (d->dns) tern_dns_free(d->dns);
   if (d->tick) tern_timer_free(d->tick);

@@ -45,6 +45,8 @@ size_t ternd_status_json(const ternd *d, char *buf, size_t size) {
   outf(&o, "\"bytes_in\":%llu,\"bytes_out\":%llu,\"ws_messages\":%llu,",
        (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out,
        (unsigned long long)d->ws_messages);
+  if (d->sys)
+    outf(&o, "\"state\":\"%s\",", tern_sys_state_name(tern_sys_current(d->sys)));
   tern_sntp_sample smp;
   if (d->sntp && tern_sntp_last(d->sntp, &smp)) {
     char srv[TERN_ADDR_STRLEN];

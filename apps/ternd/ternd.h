@@ -34,6 +34,8 @@ typedef struct ternd {
   const char *ntp_servers; /* --ntp SERVERS, or NULL */
   tern_dns *dns;
   tern_sntp *sntp;
+  tern_sys *sys;        /* system states: OPERATIONAL once bring-up is done */
+  tern_sys_gate *time_gate; /* --ntp: TIME_VALID waits for the first sync */
   size_t conns_peak;      /* most connections since memory was last given
                              back (see give_memory_back in main.c) */
 } ternd;

@@ -89,6 +89,17 @@ typedef void (*tern_sys_attach_fn)(tern_sys *s, void *opaque, int status);
 TERN_API int tern_sys_attach(tern_sys *s, tern_sys_state state,
                              tern_sys_attach_fn fn, void *opaque);
 
+/* ---- bring-up gates ------------------------------------------------ */
+
+struct tern_sntp;
+typedef struct tern_sys_gate tern_sys_gate;
+/* Hold the step into TIME_VALID until sntp (tern/sntp.h) has its first
+ * good sample. Free the gate before the system and the SNTP client;
+ * freeing it lets a held step go. Loop thread. */
+TERN_API int tern_sys_gate_time(tern_sys *s, struct tern_sntp *sntp,
+                                tern_sys_gate **out);
+TERN_API void tern_sys_gate_free(tern_sys_gate *g);
+
 /* ---- SMD: system message distribution ------------------------------ */
 
 /* Classes (bit masks); users take bits from TERN_SMD_USER up. */

@@ -75,5 +75,19 @@ if command -v curl >/dev/null && [ -x "$bindir/ternd" ]; then
   kill -TERM "$tpid"; wait "$tpid" || fail "ternd did not stop cleanly"
   [ -n "$synced" ] || { cat "$tmp/status"; fail "ternd --ntp never synced"; }
   grep -q '"stratum":10' "$tmp/status" || fail "ternd status: $(cat "$tmp/status")"
+  grep -q '"state":"OPERATIONAL"' "$tmp/status" || fail "ternd not OPERATIONAL after the sync: $(cat "$tmp/status")"
+  # a time server that never answers holds ternd before TIME_VALID
+  "$bindir/ternd" --http 127.0.0.1:0 --ntp "127.0.0.1:$dead" >"$tmp/ternd2.log" 2>&1 &
+  tpid=$!
+  addr=
+  for _ in $(seq 100); do
+    addr=$(sed -n 's|.*listening on http://\([0-9.]*:[0-9]*\)/.*|\1|p' "$tmp/ternd2.log")
+    [ -n "$addr" ] && break
+    sleep 0.1
+  done
+  sleep 0.3
+  curl -s "http://$addr/api/status" >"$tmp/status" || true
+  kill -TERM "$tpid"; wait "$tpid" || fail "ternd (no time) did not stop cleanly"
+  grep -q '"state":"CPD"' "$tmp/status" || fail "ternd without time should wait in CPD: $(cat "$tmp/status")"
 fi
 echo "PASS: SNTP client against chronyd ($line), and ternd --ntp"

@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -312,6 +313,46 @@ static void test_smd_bounds(void **state) {
   assert_int_equal(st.published, 4);
 }
 
+/* ---- the TIME_VALID gate -------------------------------------------------- */
+
+static bool ntp_answers;
+static void fake_ntp(tern_conn *c, const tern_event *ev, void *ud) {
+  (void)ud;
+  if (ev->type != TERN_EV_READ || ev->read.len < 48) return;
+  uint8_t p[48] = {0x24, 2}; /* LI 0, VN 4, server; stratum 2 */
+  memcpy(p + 24, ev->read.data + 40, 8); /* origin = their transmit */
+  int64_t now = tern_clock_wall_us();
+  uint64_t ntp = ((uint64_t)(now / 1000000 + 2208988800LL) << 32);
+  for (int i = 0; i < 8; i++) p[32 + i] = p[40 + i] = (uint8_t)(ntp >> (56 - 8 * i));
+  tern_conn_consume(c, ev->read.len);
+  if (ntp_answers) tern_send(c, p, sizeof(p));
+}
+
+static void test_time_gate(void **state) {
+  (void)state;
+  tern_conn *srv;
+  assert_int_equal(tern_listen(m, "udp://127.0.0.1:0", fake_ntp, NULL, &srv), TERN_OK);
+  char servers[64];
+  snprintf(servers, sizeof(servers), "127.0.0.1:%d", tern_conn_local(srv)->port);
+  tern_sntp_opts o = {.servers = servers, .timeout_ms = 50, .retry_s = 1};
+  tern_sntp *sntp;
+  assert_int_equal(tern_sntp_new(m, &o, &sntp), TERN_OK);
+  tern_sys_gate *g;
+  assert_int_equal(tern_sys_gate_time(sys, sntp, &g), TERN_OK);
+  ntp_answers = false;
+  tern_sys_advance(sys, TERN_SYS_OPERATIONAL);
+  assert_int_equal(tern_sys_current(sys), TERN_SYS_CPD); /* waits for time */
+  spin(500); /* the first sync fails (no answer) */
+  assert_int_equal(tern_sys_current(sys), TERN_SYS_CPD);
+  ntp_answers = true; /* the retry (1 s later) succeeds */
+  uint64_t end = tern_clock_ms() + 5000;
+  while (tern_sys_current(sys) != TERN_SYS_OPERATIONAL && tern_clock_ms() < end)
+    spin(20);
+  assert_int_equal(tern_sys_current(sys), TERN_SYS_OPERATIONAL);
+  tern_sys_gate_free(g);
+  tern_sntp_free(sntp);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_straight_to_operational, setup, teardown),
@@ -321,6 +362,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_attach_from_threads, setup, teardown),
       cmocka_unit_test_setup_teardown(test_smd_threads_in_order, setup, teardown),
       cmocka_unit_test_setup_teardown(test_smd_bounds, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_time_gate, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
