@@ -124,6 +124,7 @@ static int start(ternd *d, const char *http) {
     tern_dns_use_for_connects(d->dns);
   }
   if ((rc = tern_sys_new(d->mgr, NULL, &d->sys)) != TERN_OK) return rc;
+  if ((rc = tern_metrics_new(&d->metrics)) != TERN_OK) return rc;
   if (d->ntp_servers) {
     tern_sntp_opts o = {.servers = d->ntp_servers, .interval_s = 1024};
     if ((rc = tern_sntp_new(d->mgr, &o, &d->sntp)) != TERN_OK) {
@@ -150,6 +151,7 @@ static void stop(ternd *d) {
   if (d->time_gate) tern_sys_gate_free(d->time_gate);
   if (d->sys) tern_sys_free(d->sys);
   if (d->sntp) tern_sntp_free(d->sntp);
+  if (d->metrics) tern_metrics_free(d->metrics);
   if (d->dns) tern_dns_free(d->dns);
   if (d->tick) tern_timer_free(d->tick);
   if (d->http) tern_http_server_free(d->http);

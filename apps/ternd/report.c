@@ -75,38 +75,72 @@ size_t ternd_status_json(const ternd *d, char *buf, size_t size) {
   return o.len;
 }
 
-size_t ternd_metrics_text(const ternd *d, char *buf, size_t size) {
+/* The registry mirrors the counters kept elsewhere (HTTP server, DNS and
+ * SNTP clients, the system state): refreshed when asked for, so the hot
+ * paths keep their own plain counters. */
+static void mirror(tern_metric *m, uint64_t v) { /* counters only go up */
+  int64_t delta = (int64_t)v - tern_metric_value(m);
+  if (delta > 0) tern_metric_add(m, delta);
+}
+
+static tern_metric *counter(ternd *d, const char *name, const char *help,
+                            const char *labels) {
+  return tern_metrics_counter(d->metrics, name, help, labels);
+}
+
+static tern_metric *gauge(ternd *d, const char *name, const char *help,
+                          const char *labels) {
+  return tern_metrics_gauge(d->metrics, name, help, labels);
+}
+
+void ternd_metrics_refresh(ternd *d) {
   tern_http_stats st;
   tern_http_server_stats(d->http, &st);
-  out o = {buf, 0, size};
-  outf(&o, "# HELP ternd_uptime_seconds Time since ternd started.\n"
-           "# TYPE ternd_uptime_seconds gauge\nternd_uptime_seconds %.3f\n",
-       (double)(tern_clock_ms() - d->started_ms) / 1000.0);
-  outf(&o, "# HELP ternd_connections Connections open now.\n"
-           "# TYPE ternd_connections gauge\n"
-           "ternd_connections{kind=\"http\"} %zu\n"
-           "ternd_connections{kind=\"ws\"} %zu\n",
-       st.conns_open, st.ws_open);
-  outf(&o, "# HELP ternd_connections_accepted_total Connections accepted.\n"
-           "# TYPE ternd_connections_accepted_total counter\n"
-           "ternd_connections_accepted_total %llu\n",
-       (unsigned long long)st.conns_accepted);
-  outf(&o, "# HELP ternd_http_requests_total HTTP requests by endpoint.\n"
-           "# TYPE ternd_http_requests_total counter\n");
-  for (int i = 0; i < EP_COUNT; i++)
-    outf(&o, "ternd_http_requests_total{endpoint=\"%s\"} %llu\n",
-         ternd_endpoint_names[i], (unsigned long long)d->hits[i]);
-  outf(&o, "# HELP ternd_http_responses_total HTTP responses by status class.\n"
-           "# TYPE ternd_http_responses_total counter\n");
-  for (int c = 1; c <= 5; c++)
-    outf(&o, "ternd_http_responses_total{class=\"%dxx\"} %llu\n", c,
-         (unsigned long long)st.status[c]);
-  outf(&o, "# HELP ternd_bytes_total Bytes on HTTP connections.\n"
-           "# TYPE ternd_bytes_total counter\n"
-           "ternd_bytes_total{dir=\"in\"} %llu\nternd_bytes_total{dir=\"out\"} %llu\n",
-       (unsigned long long)st.bytes_in, (unsigned long long)st.bytes_out);
-  outf(&o, "# HELP ternd_ws_messages_total WebSocket messages received.\n"
-           "# TYPE ternd_ws_messages_total counter\nternd_ws_messages_total %llu\n",
-       (unsigned long long)d->ws_messages);
-  return o.len;
+  char lab[96];
+  tern_metric_set(gauge(d, "ternd_uptime_seconds", "Time since ternd started.", NULL),
+                  (int64_t)((tern_clock_ms() - d->started_ms) / 1000));
+  tern_metric_set(gauge(d, "ternd_connections", "Connections open now.", "kind=\"http\""),
+                  (int64_t)st.conns_open);
+  tern_metric_set(gauge(d, "ternd_connections", "Connections open now.", "kind=\"ws\""),
+                  (int64_t)st.ws_open);
+  mirror(counter(d, "ternd_connections_accepted_total", "Connections accepted.", NULL),
+         st.conns_accepted);
+  for (int i = 0; i < EP_COUNT; i++) {
+    snprintf(lab, sizeof(lab), "endpoint=\"%s\"", ternd_endpoint_names[i]);
+    mirror(counter(d, "ternd_http_requests_total", "HTTP requests by endpoint.", lab),
+           d->hits[i]);
+  }
+  for (int c = 1; c <= 5; c++) {
+    snprintf(lab, sizeof(lab), "class=\"%dxx\"", c);
+    mirror(counter(d, "ternd_http_responses_total", "HTTP responses by status class.", lab),
+           st.status[c]);
+  }
+  mirror(counter(d, "ternd_bytes_total", "Bytes on HTTP connections.", "dir=\"in\""),
+         st.bytes_in);
+  mirror(counter(d, "ternd_bytes_total", "Bytes on HTTP connections.", "dir=\"out\""),
+         st.bytes_out);
+  mirror(counter(d, "ternd_ws_messages_total", "WebSocket messages received.", NULL),
+         d->ws_messages);
+  if (d->sys)
+    tern_metric_set(gauge(d, "ternd_system_state",
+                          "System state (0 CONTEXT_CREATED .. 10 OPERATIONAL).", NULL),
+                    (int64_t)tern_sys_current(d->sys));
+  if (d->dns) {
+    tern_dns_stats ds;
+    tern_dns_get_stats(d->dns, &ds);
+    mirror(counter(d, "ternd_dns_lookups_total", "DNS lookups asked for.", NULL), ds.lookups);
+    mirror(counter(d, "ternd_dns_cache_hits_total", "DNS lookups answered from the cache.", NULL),
+           ds.cache_hits);
+    mirror(counter(d, "ternd_dns_queries_total", "DNS queries sent.", NULL), ds.queries_sent);
+    mirror(counter(d, "ternd_dns_timeouts_total", "DNS tries without an answer.", NULL),
+           ds.timeouts);
+  }
+  tern_sntp_sample smp;
+  if (d->sntp && tern_sntp_last(d->sntp, &smp)) {
+    tern_metric_set(gauge(d, "ternd_time_offset_us",
+                          "Server time minus local time at the last SNTP sync.", NULL),
+                    smp.offset_us);
+    tern_metric_set(gauge(d, "ternd_time_delay_us", "Round trip of the last SNTP sync.", NULL),
+                    smp.delay_us);
+  }
 }

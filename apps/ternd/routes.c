@@ -3,6 +3,7 @@
  *   GET  /            the dashboard page (built in)
  *   GET  /api/status  status as JSON
  *   GET  /metrics     Prometheus text
+ *   GET  /api/metrics the same metrics as JSON
  *   GET  /hello       "hello" (for benchmarks)
  *   POST /echo        the request body back
  *   WS   /echo        every message back as it came (text or binary)
@@ -37,8 +38,18 @@ static void on_metrics(tern_http_req *r, void *ud) {
   ternd *d = ud;
   char buf[REPORT_MAX];
   d->hits[EP_METRICS]++;
-  size_t n = ternd_metrics_text(d, buf, sizeof(buf));
-  tern_http_reply(r, 200, "Content-Type: text/plain; version=0.0.4\r\n", buf, n);
+  ternd_metrics_refresh(d);
+  bool json = tern_str_eq(tern_http_req_msg(r)->path, "/api/metrics");
+  size_t n = json ? tern_metrics_json(d->metrics, buf, sizeof(buf))
+                  : tern_metrics_prometheus(d->metrics, buf, sizeof(buf));
+  if (n >= sizeof(buf)) {
+    tern_http_reply(r, 500, NULL, "metrics too large\n", 18);
+    return;
+  }
+  tern_http_reply(r, 200,
+                  json ? "Content-Type: application/json\r\n"
+                       : "Content-Type: text/plain; version=0.0.4\r\n",
+                  buf, n);
 }
 
 static void on_hello(tern_http_req *r, void *ud) {
@@ -118,6 +129,7 @@ int ternd_routes(ternd *d) {
   if (rc == TERN_OK) rc = tern_http_route(s, "GET", "/", on_dashboard, d);
   if (rc == TERN_OK) rc = tern_http_route(s, "GET", "/api/status", on_status, d);
   if (rc == TERN_OK) rc = tern_http_route(s, "GET", "/metrics", on_metrics, d);
+  if (rc == TERN_OK) rc = tern_http_route(s, "GET", "/api/metrics", on_metrics, d);
   if (rc == TERN_OK) rc = tern_http_route(s, "GET", "/hello", on_hello, d);
   if (rc == TERN_OK) rc = tern_ws_route(s, "/echo", &echo_proto, 1);
   if (rc == TERN_OK) rc = tern_http_route(s, "POST", "/echo", on_echo, d);

@@ -34,6 +34,7 @@ typedef struct ternd {
   const char *ntp_servers; /* --ntp SERVERS, or NULL */
   tern_dns *dns;
   tern_sntp *sntp;
+  tern_metrics *metrics;  /* /metrics and /api/metrics */
   tern_sys *sys;        /* system states: OPERATIONAL once bring-up is done */
   tern_sys_gate *time_gate; /* --ntp: TIME_VALID waits for the first sync */
   size_t conns_peak;      /* most connections since memory was last given
@@ -48,7 +49,8 @@ void ternd_live_push(ternd *d);
 
 /* report.c: write into buf (at most size bytes); return the length. */
 size_t ternd_status_json(const ternd *d, char *buf, size_t size);
-size_t ternd_metrics_text(const ternd *d, char *buf, size_t size);
+/* Bring the metrics registry up to date (then export d->metrics). */
+void ternd_metrics_refresh(ternd *d);
 
 /* dashboard.c */
 extern const char ternd_dashboard_html[];

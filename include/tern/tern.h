@@ -13,6 +13,7 @@
 #include "tern/dns.h"
 #include "tern/sntp.h"
 #include "tern/sys.h"
+#include "tern/metrics.h"
 
 #define TERN_VERSION_MAJOR 0
 #define TERN_VERSION_MINOR 1

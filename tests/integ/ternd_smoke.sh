@@ -19,6 +19,13 @@ echo "ternd at $base"
 curl -sS --max-time 5 $base/api/status | grep -q '"uptime_ms"' || { echo "FAIL: /api/status"; exit 1; }
 curl -sS --max-time 5 $base/metrics | grep -q '^ternd_http_requests_total{endpoint="/hello"} 1$' \
   || { curl -sS $base/metrics; echo "FAIL: /metrics"; exit 1; }
+curl -sS --max-time 5 $base/api/metrics | /usr/bin/python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+hello = [m for m in d["ternd_http_requests_total"] if m["labels"]["endpoint"] == "/hello"]
+assert hello and hello[0]["value"] == 1, hello
+assert d["ternd_system_state"][0]["value"] == 10, d["ternd_system_state"]  # OPERATIONAL
+' || { curl -sS $base/api/metrics; echo "FAIL: /api/metrics"; exit 1; }
 curl -sS --max-time 5 $base/ | grep -q '<title>ternd</title>' || { echo "FAIL: dashboard"; exit 1; }
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 $base/nope)
 [ "$code" = 404 ] || { echo "FAIL: /nope gave $code"; exit 1; }
@@ -49,4 +56,4 @@ if kill -0 $pid 2>/dev/null; then echo "FAIL: ternd did not stop on SIGTERM"; ex
 rc=0; wait $pid || rc=$?; pid=
 grep -q "ternd: stopped" "$work/log" || { cat "$work/log"; echo "FAIL: no clean stop"; exit 1; }
 [ $rc -eq 0 ] || { cat "$work/log"; echo "FAIL: exit code $rc"; exit 1; }
-echo "PASS: /hello /api/status /metrics / 404, 1 MiB echo (plain and chunked), keep-alive, 50 concurrent, clean SIGTERM"
+echo "PASS: /hello /api/status /metrics /api/metrics / 404, 1 MiB echo (plain and chunked), keep-alive, 50 concurrent, clean SIGTERM"

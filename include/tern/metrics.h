@@ -1,0 +1,67 @@
+/* tern/metrics.h: counters, gauges and histograms with labels, exported as
+ * Prometheus text (exposition format 0.0.4) and as JSON.
+ *
+ *   tern_metrics *reg;
+ *   tern_metrics_new(&reg);
+ *   tern_metric *req = tern_metrics_counter(reg, "http_requests_total",
+ *                                           "Requests answered.", "code=\"2xx\"");
+ *   tern_metric_add(req, 1);                    // any thread, lock-free
+ *   tern_metrics_prometheus(reg, buf, size);    // for GET /metrics
+ *
+ * A metric is found or made by (name, labels): asking twice gives the same
+ * one. Updates are atomic (relaxed) and may come from any thread; making
+ * metrics and exporting take the registry's mutex. Metrics live until the
+ * registry is freed: keep the pointer, do not look it up per update.
+ */
+#ifndef TERN_METRICS_H
+#define TERN_METRICS_H
+
+#include "tern/base.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tern_metrics tern_metrics;
+typedef struct tern_metric tern_metric;
+
+#define TERN_METRICS_MAX_BUCKETS 16
+
+TERN_API int tern_metrics_new(tern_metrics **out);
+TERN_API void tern_metrics_free(tern_metrics *reg);
+
+/* name: [a-zA-Z_:][a-zA-Z0-9_:]*; labels: NULL or 'k="v",k2="v2"' as
+ * Prometheus writes them (checked). NULL on a bad name or labels, on a
+ * name already used with another type, or without memory. */
+TERN_API tern_metric *tern_metrics_counter(tern_metrics *reg, const char *name,
+                                           const char *help, const char *labels);
+TERN_API tern_metric *tern_metrics_gauge(tern_metrics *reg, const char *name,
+                                         const char *help, const char *labels);
+/* bounds: ascending upper bounds (n <= TERN_METRICS_MAX_BUCKETS), NULL for
+ * the default latency buckets in milliseconds (1 2 5 10 25 50 100 250 500
+ * 1000 2500 5000). */
+TERN_API tern_metric *tern_metrics_histogram(tern_metrics *reg,
+                                             const char *name, const char *help,
+                                             const char *labels,
+                                             const double *bounds, size_t n);
+
+/* counter: add (n >= 0); gauge: add (any sign) or set; histogram: observe */
+TERN_API void tern_metric_add(tern_metric *m, int64_t n);
+TERN_API void tern_metric_set(tern_metric *m, int64_t v);
+TERN_API void tern_metric_observe(tern_metric *m, double v);
+TERN_API int64_t tern_metric_value(const tern_metric *m); /* counter, gauge; histogram: count */
+
+/* Write all metrics; returns the length the whole text needs (like
+ * snprintf: if it is >= size, the text was cut and the caller may retry
+ * with a larger buffer). Always NUL-terminated when size > 0. */
+TERN_API size_t tern_metrics_prometheus(tern_metrics *reg, char *buf,
+                                        size_t size);
+/* {"name":[{"labels":{...},"value":N}, ...], ...}; histograms give
+ * "count", "sum" and "buckets":[[bound,count],...]. */
+TERN_API size_t tern_metrics_json(tern_metrics *reg, char *buf, size_t size);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
