@@ -9,6 +9,8 @@
  *                   ("IP[:port],...")
  *     --ntp SERVERS keep the time with tern's SNTP client against these
  *                   servers: report only, the clock is never set
+ *     --fi SPEC     inject faults (tern/fi.h), e.g. 'conn/send(5%),seed=3';
+ *                   TERN_FI in the environment does the same
  *     -v            more logging (twice: debug)
  *
  * SIGINT/SIGTERM stop it cleanly: every connection is closed and every
@@ -68,7 +70,7 @@ static void on_tick(tern_timer *t, void *ud) {
 
 static void usage(void) {
   fprintf(stderr, "usage: ternd [--http ADDR] [--root DIR] [--dns SERVERS] "
-                  "[--ntp SERVERS] [-v]\n");
+                  "[--ntp SERVERS] [--fi SPEC] [-v]\n");
 }
 
 static int parse_args(int argc, char **argv, const char **http, ternd *d,
@@ -78,6 +80,7 @@ static int parse_args(int argc, char **argv, const char **http, ternd *d,
     else if (!strcmp(argv[i], "--root") && i + 1 < argc) d->root = argv[++i];
     else if (!strcmp(argv[i], "--dns") && i + 1 < argc) d->dns_servers = argv[++i];
     else if (!strcmp(argv[i], "--ntp") && i + 1 < argc) d->ntp_servers = argv[++i];
+    else if (!strcmp(argv[i], "--fi") && i + 1 < argc) d->fi_spec = argv[++i];
     else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "-vv"))
       *verbose += (int)strlen(argv[i]) - 1;
     else return -1;
@@ -108,6 +111,13 @@ static int start(ternd *d, const char *http) {
   char url[300], addr[TERN_ADDR_STRLEN];
   int rc = tern_mgr_new(&d->mgr, NULL);
   if (rc != TERN_OK) return rc;
+  if (d->fi_spec) { /* else TERN_FI from the environment, if set */
+    if ((rc = tern_fi_new(d->fi_spec, &d->fi)) != TERN_OK) {
+      fprintf(stderr, "ternd: bad --fi '%s'\n", d->fi_spec);
+      return rc;
+    }
+    tern_mgr_set_fi(d->mgr, d->fi);
+  }
   snprintf(url, sizeof(url), "tcp://%s", http);
   rc = tern_http_server_new(d->mgr, url, NULL, &d->http);
   if (rc != TERN_OK) {
@@ -156,6 +166,7 @@ static void stop(ternd *d) {
   if (d->tick) tern_timer_free(d->tick);
   if (d->http) tern_http_server_free(d->http);
   if (d->mgr) tern_mgr_free(d->mgr);
+  tern_fi_free(d->fi);
 }
 
 int main(int argc, char **argv) {

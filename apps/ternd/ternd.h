@@ -32,6 +32,8 @@ typedef struct ternd {
   const char *root;       /* --root DIR, or NULL */
   const char *dns_servers; /* --dns SERVERS, or NULL */
   const char *ntp_servers; /* --ntp SERVERS, or NULL */
+  const char *fi_spec;     /* --fi SPEC, or NULL */
+  tern_fi *fi;
   tern_dns *dns;
   tern_sntp *sntp;
   tern_metrics *metrics;  /* /metrics and /api/metrics */

@@ -256,6 +256,15 @@ TERN_API int tern_conn_set_nodelay(tern_conn *c, bool on);
  * (object + buffers), for accounting and tests. */
 TERN_API size_t tern_conn_mem(const tern_conn *c);
 
+/* ---- fault injection (tern/fi.h) --------------------------------- */
+
+struct tern_fi;
+/* The manager's faults: from TERN_FI at tern_mgr_new (owned, freed with
+ * the manager), or set here (not owned: free it after the manager; NULL
+ * turns injection off). */
+TERN_API void tern_mgr_set_fi(tern_mgr *m, struct tern_fi *fi);
+TERN_API struct tern_fi *tern_mgr_fi(const tern_mgr *m);
+
 /* ---- name resolution for tern_connect ---------------------------- */
 
 /* Who turns the host of a tern_connect URL into an address. By default a

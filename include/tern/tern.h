@@ -14,6 +14,7 @@
 #include "tern/sntp.h"
 #include "tern/sys.h"
 #include "tern/metrics.h"
+#include "tern/fi.h"
 
 #define TERN_VERSION_MAJOR 0
 #define TERN_VERSION_MINOR 1

@@ -322,6 +322,10 @@ int tern_sendv(tern_conn *c, const tern_iov *iov, size_t n) {
   }
   if (rc != TERN_OK) return rc;
   if (!fits(c, total)) return TERN_ENOSPC;
+  if (tern_fi_hit(c->mgr->fi, "conn/send")) { /* as if the peer had gone */
+    tern__conn_finish(c, TERN_EPIPE);
+    return TERN_EPIPE;
+  }
   size_t i = 0, off = 0; /* first byte not yet handed over: iov[i] + off */
   tern_mgr *m = c->mgr;
   if (m->cork_conn == c) {
@@ -366,6 +370,10 @@ int tern_send(tern_conn *c, const void *data, size_t len) {
   }
   if (c->flags & F_LISTENER) return TERN_ENOTCONN;
   if (!fits(c, len)) return TERN_ENOSPC;
+  if (tern_fi_hit(c->mgr->fi, "conn/send")) { /* as if the peer had gone */
+    tern__conn_finish(c, TERN_EPIPE);
+    return TERN_EPIPE;
+  }
   return push_stream(c, data, len);
 }
 

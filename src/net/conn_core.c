@@ -61,6 +61,8 @@ void tern_core_accept_commit(tern_conn *c, bool ok) {
 
 void tern_core_connected(tern_conn *c, int err) {
   if (c->flags & F_FINAL) return;
+  if (err == TERN_OK && tern_fi_hit(c->mgr->fi, "conn/connect"))
+    err = TERN_ECONNREFUSED; /* fault injection */
   c->flags &= ~F_CONNECTING;
   if (err != TERN_OK) {
     tern__conn_fail(c, err, "connect failed");
@@ -94,6 +96,7 @@ static void received_eof(tern_conn *c) {
 
 static void received_datagram(tern_conn *c, const void *data, size_t len,
                               const tern_addr *from) {
+  if (tern_fi_hit(c->mgr->fi, "udp/rxdrop")) return; /* fault injection */
   if (from && (c->flags & F_LISTENER)) c->peer = *from;
   tern_event ev = {.type = TERN_EV_READ};
   ev.read.data = data;

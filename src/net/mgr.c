@@ -54,10 +54,17 @@ int tern_mgr_new(tern_mgr **out, const tern_mgr_opts *opts) {
     m->own_loop = 1;
   }
   if (rc == TERN_OK) rc = tern_timer_new(m->loop, &m->flush, mgr_flush, m);
+  if (rc == TERN_OK) { /* TERN_FI in the environment: faults for this run */
+    rc = tern_fi_from_env(&m->fi);
+    if (rc != TERN_OK)
+      tern_log(TERN_LOG_ERROR, "net", "TERN_FI does not parse: '%s'", getenv("TERN_FI"));
+    m->own_fi = m->fi != NULL;
+  }
   if (rc == TERN_OK)
     rc = m->be->create(m, m->loop, opts ? opts->backend_arg : NULL,
                        &m->be_state);
   if (rc != TERN_OK) {
+    if (m->own_fi) tern_fi_free(m->fi);
     if (m->flush) tern_timer_free(m->flush);
     if (m->own_loop && m->loop) tern_loop_free(m->loop);
     free(m);
@@ -77,6 +84,7 @@ void tern_mgr_free(tern_mgr *m) {
   tern_timer_free(m->flush);
   if (m->own_loop) tern_loop_free(m->loop);
   free(m->cork);
+  if (m->own_fi) tern_fi_free(m->fi);
   free(m);
 }
 
@@ -296,3 +304,11 @@ static void mgr_flush(tern_timer *t, void *ud) {
     }
   }
 }
+
+void tern_mgr_set_fi(tern_mgr *m, tern_fi *fi) {
+  if (m->own_fi) tern_fi_free(m->fi);
+  m->fi = fi;
+  m->own_fi = false;
+}
+
+tern_fi *tern_mgr_fi(const tern_mgr *m) { return m->fi; }

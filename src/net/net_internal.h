@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "tern/backend.h"
+#include "tern/fi.h"
 #include "tern/net.h"
 
 enum {
@@ -112,6 +113,8 @@ struct tern_mgr {
   uint64_t next_id;
   struct tern__resolver *resolver;    /* the getaddrinfo thread */
   const tern_name_resolver *names;    /* set: used instead of it */
+  tern_fi *fi;                        /* fault injection, NULL: none */
+  bool own_fi;                        /* made from TERN_FI: freed with m */
   void *names_ctx;
 };
 

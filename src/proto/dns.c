@@ -26,6 +26,7 @@
 
 #include "proto/dns_msg.h"
 #include "tern/dns.h"
+#include "tern/fi.h"
 #include "tern/loop.h"
 #include "tern/port.h"
 
@@ -339,6 +340,10 @@ static void on_udp(tern_conn *c, const tern_event *ev, void *ud) {
     return;
   }
   if (ev->type != TERN_EV_READ) return;
+  if (tern_fi_hit(tern_mgr_fi(d->m), "dns/drop")) { /* a lost answer */
+    tern_conn_consume(c, ev->read.len);
+    return;
+  }
   tern__dns_result r;
   int rc = tern__dns_response_parse(ev->read.data, ev->read.len, sq->id,
                                     sq->lk->name, sq->qtype, &r);
@@ -506,6 +511,8 @@ int tern_dns_lookup(tern_dns *d, const char *name, int family, tern_dns_fn fn,
   d->st.lookups++;
 
   if (literal) return answer_now(d, q, family, &lit, 1);
+  if (tern_fi_hit(tern_mgr_fi(d->m), "dns/fail")) /* fault injection */
+    return answer_now(d, q, family, NULL, 0);
   if (is_localhost(key)) {
     tern_addr lo[2];
     tern_addr_parse_ip("::1", 3, &lo[0]);

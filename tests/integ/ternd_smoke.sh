@@ -56,4 +56,17 @@ if kill -0 $pid 2>/dev/null; then echo "FAIL: ternd did not stop on SIGTERM"; ex
 rc=0; wait $pid || rc=$?; pid=
 grep -q "ternd: stopped" "$work/log" || { cat "$work/log"; echo "FAIL: no clean stop"; exit 1; }
 [ $rc -eq 0 ] || { cat "$work/log"; echo "FAIL: exit code $rc"; exit 1; }
-echo "PASS: /hello /api/status /metrics /api/metrics / 404, 1 MiB echo (plain and chunked), keep-alive, 50 concurrent, clean SIGTERM"
+# fault injection: the first two responses fail to send (the connection
+# drops, as if the peer had gone), then ternd serves normally, and still
+# stops cleanly with nothing leaked
+TERN_FI='conn/send(1..2)' "$bindir/ternd" --http 127.0.0.1:0 >"$work/log2" 2>&1 &
+pid=$!
+for _ in $(seq 100); do grep -q "listening on" "$work/log2" && break; sleep 0.05; done
+base=$(sed -n 's|.*listening on \(http://[0-9.:]*\)/.*|\1|p' "$work/log2")
+for i in 1 2; do
+  if curl -s --max-time 5 $base/hello >/dev/null; then echo "FAIL: injected send failure $i not seen"; exit 1; fi
+done
+[ "$(curl -sS --max-time 5 $base/hello)" = hello ] || { echo "FAIL: after the injected faults"; exit 1; }
+kill -TERM $pid; rc=0; wait $pid || rc=$?; pid=
+[ $rc -eq 0 ] || { cat "$work/log2"; echo "FAIL: ternd with faults: exit code $rc"; exit 1; }
+echo "PASS: /hello /api/status /metrics /api/metrics / 404, 1 MiB echo (plain and chunked), keep-alive, 50 concurrent, clean SIGTERM, TERN_FI send faults"

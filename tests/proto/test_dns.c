@@ -362,6 +362,35 @@ static void test_no_network_names(void **state) {
   assert_int_equal(tern_dns_new(m, &o, &d2), TERN_EINVAL);
 }
 
+/* Fault injection: a lost answer is retried; an injected failure fails
+ * the lookup at once, once. */
+static void test_faults(void **state) {
+  (void)state;
+  tern_fi *fi;
+  assert_int_equal(tern_fi_new("dns/drop(1..1),dns/fail(2..2)", &fi), TERN_OK);
+  tern_mgr_set_fi(m, fi);
+  tern_dns_free(dns);
+  assert_int_equal(open_dns("127.0.0.1:%d", 50), TERN_OK);
+  got g = {0}, g2 = {0}, g3 = {0};
+  assert_int_equal(lookup("ok.test", TERN_AF_INET, &g, NULL), TERN_OK); /* fail pass 1 */
+  run_until(&g.calls, 1, 3000);
+  assert_int_equal(g.status, TERN_OK);
+  assert_int_equal(srv[0].queries, 2); /* the first answer was "lost" */
+  assert_int_equal(stats().timeouts, 1);
+  assert_int_equal(lookup("other.test", TERN_AF_INET, &g2, NULL), TERN_OK); /* fail pass 2 */
+  run_until(&g2.calls, 1, 3000);
+  assert_int_equal(g2.status, TERN_ERESOLVE);
+  assert_int_equal(srv[0].queries, 2); /* never asked */
+  assert_int_equal(lookup("other.test", TERN_AF_INET, &g3, NULL), TERN_OK);
+  run_until(&g3.calls, 1, 3000);
+  assert_int_equal(g3.status, TERN_OK);
+  tern_dns_free(dns);
+  dns = NULL;
+  tern_mgr_set_fi(m, NULL);
+  tern_fi_free(fi);
+  assert_int_equal(open_dns("127.0.0.1:%d", 1000), TERN_OK);
+}
+
 /* tern_connect to a name, resolved by this client. */
 typedef struct cstate {
   int connects, errors, closes, err;
@@ -437,6 +466,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_cancel_and_free, setup, teardown),
       cmocka_unit_test_setup_teardown(test_no_network_names, setup, teardown),
       cmocka_unit_test_setup_teardown(test_connects, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_faults, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

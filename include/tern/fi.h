@@ -1,0 +1,56 @@
+/* tern/fi.h: fault injection: named faults that make chosen calls fail,
+ * so tests (and people) can walk the error paths on purpose.
+ *
+ * A spec lists faults, comma-separated; each is a name with an optional
+ * rule in parentheses:
+ *
+ *   conn/connect               always
+ *   dns/drop(25%)              with probability 25 % (decimals allowed)
+ *   conn/send(3..5)            the 3rd, 4th and 5th passes (3.. : from the
+ *                              3rd on; ..2 : the first two)
+ *   udp/rxdrop(..X)            a pattern, repeated: '.' passes, 'X' fails
+ *   seed=42                    the random generator's seed (default 1), so
+ *                              a run can be repeated exactly
+ *
+ *   TERN_FI='dns/drop(10%),conn/send(5..)' TERN_FI_SEED=7 ./app
+ *
+ * Faults wired in so far (each named where it acts):
+ *   conn/connect  a TCP connect fails (TERN_ECONNREFUSED, asynchronously)
+ *   conn/send     tern_send/tern_sendv fail and the connection ends
+ *                 (TERN_EPIPE), as if the peer had gone
+ *   udp/rxdrop    a received datagram is dropped
+ *   dns/drop      a DNS answer is lost (the client retries)
+ *   dns/fail      a DNS lookup fails at once (TERN_ERESOLVE)
+ *
+ * Unset, it costs a NULL pointer test at each point. Thread-safe.
+ */
+#ifndef TERN_FI_H
+#define TERN_FI_H
+
+#include "tern/base.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tern_fi tern_fi;
+
+#define TERN_FI_MAX 16
+
+/* TERN_EINVAL for a spec that does not parse (and *out untouched). */
+TERN_API int tern_fi_new(const char *spec, tern_fi **out);
+/* From TERN_FI (and TERN_FI_SEED): *out NULL when TERN_FI is unset. */
+TERN_API int tern_fi_from_env(tern_fi **out);
+TERN_API void tern_fi_free(tern_fi *fi);
+
+/* One pass of the named point: true if it must fail now. fi may be NULL. */
+TERN_API bool tern_fi_hit(tern_fi *fi, const char *name);
+/* How often the fault has been passed / has fired. */
+TERN_API uint64_t tern_fi_passes(tern_fi *fi, const char *name);
+TERN_API uint64_t tern_fi_fired(tern_fi *fi, const char *name);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
