@@ -47,6 +47,9 @@ typedef struct tern_sntp_opts {
   uint32_t attempts;   /* tries per sync; 0: 3 */
   uint32_t interval_s; /* between good syncs; 0: 3600 */
   uint32_t retry_s;    /* after a failed sync; 0: 60 */
+  /* If set, the waits after failed syncs in a row follow this policy
+   * (tern/retry.h) instead of retry_s; a good sync starts it over. */
+  const struct tern_retry_policy *retry;
   /* After each sync, good or not (from the loop). */
   void (*on_sample)(tern_sntp *s, const tern_sntp_sample *smp, void *ud);
   /* Step the clock by offset_us after a good sync; NULL: report only. */

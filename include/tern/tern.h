@@ -15,6 +15,7 @@
 #include "tern/sys.h"
 #include "tern/metrics.h"
 #include "tern/fi.h"
+#include "tern/retry.h"
 
 #define TERN_VERSION_MAJOR 0
 #define TERN_VERSION_MINOR 1

@@ -18,6 +18,7 @@
 #include "proto/sntp_msg.h"
 #include "tern/loop.h"
 #include "tern/port.h"
+#include "tern/retry.h"
 #include "tern/sntp.h"
 
 #define MAX_SERVERS 8
@@ -48,6 +49,7 @@ struct tern_sntp {
   bool kissed_all;    /* this sync: every server asked said go away */
   bool have_last;
   tern_sntp_sample last;
+  uint16_t failures;  /* failed syncs in a row (the retry policy's count) */
 };
 
 static int servers_parse(tern_sntp *s, const char *list) {
@@ -101,9 +103,16 @@ static void sync_finish(tern_sntp *s) {
     s->have_last = true;
     if (s->o.set_clock) s->o.set_clock(best.offset_us, s->o.ud);
   }
-  tern_timer_start(s->timer,
-                   (uint64_t)(best.status == TERN_OK ? s->o.interval_s : s->o.retry_s) * 1000,
-                   0);
+  uint64_t next_ms;
+  if (best.status == TERN_OK) {
+    s->failures = 0;
+    next_ms = (uint64_t)s->o.interval_s * 1000;
+  } else if (s->o.retry) {
+    next_ms = tern_retry_next(s->o.retry, &s->failures, NULL);
+  } else {
+    next_ms = (uint64_t)s->o.retry_s * 1000;
+  }
+  tern_timer_start(s->timer, next_ms, 0);
   if (s->o.on_sample) s->o.on_sample(s, &best, s->o.ud);
 }
 

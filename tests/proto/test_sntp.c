@@ -269,6 +269,31 @@ static void test_timeouts(void **state) {
   tern_sntp_free(s);
 }
 
+/* A retry policy spaces the failed syncs: 30 ms, then 60 ms, ... */
+static void test_retry_policy(void **state) {
+  (void)state;
+  static const uint32_t delays[] = {30, 60, 120};
+  static const tern_retry_policy p = {delays, 3, 0, 0};
+  srv[0].mode = SILENT;
+  char servers[64];
+  snprintf(servers, sizeof(servers), "127.0.0.1:%d", srv[0].port);
+  tern_sntp_opts o = {.servers = servers, .timeout_ms = 10, .attempts = 1,
+                      .retry = &p, .on_sample = on_sample};
+  tern_sntp *s;
+  uint64_t t0 = tern_clock_ms();
+  assert_int_equal(tern_sntp_new(m, &o, &s), TERN_OK);
+  run_until_samples(3, 3000);
+  uint64_t took = tern_clock_ms() - t0;
+  /* three failed syncs: 10 ms each, with 30 and 60 ms between them */
+  assert_int_equal(sn.samples, 3);
+  assert_true(took >= 120 && took < 1500);
+  assert_int_equal(srv[0].requests, 3);
+  srv[0].mode = GOOD; /* then a good one */
+  run_until_samples(4, 3000);
+  assert_int_equal(sn.last.status, TERN_OK);
+  tern_sntp_free(s);
+}
+
 static void test_bad_options(void **state) {
   (void)state;
   tern_sntp *s;
@@ -293,6 +318,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_kiss_and_second_server, setup, teardown),
       cmocka_unit_test_setup_teardown(test_all_kissed, setup, teardown),
       cmocka_unit_test_setup_teardown(test_timeouts, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_retry_policy, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_options, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
