@@ -34,6 +34,7 @@ async def read_values(ws, state):
             "updates: Number(document.getElementById('updates').textContent),"
             "state: document.getElementById('state').textContent,"
             "requests: document.getElementById('requests').textContent,"
+            "sysstate: document.getElementById('sysstate').textContent,"
             "endpoints: document.getElementById('endpoints').rows.length})")
     r = await cdp(ws, state, "Runtime.evaluate", expression=expr, returnByValue=True)
     return json.loads(r["result"]["value"])
@@ -68,6 +69,9 @@ async def main(port, url, png):
             return 1
         if second["endpoints"] < 5:
             print("FAIL: endpoint table not filled")
+            return 1
+        if second["sysstate"] != "OPERATIONAL":
+            print("FAIL: system state not shown")
             return 1
         return 0
 
