@@ -20,6 +20,7 @@ const char ternd_dashboard_html[] =
     "td,th{padding:.35em 1em;text-align:left;border-bottom:1px solid #eee}\n"
     "td.n{text-align:right;font-variant-numeric:tabular-nums}\n"
     "#state.ok{color:#1a7f37}#state.bad{color:#b42318}\n"
+    "#sysstate{font-size:1.15em;overflow-wrap:anywhere}\n"
     "</style></head><body>\n"
     "<h1>ternd</h1>\n"
     "<div class=\"sub\">version <span id=\"version\">-</span> &middot; live: "
