@@ -77,10 +77,11 @@ int main(int argc, char **argv) {
   if (pending) tern_mgr_run(mgr);
   tern_dns_stats st;
   tern_dns_get_stats(dns, &st);
-  printf("stats sent=%llu answers=%llu cache_hits=%llu shared=%llu timeouts=%llu\n",
+  printf("stats sent=%llu answers=%llu cache_hits=%llu shared=%llu timeouts=%llu "
+         "tcp=%llu\n",
          (unsigned long long)st.queries_sent, (unsigned long long)st.answers,
          (unsigned long long)st.cache_hits, (unsigned long long)st.shared,
-         (unsigned long long)st.timeouts);
+         (unsigned long long)st.timeouts, (unsigned long long)st.tcp_retries);
   tern_dns_free(dns);
   tern_mgr_free(mgr);
   free(jobs);

@@ -19,8 +19,8 @@
  * in flight at once share one set of queries. IP literals and "localhost"
  * (RFC 6761 6.3) are answered without the network.
  *
- * Not done (yet): TCP retry of truncated answers (a truncated answer makes
- * it ask the next server), DNSSEC, search domains, EDNS.
+ * A truncated answer is asked for again over TCP from the same server
+ * (RFC 7766). Not done (yet): DNSSEC, search domains, EDNS.
  */
 #ifndef TERN_DNS_H
 #define TERN_DNS_H
@@ -82,6 +82,7 @@ TERN_API void tern_dns_cancel(tern_dns_query *q);
 typedef struct tern_dns_stats {
   uint64_t lookups, cache_hits, shared; /* shared: joined one in flight */
   uint64_t queries_sent, answers, timeouts, server_errors, ignored;
+  uint64_t tcp_retries;                 /* truncated over UDP, asked over TCP */
   size_t cached;                        /* entries in the cache now */
 } tern_dns_stats;
 TERN_API void tern_dns_get_stats(const tern_dns *d, tern_dns_stats *out);

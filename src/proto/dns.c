@@ -55,6 +55,8 @@ typedef struct subq {
   uint16_t id;
   unsigned tries;
   unsigned refusals;   /* tries answered SERVFAIL, REFUSED, truncated */
+  size_t srv;          /* server of the current try */
+  bool tcp;            /* the current try went over to TCP (truncated) */
   tern_conn *conn;
   tern_timer *timer;
   size_t qlen;
@@ -328,6 +330,44 @@ static void subq_done(subq *sq, int status) {
 
 static void subq_try(subq *sq);
 
+static void subq_tcp(subq *sq);
+
+/* An answer (from UDP, or the length-framed one from TCP). */
+static void on_answer(subq *sq, const uint8_t *p, size_t len) {
+  tern_dns *d = sq->lk->d;
+  tern__dns_result r;
+  int rc = tern__dns_response_parse(p, len, sq->id, sq->lk->name, sq->qtype, &r);
+  switch (rc) {
+  case TERN_OK:
+  case TERN_ERESOLVE:
+    d->st.answers++;
+    sq->naddrs = r.naddrs;
+    memcpy(sq->addrs, r.addrs, r.naddrs * sizeof(tern_addr));
+    sq->status = rc;
+    cache_put(d, sq->lk->name, sq, r.ttl);
+    subq_done(sq, rc);
+    return;
+  case TERN_EMSGSIZE: /* RFC 7766 5: truncated over UDP: ask again over TCP */
+    if (!sq->tcp) {
+      d->st.tcp_retries++;
+      subq_tcp(sq);
+      return;
+    }
+    d->st.server_errors++; /* truncated even over TCP: as a refusal */
+    sq->refusals++;
+    subq_try(sq);
+    return;
+  case TERN_EAGAIN: /* SERVFAIL, REFUSED, ...: the next server */
+    d->st.server_errors++;
+    sq->refusals++;
+    subq_try(sq);
+    return;
+  default: /* not the answer to this question: keep waiting */
+    d->st.ignored++;
+    return;
+  }
+}
+
 static void on_udp(tern_conn *c, const tern_event *ev, void *ud) {
   subq *sq = ud;
   tern_dns *d = sq->lk->d;
@@ -340,34 +380,51 @@ static void on_udp(tern_conn *c, const tern_event *ev, void *ud) {
     return;
   }
   if (ev->type != TERN_EV_READ) return;
-  if (tern_fi_hit(tern_mgr_fi(d->m), "dns/drop")) { /* a lost answer */
-    tern_conn_consume(c, ev->read.len);
-    return;
-  }
-  tern__dns_result r;
-  int rc = tern__dns_response_parse(ev->read.data, ev->read.len, sq->id,
-                                    sq->lk->name, sq->qtype, &r);
   tern_conn_consume(c, ev->read.len);
-  switch (rc) {
-  case TERN_OK:
-  case TERN_ERESOLVE:
-    d->st.answers++;
-    sq->naddrs = r.naddrs;
-    memcpy(sq->addrs, r.addrs, r.naddrs * sizeof(tern_addr));
-    sq->status = rc;
-    cache_put(d, sq->lk->name, sq, r.ttl);
-    subq_done(sq, rc);
-    return;
-  case TERN_EAGAIN:   /* SERVFAIL, REFUSED, ...: the next server */
-  case TERN_EMSGSIZE: /* truncated: TCP is not done, the next server */
-    d->st.server_errors++;
-    sq->refusals++;
-    subq_try(sq);
-    return;
-  default: /* not the answer to this question: keep waiting */
-    d->st.ignored++;
+  if (tern_fi_hit(tern_mgr_fi(d->m), "dns/drop")) return; /* a lost answer */
+  on_answer(sq, ev->read.data, ev->read.len);
+}
+
+/* RFC 1035 4.2.2 / RFC 7766: over TCP each message has a two-octet length
+ * in front. */
+static void on_tcp(tern_conn *c, const tern_event *ev, void *ud) {
+  subq *sq = ud;
+  tern_dns *d = sq->lk->d;
+  if (ev->type == TERN_EV_CONNECT) {
+    uint8_t len[2] = {(uint8_t)(sq->qlen >> 8), (uint8_t)sq->qlen};
+    tern_iov iov[2] = {{len, 2}, {sq->query, sq->qlen}};
+    if (tern_sendv(c, iov, 2) == TERN_OK) d->st.queries_sent++;
     return;
   }
+  if (ev->type == TERN_EV_CLOSE) {
+    if (sq->conn == c) sq->conn = NULL; /* the timer moves on */
+    return;
+  }
+  if (ev->type != TERN_EV_READ || ev->read.len < 2) return;
+  size_t need = (size_t)ev->read.data[0] << 8 | ev->read.data[1];
+  if (ev->read.len < 2 + need) return; /* the rest is on its way */
+  tern_conn_consume(c, 2 + need);
+  on_answer(sq, ev->read.data + 2, need);
+}
+
+/* Ask the server of the current try again, over TCP. */
+static void subq_tcp(subq *sq) {
+  tern_dns *d = sq->lk->d;
+  if (sq->conn) {
+    tern_conn_set_fn(sq->conn, NULL);
+    tern_abort(sq->conn);
+    sq->conn = NULL;
+  }
+  sq->tcp = true;
+  char url[TERN_ADDR_STRLEN + 8];
+  memcpy(url, "tcp://", 6);
+  if (tern_addr_format(&d->servers[sq->srv], true, url + 6, sizeof(url) - 6) < 0 ||
+      tern_connect(d->m, url, on_tcp, sq, &sq->conn) != TERN_OK) {
+    sq->conn = NULL;
+    tern_timer_start(sq->timer, 0, 0); /* the next try, from the loop */
+    return;
+  }
+  tern_timer_start(sq->timer, d->timeout_ms, 0);
 }
 
 static void on_try_timeout(tern_timer *t, void *ud) {
@@ -390,8 +447,10 @@ static void subq_try(subq *sq) {
     subq_done(sq, sq->refusals == sq->tries ? TERN_EAGAIN : TERN_ETIMEDOUT);
     return;
   }
-  const tern_addr *srv = &d->servers[sq->tries % d->nservers];
+  sq->srv = sq->tries % d->nservers;
+  const tern_addr *srv = &d->servers[sq->srv];
   sq->tries++;
+  sq->tcp = false;
   /* RFC 5452 9.2: an unpredictable id; the port comes from a new socket */
   if (tern_random(&sq->id, sizeof(sq->id)) != TERN_OK) sq->id ^= 0x5a5a;
   long n = tern__dns_query_encode(sq->query, sizeof(sq->query), sq->id,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The DNS client (tern/dns.h, through examples/dns_lookup.c) against
 # dnsmasq as a real server on 127.0.0.1: A, AAAA, both, a CNAME, NXDOMAIN
-# (negative answer), a name asked twice at once (shared), and failover
+# (negative answer), a name asked twice at once (shared), an answer too
+# big for UDP (truncated, then TCP), and failover
 # from a server that does not answer (a port nobody listens on... first,
 # so the client must time out on it and ask the next) to dnsmasq.
 # Usage: dns_dnsmasq.sh BUILD_DIR   (exit 77: skipped, dnsmasq missing)
@@ -27,7 +28,8 @@ dead=$(/usr/bin/python3 -c 'import socket; s=socket.socket(socket.AF_INET, socke
   --listen-address=127.0.0.1 --port="$port" --pid-file="$tmp/pid" \
   --local=/test/ --host-record=a.test,10.1.2.3 \
   --host-record=dual.test,10.1.2.4,2001:db8::4 --host-record=v6.test,2001:db8::6 \
-  --cname=www.test,dual.test --log-queries --log-facility="$tmp/log" &
+  --cname=www.test,dual.test $(for i in $(seq 1 40); do printf -- '--host-record=big.test,10.0.1.%d ' "$i"; done) \
+  --log-queries --log-facility="$tmp/log" &
 pid=$!
 for _ in $(seq 50); do
   "$lookup" -s "127.0.0.1:$port" -t 100 a.test >/dev/null 2>&1 && break
@@ -44,6 +46,12 @@ grep -q 'shared=1' "$tmp/out" || fail "www.test asked twice should share one loo
 "$lookup" -s "127.0.0.1:$port" -4 v6.test nope.test >"$tmp/out" && fail "expected failures"
 grep -qx 'v6.test error TERN_ERESOLVE' "$tmp/out" || fail "no A record"
 grep -qx 'nope.test error TERN_ERESOLVE' "$tmp/out" || fail "NXDOMAIN"
+
+# 40 A records (640 octets of answers) do not fit a 512-octet UDP reply:
+# the truncated answer is asked for again over TCP (RFC 7766)
+"$lookup" -s "127.0.0.1:$port" -4 big.test >"$tmp/out" || fail "big answer"
+[ "$(head -1 "$tmp/out" | wc -w)" = 10 ] || fail "big.test: 8 addresses expected (the most kept)"
+grep -q 'tcp=1' "$tmp/out" || fail "big.test should have gone over TCP"
 
 # failover: the first server never answers
 start=$(date +%s%N)
