@@ -22,15 +22,35 @@ cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; cat "$tmp/out" 2>/dev/null || true; cat "$tmp/log" 2>/dev/null || true; exit 1; }
 
-port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-dead=$(/usr/bin/python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$DNSMASQ" --keep-in-foreground --no-resolv --no-hosts --bind-interfaces \
-  --listen-address=127.0.0.1 --port="$port" --pid-file="$tmp/pid" \
-  --local=/test/ --host-record=a.test,10.1.2.3 \
-  --host-record=dual.test,10.1.2.4,2001:db8::4 --host-record=v6.test,2001:db8::6 \
-  --cname=www.test,dual.test $(for i in $(seq 1 40); do printf -- '--host-record=big.test,10.0.1.%d ' "$i"; done) \
-  --log-queries --log-facility="$tmp/log" &
-pid=$!
+# A port free for both UDP and TCP (dnsmasq listens on both; a TCP test
+# running beside this one may hold the same number as an ephemeral port).
+free_port() { /usr/bin/python3 -c '
+import socket
+while True:
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
+    p = u.getsockname()[1]
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        t.bind(("127.0.0.1", p)); print(p); break
+    except OSError:
+        pass
+'; }
+dead=$(free_port)
+started=
+for attempt in 1 2 3 4 5; do
+  port=$(free_port)
+  "$DNSMASQ" --keep-in-foreground --no-resolv --no-hosts --bind-interfaces \
+    --listen-address=127.0.0.1 --port="$port" --pid-file="$tmp/pid" \
+    --local=/test/ --host-record=a.test,10.1.2.3 \
+    --host-record=dual.test,10.1.2.4,2001:db8::4 --host-record=v6.test,2001:db8::6 \
+    --cname=www.test,dual.test $(for i in $(seq 1 40); do printf -- '--host-record=big.test,10.0.1.%d ' "$i"; done) \
+    --log-queries --log-facility="$tmp/log" 2>"$tmp/err" &
+  pid=$!
+  sleep 0.3
+  if kill -0 "$pid" 2>/dev/null; then started=1; break; fi
+  pid= # the port was taken after all: another one
+done
+[ -n "$started" ] || fail "dnsmasq did not start: $(cat "$tmp/err")"
 for _ in $(seq 50); do
   "$lookup" -s "127.0.0.1:$port" -t 100 a.test >/dev/null 2>&1 && break
   sleep 0.1
