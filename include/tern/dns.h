@@ -44,6 +44,8 @@ typedef struct tern_dns_opts {
   uint32_t attempts;       /* rounds over all servers; 0: 2 */
   uint32_t cache_max;      /* names (per family) kept; 0: 128 */
   uint32_t max_ttl;        /* seconds an answer is kept at most; 0: 3600 */
+  uint32_t max_inflight;   /* different names being looked up at once (a
+                              name asked again joins its lookup); 0: 64 */
 } tern_dns_opts;
 
 /* The outcome of a lookup, called once, from the loop, never from inside
@@ -72,7 +74,7 @@ TERN_API void tern_dns_use_for_connects(tern_dns *d);
 
 /* family: TERN_AF_INET (A), TERN_AF_INET6 (AAAA) or 0 (both). On an
  * error return (TERN_EINVAL: not a name that can be sent; TERN_ENOMEM) fn
- * will not be called. *out (may be NULL) can be given to tern_dns_cancel
+ * will not be called; TERN_EBUSY: max_inflight lookups are running. *out (may be NULL) can be given to tern_dns_cancel
  * until fn runs. */
 TERN_API int tern_dns_lookup(tern_dns *d, const char *name, int family,
                              tern_dns_fn fn, void *ud, tern_dns_query **out);

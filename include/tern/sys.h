@@ -49,6 +49,8 @@ typedef struct tern_sys_opts {
   uint32_t smd_queue;  /* messages queued at most; 0: 64 */
   uint32_t smd_ttl_ms; /* a message older than this when its turn comes is
                           dropped; 0: 5000 */
+  uint32_t max_attach; /* attachments waiting at once (any thread); more
+                          are refused with TERN_ENOSPC; 0: 1024 */
 } tern_sys_opts;
 
 /* "OPERATIONAL" etc.; "?" for a value out of range. */
@@ -84,7 +86,8 @@ TERN_API void tern_sys_resume(tern_sys *s);
  * reached state (from the loop soon after, if it already has), exactly
  * once; or fn(s, opaque, TERN_ECANCELED) if the system is freed first.
  * Any thread. An error return (TERN_ENOMEM, TERN_ECLOSED while freeing,
- * TERN_ENOSPC if the loop cannot be woken) means fn will not run. */
+ * TERN_ENOSPC if max_attach are waiting or the loop cannot be woken)
+ * means fn will not run. */
 typedef void (*tern_sys_attach_fn)(tern_sys *s, void *opaque, int status);
 TERN_API int tern_sys_attach(tern_sys *s, tern_sys_state state,
                              tern_sys_attach_fn fn, void *opaque);

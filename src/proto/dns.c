@@ -92,6 +92,8 @@ struct tern_dns {
   size_t nservers;
   uint32_t timeout_ms, attempts, cache_max, max_ttl;
   lookup *inflight;
+  size_t ninflight;   /* bounded by max_inflight */
+  uint32_t max_inflight;
   tern_dns_query *ready, *ready_tail;
   tern_timer *ready_timer;
   cache_entry *lru_head, *lru_tail;
@@ -266,12 +268,16 @@ static void add_addrs(tern_addr *out, size_t *n, const tern_addr *a, size_t k) {
   for (size_t i = 0; i < k && *n < MAX_OUT; i++) out[(*n)++] = a[i];
 }
 
+/* End the current try's connection; no event reaches sq afterwards. */
+static void subq_drop_conn(subq *sq) {
+  if (sq->conn == NULL) return;
+  tern_conn_set_fn(sq->conn, NULL);
+  tern_abort(sq->conn);
+  sq->conn = NULL;
+}
+
 static void subq_stop(subq *sq) {
-  if (sq->conn) {
-    tern_conn_set_fn(sq->conn, NULL); /* no event for a freed subq */
-    tern_abort(sq->conn);
-    sq->conn = NULL;
-  }
+  subq_drop_conn(sq);
   if (sq->timer) {
     tern_timer_free(sq->timer);
     sq->timer = NULL;
@@ -283,6 +289,7 @@ static void lookup_unlink(lookup *lk) {
   for (lookup **p = &d->inflight; *p; p = &(*p)->next)
     if (*p == lk) {
       *p = lk->next;
+      d->ninflight--;
       break;
     }
 }
@@ -410,11 +417,7 @@ static void on_tcp(tern_conn *c, const tern_event *ev, void *ud) {
 /* Ask the server of the current try again, over TCP. */
 static void subq_tcp(subq *sq) {
   tern_dns *d = sq->lk->d;
-  if (sq->conn) {
-    tern_conn_set_fn(sq->conn, NULL);
-    tern_abort(sq->conn);
-    sq->conn = NULL;
-  }
+  subq_drop_conn(sq);
   sq->tcp = true;
   char url[TERN_ADDR_STRLEN + 8];
   memcpy(url, "tcp://", 6);
@@ -437,11 +440,7 @@ static void on_try_timeout(tern_timer *t, void *ud) {
 static void subq_try(subq *sq) {
   lookup *lk = sq->lk;
   tern_dns *d = lk->d;
-  if (sq->conn) {
-    tern_conn_set_fn(sq->conn, NULL);
-    tern_abort(sq->conn);
-    sq->conn = NULL;
-  }
+  subq_drop_conn(sq);
   unsigned round = sq->tries / (unsigned)d->nservers;
   if (round >= d->attempts) { /* every try refused, or some not answered */
     subq_done(sq, sq->refusals == sq->tries ? TERN_EAGAIN : TERN_ETIMEDOUT);
@@ -479,6 +478,7 @@ int tern_dns_new(tern_mgr *m, const tern_dns_opts *o, tern_dns **out) {
   d->attempts = o && o->attempts ? o->attempts : 2;
   d->cache_max = o && o->cache_max ? o->cache_max : 128;
   d->max_ttl = o && o->max_ttl ? o->max_ttl : 3600;
+  d->max_inflight = o && o->max_inflight ? o->max_inflight : 64;
   int rc = TERN_OK;
   if (o && o->servers) {
     rc = servers_from_list(d, o->servers);
@@ -506,6 +506,7 @@ void tern_dns_free(tern_dns *d) {
   while (d->inflight) {
     lookup *lk = d->inflight;
     d->inflight = lk->next;
+    d->ninflight--;
     tern_dns_query *q;
     while ((q = lk->waiters) != NULL) {
       lk->waiters = q->next;
@@ -609,6 +610,10 @@ int tern_dns_lookup(tern_dns *d, const char *name, int family, tern_dns_fn fn,
     }
   }
 
+  if (d->ninflight >= d->max_inflight) { /* bounded: refuse, do not queue */
+    free(q);
+    return TERN_EBUSY;
+  }
   lookup *lk = calloc(1, sizeof(*lk));
   if (lk == NULL) {
     free(q);
@@ -637,6 +642,7 @@ int tern_dns_lookup(tern_dns *d, const char *name, int family, tern_dns_fn fn,
   lk->waiters = q;
   lk->next = d->inflight;
   d->inflight = lk;
+  d->ninflight++;
   /* Cannot finish here (a failed connect retries from the timer), so no
    * callback runs inside this call. */
   for (unsigned i = 0; i < nt; i++)

@@ -78,6 +78,7 @@ int tern_sys_new(tern_mgr *m, const tern_sys_opts *o, tern_sys **out) {
   s->loop = tern_mgr_loop(m);
   s->o.smd_queue = o && o->smd_queue ? o->smd_queue : 64;
   s->o.smd_ttl_ms = o && o->smd_ttl_ms ? o->smd_ttl_ms : 5000;
+  s->o.max_attach = o && o->max_attach ? o->max_attach : 1024;
   s->cur = s->target = TERN_SYS_CONTEXT_CREATED;
   s->refs = 1;
   atomic_init(&s->listen_mask, 0);
@@ -174,6 +175,9 @@ static void run_ready(tern_sys *s) {
       continue;
     }
     *p = a->next;
+    tern_mutex_lock(s->mu);
+    s->nattach--;
+    tern_mutex_unlock(s->mu);
     a->fn(s, a->opaque, TERN_OK);
     free(a);
     p = &s->waiting; /* the callback may have changed the list's head */
@@ -190,8 +194,11 @@ int tern_sys_attach(tern_sys *s, tern_sys_state state, tern_sys_attach_fn fn,
   a->fn = fn;
   a->opaque = opaque;
   tern_mutex_lock(s->mu);
-  int rc = s->closing ? TERN_ECLOSED : tern__sys_wake_locked(s);
+  int rc = s->closing                         ? TERN_ECLOSED
+           : s->nattach >= s->o.max_attach ? TERN_ENOSPC
+                                             : tern__sys_wake_locked(s);
   if (rc == TERN_OK) {
+    s->nattach++;
     if (s->pending_tail) s->pending_tail->next = a;
     else s->pending = a;
     s->pending_tail = a;

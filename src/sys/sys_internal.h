@@ -65,6 +65,7 @@ struct tern_sys {
   tern_smd_stats st;              /* (mu) */
   bool wake_queued, closing;      /* (mu) */
   int refs;                       /* (mu) */
+  size_t nattach;                 /* (mu) pending + waiting, <= max_attach */
   _Atomic uint32_t listen_mask;   /* union of the subscribers' masks */
   /* smd, loop side */
   tern_smd_sub *subs;

@@ -362,6 +362,32 @@ static void test_no_network_names(void **state) {
   assert_int_equal(tern_dns_new(m, &o, &d2), TERN_EINVAL);
 }
 
+/* Bounded: more different names at once than max_inflight are refused
+ * (TERN_EBUSY, no callback); the same name joins its lookup. */
+static void test_inflight_bounded(void **state) {
+  (void)state;
+  tern_dns_free(dns);
+  char servers[64];
+  snprintf(servers, sizeof(servers), "127.0.0.1:%d", srv[0].port);
+  tern_dns_opts o = {.servers = servers, .timeout_ms = 50, .attempts = 1,
+                     .max_inflight = 2};
+  assert_int_equal(tern_dns_new(m, &o, &dns), TERN_OK);
+  got g[4] = {{0}};
+  assert_int_equal(lookup("silent.a.test", TERN_AF_INET, &g[0], NULL), TERN_OK);
+  assert_int_equal(lookup("silent.b.test", TERN_AF_INET, &g[1], NULL), TERN_OK);
+  assert_int_equal(lookup("silent.c.test", TERN_AF_INET, &g[2], NULL), TERN_EBUSY);
+  assert_int_equal(lookup("silent.a.test", TERN_AF_INET, &g[3], NULL), TERN_OK);
+  run_until(&g[1].calls, 1, 3000);
+  run_until(&g[3].calls, 1, 3000);
+  assert_int_equal(g[2].calls, 0);
+  assert_int_equal(g[0].status, TERN_ETIMEDOUT);
+  assert_int_equal(g[3].status, TERN_ETIMEDOUT);
+  got again = {0}; /* the room came back */
+  assert_int_equal(lookup("ok.test", TERN_AF_INET, &again, NULL), TERN_OK);
+  run_until(&again.calls, 1, 3000);
+  assert_int_equal(again.status, TERN_OK);
+}
+
 /* Fault injection: a lost answer is retried; an injected failure fails
  * the lookup at once, once. */
 static void test_faults(void **state) {
@@ -467,6 +493,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_no_network_names, setup, teardown),
       cmocka_unit_test_setup_teardown(test_connects, setup, teardown),
       cmocka_unit_test_setup_teardown(test_faults, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_inflight_bounded, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -164,6 +164,26 @@ static void test_free_cancels(void **state) {
   spin(10); /* the queued wake-up runs and finds the object closing */
 }
 
+/* Bounded: attachments beyond max_attach are refused, and the room comes
+ * back as they run. */
+static void test_attach_bounded(void **state) {
+  (void)state;
+  tern_sys_free(sys);
+  tern_sys_opts o = {.max_attach = 3};
+  assert_int_equal(tern_sys_new(m, &o, &sys), TERN_OK);
+  attach_ok = attach_cancel = 0;
+  void *st = (void *)(uintptr_t)TERN_SYS_INITIALIZED;
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(tern_sys_attach(sys, TERN_SYS_INITIALIZED, on_attach, st), TERN_OK);
+  assert_int_equal(tern_sys_attach(sys, TERN_SYS_INITIALIZED, on_attach, st), TERN_ENOSPC);
+  tern_sys_advance(sys, TERN_SYS_INITIALIZED);
+  spin(20);
+  assert_int_equal(attach_ok, 3);
+  assert_int_equal(tern_sys_attach(sys, TERN_SYS_INITIALIZED, on_attach, st), TERN_OK);
+  spin(20);
+  assert_int_equal(attach_ok, 4);
+}
+
 /* ---- attach from many threads while the system moves ------------------- */
 
 #define THREADS 6
@@ -359,6 +379,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_notifier_holds, setup, teardown),
       cmocka_unit_test_setup_teardown(test_resume_inside_notifier, setup, teardown),
       cmocka_unit_test_setup_teardown(test_free_cancels, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_attach_bounded, setup, teardown),
       cmocka_unit_test_setup_teardown(test_attach_from_threads, setup, teardown),
       cmocka_unit_test_setup_teardown(test_smd_threads_in_order, setup, teardown),
       cmocka_unit_test_setup_teardown(test_smd_bounds, setup, teardown),
