@@ -188,7 +188,7 @@ static void test_attach_bounded(void **state) {
 
 #define THREADS 6
 #define PER_THREAD 300
-static atomic_int th_ok, th_cancel, th_made;
+static atomic_int th_ok, th_cancel, th_made, th_done;
 
 static void on_th_attach(tern_sys *s, void *opaque, int status) {
   tern_sys_state want = (tern_sys_state)(uintptr_t)opaque;
@@ -214,6 +214,7 @@ static void attacher(void *arg) {
                                                           the main thread */
     if (r & 0x100) usleep(r & 0xff);
   }
+  atomic_fetch_add(&th_done, 1);
 }
 
 /* Every step is held when first proposed and let go when proposed again
@@ -230,6 +231,7 @@ static void test_attach_from_threads(void **state) {
   atomic_store(&th_ok, 0);
   atomic_store(&th_cancel, 0);
   atomic_store(&th_made, 0);
+  atomic_store(&th_done, 0);
   assert_int_equal(tern_sys_notifier_add(sys, slow_fn, NULL, NULL), TERN_OK);
   tern_sys_advance(sys, TERN_SYS_OPERATIONAL);
   tern_thread *t[THREADS];
@@ -240,8 +242,12 @@ static void test_attach_from_threads(void **state) {
     spin(3);
     tern_sys_resume(sys);
   }
+  /* keep the loop running while they attach: with the queue full they
+   * wait for the loop to run what is queued (max_attach) */
+  uint64_t end = tern_clock_ms() + 20000;
+  while (atomic_load(&th_done) < THREADS && tern_clock_ms() < end) spin(2);
   for (int i = 0; i < THREADS; i++) tern_thread_join(t[i]);
-  uint64_t end = tern_clock_ms() + 5000;
+  end = tern_clock_ms() + 5000;
   while (atomic_load(&th_ok) < THREADS * PER_THREAD && tern_clock_ms() < end)
     spin(5);
   assert_int_equal(atomic_load(&th_made), THREADS * PER_THREAD);
