@@ -1,0 +1,127 @@
+/* tern/ip_drivers.h: network interface drivers for the built-in stack.
+ *
+ *  - wire: an in-memory Ethernet cable joining two netifs (usually of two
+ *    stacks in one process), with impairments for tests: loss,
+ *    reordering, duplication, corruption, delay and a rate limit, all
+ *    driven by a seeded generator so a failing run can be repeated.
+ *  - pcap: wraps any netif's driver and writes every frame in and out to
+ *    a pcap file (LINKTYPE_ETHERNET) that Wireshark and tcpdump open.
+ *  - tap: a Linux TAP device (/dev/net/tun) with the vnet header, so the
+ *    kernel hands over and accepts TCP super-segments with checksums
+ *    left to the other side (TSO/checksum offload).
+ *
+ * All of them run on the stack's thread; none has a thread of its own.
+ */
+#ifndef TERN_IP_DRIVERS_H
+#define TERN_IP_DRIVERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tern/ip.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- in-memory wire ----------------------------------------------------- */
+
+typedef struct tern_wire tern_wire;
+
+/* Impairments of one direction. Probabilities are per frame, 0..1. */
+typedef struct tern_wire_impair {
+  double loss;        /* drop */
+  double dup;         /* deliver twice */
+  double reorder;     /* hold back and deliver after the next frame */
+  double corrupt;     /* flip one random bit (checksums must catch it) */
+  uint32_t delay_ms;  /* one-way latency */
+  uint32_t jitter_ms; /* + uniform 0..jitter (may reorder) */
+  uint64_t rate_bps;  /* bits per second, 0: unlimited; frames beyond
+                         queue_max bytes in flight are dropped (tail drop) */
+  uint32_t queue_max; /* bytes the wire holds per direction [256 KiB] */
+} tern_wire_impair;
+
+/* A wire with two ends; tern_wire_end(w, 0/1) are netif drivers to use in
+ * tern_netif_opts (driver = tern_wire_driver(), driver_state = the end).
+ * seed: for the impairment generator. */
+TERN_API int tern_wire_new(tern_wire **out, uint64_t seed);
+TERN_API void tern_wire_free(tern_wire *w);
+TERN_API const tern_netif_driver *tern_wire_driver(void);
+TERN_API void *tern_wire_end(tern_wire *w, int end);
+/* Attach the netif of an end (after tern_netif_add with the end's
+ * driver_state): frames that reach this end are fed to it. */
+TERN_API void tern_wire_attach(tern_wire *w, int end, tern_netif *nif);
+/* Impairments of frames SENT from end `from` (0 or 1). */
+TERN_API void tern_wire_set_impair(tern_wire *w, int from,
+                                   const tern_wire_impair *imp);
+/* Deliver every frame due by now_ms (in both directions, into the
+ * attached netifs). Frames sent with no delay are due at once. Returns
+ * the number delivered. */
+TERN_API int tern_wire_deliver(tern_wire *w, uint64_t now_ms);
+/* The earliest time a held frame is due, UINT64_MAX if none. */
+TERN_API uint64_t tern_wire_next_due(const tern_wire *w);
+/* Frames dropped/duplicated/reordered/corrupted/delivered so far. */
+typedef struct tern_wire_stats {
+  uint64_t sent, delivered, lost, dup, reordered, corrupted, queue_drop;
+} tern_wire_stats;
+TERN_API void tern_wire_get_stats(const tern_wire *w, int from,
+                                  tern_wire_stats *out);
+
+/* Run two stacks joined by a wire until cond(ud) is true or the virtual
+ * clock passes limit_ms (returns false then). Time jumps to the next due
+ * event, so a 10 s retransmission test takes milliseconds. Test helper. */
+TERN_API bool tern_wire_run(tern_wire *w, tern_stack *a, tern_stack *b,
+                            uint64_t *now_ms, uint64_t limit_ms,
+                            bool (*cond)(void *ud), void *ud);
+
+/* ---- pcap writer --------------------------------------------------------- */
+
+typedef struct tern_pcap tern_pcap;
+/* Wrap the driver in opts (before tern_netif_add): frames out are
+ * recorded then passed on; call tern_pcap_input instead of
+ * tern_netif_input to record frames in. snaplen 0: 65535. */
+TERN_API int tern_pcap_open(tern_pcap **out, const char *path,
+                            uint32_t snaplen);
+TERN_API void tern_pcap_close(tern_pcap *pc);
+/* Record one frame (direction is not stored in classic pcap). time_us:
+ * wall or virtual microseconds for the record header. */
+TERN_API void tern_pcap_write(tern_pcap *pc, const tern_pbuf *frame,
+                              uint64_t time_us);
+/* Make opts->driver record through pc: returns a driver to put in opts
+ * (its state wraps the original driver and state). */
+TERN_API int tern_pcap_wrap(tern_pcap *pc, tern_netif_opts *opts);
+/* Feed a received frame to nif, recording it first. */
+TERN_API void tern_pcap_input(tern_pcap *pc, tern_netif *nif, tern_pbuf *frame,
+                              bool csum_ok);
+
+/* ---- Linux TAP ------------------------------------------------------------- */
+
+typedef struct tern_tap tern_tap;
+typedef struct tern_tap_opts {
+  const char *ifname;  /* "tern0"; created if missing (needs CAP_NET_ADMIN) */
+  bool no_offload;     /* no vnet header: plain frames, no TSO/csum */
+  uint32_t rx_batch;   /* frames read per tern_tap_poll call [64] */
+} tern_tap_opts;
+TERN_API int tern_tap_open(tern_tap **out, const tern_tap_opts *opts);
+TERN_API void tern_tap_close(tern_tap *t);
+/* The file descriptor to watch for reading (loop or select). */
+TERN_API int tern_tap_fd(const tern_tap *t);
+/* Fill in opts' driver, driver_state, flags (ETHERNET, plus TX_CSUM and
+ * TSO with the vnet header), mac (random locally administered if zero)
+ * and tso_max. */
+TERN_API void tern_tap_netif_opts(tern_tap *t, tern_netif_opts *opts);
+/* After tern_netif_add: the netif frames are fed into. */
+TERN_API void tern_tap_attach(tern_tap *t, tern_netif *nif);
+/* Read up to rx_batch frames and feed them. Returns frames fed, 0 if
+ * none were waiting, or a negative tern_err. */
+TERN_API int tern_tap_poll(tern_tap *t);
+/* Impairments applied to received frames (tests with the kernel as the
+ * peer: netem is not available everywhere). Only loss and reorder. */
+TERN_API void tern_tap_set_impair(tern_tap *t, double loss, double reorder,
+                                  uint64_t seed);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TERN_IP_DRIVERS_H */
