@@ -172,6 +172,8 @@ TERN_API void tern_pbuf_cat(tern_pbuf *head, tern_pbuf *tail);
 /* Network interfaces                                                  */
 /* ------------------------------------------------------------------ */
 
+/* Without TERN_NETIF_ETHERNET a netif carries bare IPv4 packets (a TUN
+ * device, a point-to-point link, unit tests): no link header, no ARP. */
 enum {
   TERN_NETIF_ETHERNET = 1u << 0, /* frames have Ethernet headers; ARP runs */
   /* Offloads a driver may announce (TAP with a vnet header does): */
@@ -180,9 +182,11 @@ enum {
 };
 
 /* A driver: a few functions. output() sends one frame (a pbuf chain with
- * the link header at its start); it must not keep the chain past the call
- * unless it takes a reference. Returns TERN_OK, or TERN_EAGAIN/TERN_ENOMEM
- * when the frame was dropped (TCP retransmits later). */
+ * the link header at its start). The chain is the stack's: the driver
+ * must neither keep it nor a reference to it past the call (the stack
+ * reuses the same pbufs for retransmission); a driver that delivers later
+ * copies the bytes. Returns TERN_OK, or TERN_EAGAIN/TERN_ENOMEM when the
+ * frame was dropped (TCP retransmits later). */
 typedef struct tern_netif_driver {
   const char *name;
   int (*output)(tern_netif *nif, tern_pbuf *frame);

@@ -64,6 +64,10 @@ TERN_API uint64_t tern_wire_next_due(const tern_wire *w);
 /* Frames dropped/duplicated/reordered/corrupted/delivered so far. */
 typedef struct tern_wire_stats {
   uint64_t sent, delivered, lost, dup, reordered, corrupted, queue_drop;
+  uint64_t rx_nomem;  /* the receiving stack's pool was dry (or no netif
+                         attached at that end): dropped at delivery */
+  uint64_t gso_segs;  /* segments cut from TSO super-frames */
+  uint64_t bytes;     /* bytes delivered */
 } tern_wire_stats;
 TERN_API void tern_wire_get_stats(const tern_wire *w, int from,
                                   tern_wire_stats *out);
@@ -78,20 +82,41 @@ TERN_API bool tern_wire_run(tern_wire *w, tern_stack *a, tern_stack *b,
 /* ---- pcap writer --------------------------------------------------------- */
 
 typedef struct tern_pcap tern_pcap;
-/* Wrap the driver in opts (before tern_netif_add): frames out are
- * recorded then passed on; call tern_pcap_input instead of
- * tern_netif_input to record frames in. snaplen 0: 65535. */
+/* Link types of the global header (tcpdump.org/linktypes.html). */
+enum {
+  TERN_PCAP_ETHERNET = 1, /* LINKTYPE_ETHERNET: Ethernet netifs */
+  TERN_PCAP_RAW = 101,    /* LINKTYPE_RAW: bare IP netifs */
+};
+/* Create (truncate) path and write the global header: magic 0xa1b2c3d4
+ * (microsecond timestamps), LINKTYPE_ETHERNET. snaplen 0: 65535. Then
+ * wrap a netif's driver with tern_pcap_wrap (frames out and, for the wire
+ * and TAP drivers, frames in are recorded), or call tern_pcap_write. */
 TERN_API int tern_pcap_open(tern_pcap **out, const char *path,
                             uint32_t snaplen);
+/* The same with another link type (TERN_PCAP_RAW for bare IP netifs). */
+TERN_API int tern_pcap_open_linktype(tern_pcap **out, const char *path,
+                                     uint32_t snaplen, uint32_t linktype);
+/* Flush and close. A wrapped netif must be gone first (tern_netif_remove
+ * or tern_stack_free): its driver table lives in pc. */
 TERN_API void tern_pcap_close(tern_pcap *pc);
+/* Push what is buffered to the file; TERN_EIO if a write failed (the
+ * writer stops at the first failure: no torn records after it). */
+TERN_API int tern_pcap_flush(tern_pcap *pc);
+/* Frames recorded so far. */
+TERN_API uint64_t tern_pcap_frames(const tern_pcap *pc);
 /* Record one frame (direction is not stored in classic pcap). time_us:
  * wall or virtual microseconds for the record header. */
 TERN_API void tern_pcap_write(tern_pcap *pc, const tern_pbuf *frame,
                               uint64_t time_us);
-/* Make opts->driver record through pc: returns a driver to put in opts
- * (its state wraps the original driver and state). */
+/* Make opts->driver record through pc (before tern_netif_add): opts->driver
+ * becomes a table inside pc that records each frame out, then calls the
+ * original driver; opts->driver_state is left alone, so the original
+ * driver finds its state as before. Frames the wire and TAP drivers feed
+ * to this netif are recorded too. Timestamps are the stack's time
+ * (tern_stack_now). One netif per writer: TERN_EBUSY for a second. */
 TERN_API int tern_pcap_wrap(tern_pcap *pc, tern_netif_opts *opts);
-/* Feed a received frame to nif, recording it first. */
+/* Feed a received frame to nif, recording it first (for drivers other
+ * than the wire and TAP, which do it themselves). */
 TERN_API void tern_pcap_input(tern_pcap *pc, tern_netif *nif, tern_pbuf *frame,
                               bool csum_ok);
 

@@ -137,6 +137,8 @@ bool ip_pbuf_make_contig(tern_pbuf **pp, size_t n);
 /* Usable data bytes per pool block. */
 uint32_t ip_pool_block_size(const tern_stack *st);
 uint32_t ip_pool_free_blocks(const tern_stack *st);
+int ip_pool_init(tern_stack *st);
+void ip_pool_deinit(tern_stack *st);
 
 /* ---- the timer heap ------------------------------------------------------ */
 /* Timers are embedded in the objects that own them (a pcb, the ARP table).
@@ -269,6 +271,8 @@ uint32_t ip_chksum_add(uint32_t sum, const void *data, size_t len);
 uint16_t ip_chksum_fold(uint32_t sum);
 /* The final checksum of a buffer (complemented). */
 uint16_t ip_chksum(const void *data, size_t len);
+/* The final checksum of the first len bytes of a chain (ICMP). */
+uint16_t ip_chksum_pbuf(const tern_pbuf *p, size_t len);
 /* The final TCP/UDP checksum over the IPv4 pseudo-header (RFC 9293 3.1,
  * RFC 768) and len bytes of the chain p. 0 means valid on input. */
 uint16_t ip_chksum_pseudo(const tern_pbuf *p, uint8_t proto, uint32_t len,
@@ -306,6 +310,8 @@ struct tern_stack {
   uint64_t malloc_live;   /* ip_malloc blocks alive (leak checks) */
 
   uint16_t ip_id;         /* next IPv4 identification */
+  uint32_t icmp_tokens;   /* ICMP error rate limit (icmp.c) */
+  uint64_t icmp_last;
   uint32_t rand_state[4]; /* xoshiro128** seeded from opts.random */
 
   tern_netif *netifs;

@@ -1,0 +1,224 @@
+/* ipv4.c: IPv4 input and output (RFC 791, with RFC 1122 section 3.2.1
+ * checks and RFC 1812 where a host needs it).
+ *
+ * A host, not a router: datagrams not addressed to one of our addresses
+ * (or a broadcast/multicast the netif receives) are dropped, never
+ * forwarded. Options are accepted and skipped. Output fragments datagrams
+ * larger than the MTU (RFC 791 section 3.2, "fragmentation"); TCP sizes
+ * its segments to fit, so that is UDP's and ICMP's path.
+ */
+#include "ip/ip_internal.h"
+
+/* ---- input ------------------------------------------------------------- */
+
+void ip4_input(tern_netif *nif, tern_pbuf *p, bool csum_ok) {
+  tern_stack *st = nif->st;
+  st->stats.ip_in++;
+  if (p->len < IP_IP_HLEN) goto drop;
+  const uint8_t *h = p->payload;
+  uint8_t ihl = (uint8_t)((h[0] & 0x0f) * 4);
+  uint16_t total = ip_get16(h + 2);
+  if ((h[0] >> 4) != 4 || ihl < IP_IP_HLEN || ihl > p->len || total < ihl ||
+      total > p->tot_len)
+    goto drop;
+  if (ip_chksum(h, ihl) != 0) {
+    st->stats.ip_chksum_err++;
+    goto drop;
+  }
+  /* Ethernet pads short frames: the IP length is the truth. */
+  if (total < p->tot_len) ip_pbuf_trim(p, total);
+
+  uint32_t src = ip_get32(h + 12), dst = ip_get32(h + 16);
+  /* RFC 1122 3.2.1.3: a source that is broadcast, multicast or loopback
+   * is silently discarded. */
+  if (src == 0xffffffffu || (src >> 28) == 0xe || (src >> 24) == 127)
+    goto drop;
+  bool bcast = ip4_is_bcast(nif, dst);
+  bool ours = dst == nif->ip || ip4_is_local(st, dst);
+  /* No address yet (DHCP): take what is sent to us by MAC. */
+  if (!ours && !bcast && nif->ip) goto drop;
+  if (!ours && !bcast && !nif->ip && !(p->flags & PBUF_F_BCAST) &&
+      h[9] != IP_PROTO_UDP)
+    goto drop;
+
+  uint16_t frag = ip_get16(h + 6);
+  if (frag & 0x3fff) { /* MF set or offset non-zero */
+    st->stats.ip_frag_in++;
+    p = ip4_reass(st, p);
+    if (!p) return; /* held, or dropped by reassembly */
+    h = p->payload;
+    ihl = (uint8_t)((h[0] & 0x0f) * 4);
+    csum_ok = false; /* the driver's verdict was per fragment */
+  }
+
+  ip_rx rx = {
+      .nif = nif,
+      .src = src,
+      .dst = dst,
+      .proto = h[9],
+      .ttl = h[8],
+      .tos = h[1],
+      .iph_len = ihl,
+      .csum_ok = csum_ok,
+      .bcast = bcast,
+  };
+  ip_pbuf_pull(p, ihl);
+  switch (rx.proto) {
+  case IP_PROTO_TCP:
+    if (bcast) break; /* RFC 1122 4.2.3.10: no TCP to broadcast */
+    ip_tcp_input(st, p, &rx);
+    return;
+  case IP_PROTO_UDP:
+    ip_udp_input(st, p, &rx);
+    return;
+  case IP_PROTO_ICMP:
+    ip_icmp_input(st, p, &rx);
+    return;
+  default:
+    if (!bcast) ip_icmp_unreach(st, p, &rx, ICMP_UNREACH_PROTO);
+    break;
+  }
+drop:
+  st->stats.ip_drop++;
+  tern_pbuf_free(p);
+}
+
+/* ---- output ------------------------------------------------------------- */
+
+static int link_out(tern_netif *nif, tern_pbuf *p, uint32_t nexthop) {
+  if (nif->flags & TERN_NETIF_ETHERNET) return ip_eth_output(nif, p, nexthop);
+  if (!nif->up) return TERN_ENETUNREACH;
+  nif->stats.tx_frames++;
+  nif->stats.tx_bytes += p->tot_len;
+  int err = nif->drv->output(nif, p);
+  if (err) nif->stats.tx_drop++;
+  return err;
+}
+
+static void fill_header(uint8_t *h, uint32_t total, uint16_t id, uint16_t frag,
+                        uint8_t ttl, uint8_t tos, uint8_t proto, uint32_t src,
+                        uint32_t dst) {
+  h[0] = 0x45;
+  h[1] = tos;
+  ip_put16(h + 2, (uint16_t)total);
+  ip_put16(h + 4, id);
+  ip_put16(h + 6, frag);
+  h[8] = ttl;
+  h[9] = proto;
+  h[10] = h[11] = 0;
+  ip_put32(h + 12, src);
+  ip_put32(h + 16, dst);
+  ip_put16(h + 10, ip_chksum(h, IP_IP_HLEN));
+}
+
+/* Finish a checksum left to the netif: on a copy of the datagram (the
+ * caller's chain stays as it was). */
+static tern_pbuf *complete_csum(tern_stack *st, const tern_pbuf *p) {
+  tern_pbuf *c = ip_pbuf_copy_range(st, p, 0, p->tot_len, IP_HEADROOM_IP);
+  if (!c) return NULL;
+  uint16_t off = p->meta.csum_offset;
+  /* the field holds the pseudo-header sum: summing everything including
+   * it gives the final value */
+  uint32_t sum = 0;
+  for (tern_pbuf *q = c; q; q = q->next) {
+    /* blocks after the first are full and even-sized, so no odd joins */
+    sum = ip_chksum_add(sum, q->payload, q->len);
+  }
+  uint8_t b[2];
+  uint16_t v = (uint16_t)~ip_chksum_fold(sum);
+  ip_put16(b, v);
+  tern_pbuf_copy_in(c, off, b, 2);
+  return c;
+}
+
+/* RFC 791 section 3.2: cut the payload at multiples of 8 bytes; every
+ * fragment but the last has MF. Each fragment is a fresh chain. */
+static int fragment(tern_netif *nif, const tern_pbuf *p, uint32_t src,
+                    uint32_t dst, uint32_t nexthop, uint8_t proto, uint8_t ttl,
+                    uint8_t tos) {
+  tern_stack *st = nif->st;
+  uint32_t per = (nif->mtu - IP_IP_HLEN) & ~7u;
+  uint32_t total = p->tot_len;
+  if (total + IP_IP_HLEN > 65535) return TERN_EMSGSIZE;
+  uint16_t id = st->ip_id++;
+  int err = TERN_OK;
+  for (uint32_t off = 0; off < total; off += per) {
+    uint32_t n = total - off < per ? total - off : per;
+    tern_pbuf *f = ip_pbuf_copy_range(st, p, off, n, IP_HEADROOM_IP);
+    if (!f) return TERN_ENOMEM;
+    uint8_t *h = ip_pbuf_push(f, IP_IP_HLEN);
+    uint16_t flags = (uint16_t)((off / 8) | (off + n < total ? 0x2000 : 0));
+    fill_header(h, n + IP_IP_HLEN, id, flags, ttl, tos, proto, src, dst);
+    st->stats.ip_out++;
+    err = link_out(nif, f, nexthop);
+    tern_pbuf_free(f);
+    if (err) break;
+  }
+  return err;
+}
+
+int ip4_output_if(tern_netif *nif, tern_pbuf *p, uint32_t src, uint32_t dst,
+                  uint32_t nexthop, uint8_t proto, uint8_t ttl, uint8_t tos) {
+  tern_stack *st = nif->st;
+  if (!src) src = nif->ip;
+  bool tso = p->meta.gso_mss && (nif->flags & TERN_NETIF_TSO);
+  if (p->tot_len + IP_IP_HLEN > nif->mtu && !tso) {
+    if (p->meta.csum_offset) {
+      tern_pbuf *c = complete_csum(st, p);
+      if (!c) return TERN_ENOMEM;
+      int err = fragment(nif, c, src, dst, nexthop, proto, ttl, tos);
+      tern_pbuf_free(c);
+      return err;
+    }
+    return fragment(nif, p, src, dst, nexthop, proto, ttl, tos);
+  }
+  if (p->tot_len + IP_IP_HLEN > 65535) return TERN_EMSGSIZE;
+  if (p->meta.csum_offset && !(nif->flags & TERN_NETIF_TX_CSUM)) {
+    /* the transport counted on an offload this netif lacks */
+    tern_pbuf *c = complete_csum(st, p);
+    if (!c) return TERN_ENOMEM;
+    c->meta.csum_offset = 0;
+    c->meta.gso_mss = 0;
+    int err = ip4_output_if(nif, c, src, dst, nexthop, proto, ttl, tos);
+    tern_pbuf_free(c);
+    return err;
+  }
+
+  tern_pbuf *pkt = p;
+  uint8_t *h = ip_pbuf_push(p, IP_IP_HLEN);
+  if (!h) {
+    pkt = ip_pbuf_alloc_raw(st, IP_HEADROOM_LINK, IP_IP_HLEN);
+    if (!pkt) return TERN_ENOMEM;
+    pkt->meta = p->meta;
+    tern_pbuf_ref(p);
+    tern_pbuf_cat(pkt, p);
+    h = pkt->payload;
+  }
+  tern_tx_meta saved = pkt->meta;
+  if (pkt->meta.csum_offset || pkt->meta.gso_mss) {
+    pkt->meta.csum_start = (uint16_t)(pkt->meta.csum_start + IP_IP_HLEN);
+    pkt->meta.hdr_len = (uint16_t)(pkt->meta.hdr_len + IP_IP_HLEN);
+  }
+  fill_header(h, pkt->tot_len, st->ip_id++, 0, ttl, tos, proto, src, dst);
+  st->stats.ip_out++;
+  int err = link_out(nif, pkt, nexthop);
+  if (pkt == p) {
+    pkt->meta = saved;
+    ip_pbuf_pull(p, IP_IP_HLEN);
+  } else {
+    tern_pbuf_free(pkt);
+  }
+  return err;
+}
+
+int ip4_output(tern_stack *st, tern_pbuf *p, uint32_t src, uint32_t dst,
+               uint8_t proto, uint8_t ttl, uint8_t tos) {
+  uint32_t nexthop;
+  tern_netif *nif = ip4_route(st, dst, &nexthop);
+  if (!nif) {
+    st->stats.ip_drop++;
+    return TERN_EHOSTUNREACH;
+  }
+  return ip4_output_if(nif, p, src, dst, nexthop, proto, ttl ? ttl : st->opts.ttl,
+                       tos);
+}

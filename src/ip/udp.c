@@ -1,0 +1,261 @@
+/* udp.c: UDP (RFC 768, RFC 1122 section 4.1) and its raw API.
+ *
+ * Demultiplexing picks the most specific pcb: connected to the sender,
+ * then bound to the destination address, then bound to any address.
+ * Broadcast and multicast datagrams go to every pcb bound to the port.
+ * A unicast datagram nobody wants gets ICMP port unreachable (RFC 1122
+ * 4.1.3.1).
+ */
+#include <stdlib.h>
+
+#include "ip/ip_internal.h"
+
+#define EPHEMERAL_LO 49152u /* RFC 6335 section 6 */
+#define EPHEMERAL_HI 65535u
+
+struct tern_udp {
+  tern_udp *next;
+  tern_stack *st;
+  uint32_t local_ip, remote_ip;
+  uint16_t local_port, remote_port;
+  bool bound, connected;
+  tern_udp_recv_fn recv;
+  void *arg;
+};
+
+struct ip_udp_ctx {
+  tern_udp *pcbs;
+  uint32_t count;
+};
+
+int ip_udp_init(tern_stack *st) {
+  st->udp = calloc(1, sizeof *st->udp);
+  return st->udp ? TERN_OK : TERN_ENOMEM;
+}
+
+void ip_udp_deinit(tern_stack *st) {
+  while (st->udp->pcbs) tern_udp_free(st->udp->pcbs);
+  free(st->udp);
+  st->udp = NULL;
+}
+
+tern_udp *tern_udp_new(tern_stack *st) {
+  if (!st || st->udp->count >= st->opts.max_udp) return NULL;
+  tern_udp *pcb = ip_malloc(st, sizeof *pcb);
+  if (!pcb) return NULL;
+  pcb->st = st;
+  pcb->next = st->udp->pcbs;
+  st->udp->pcbs = pcb;
+  st->udp->count++;
+  st->stats.udp_pcbs = st->udp->count;
+  return pcb;
+}
+
+void tern_udp_free(tern_udp *pcb) {
+  if (!pcb) return;
+  tern_stack *st = pcb->st;
+  for (tern_udp **pp = &st->udp->pcbs; *pp; pp = &(*pp)->next)
+    if (*pp == pcb) {
+      *pp = pcb->next;
+      break;
+    }
+  st->udp->count--;
+  st->stats.udp_pcbs = st->udp->count;
+  ip_free(st, pcb);
+}
+
+static bool port_used(const tern_stack *st, uint32_t ip, uint16_t port,
+                      const tern_udp *self) {
+  for (const tern_udp *u = st->udp->pcbs; u; u = u->next)
+    if (u != self && u->bound && u->local_port == port &&
+        (!u->local_ip || !ip || u->local_ip == ip))
+      return true;
+  return false;
+}
+
+int tern_udp_bind(tern_udp *pcb, const tern_addr *local) {
+  uint32_t ip = 0;
+  uint16_t port = 0;
+  if (local) {
+    if (!ip_addr_from(local, &ip)) return TERN_EAFNOSUPPORT;
+    port = local->port;
+  }
+  tern_stack *st = pcb->st;
+  if (ip && !ip4_is_local(st, ip)) return TERN_EADDRNOTAVAIL;
+  if (!port) {
+    uint32_t span = EPHEMERAL_HI - EPHEMERAL_LO + 1;
+    uint32_t start = ip_random32(st) % span;
+    for (uint32_t i = 0; i < span; i++) {
+      uint16_t cand = (uint16_t)(EPHEMERAL_LO + (start + i) % span);
+      if (!port_used(st, ip, cand, pcb)) {
+        port = cand;
+        break;
+      }
+    }
+    if (!port) return TERN_EADDRINUSE;
+  } else if (port_used(st, ip, port, pcb)) {
+    return TERN_EADDRINUSE;
+  }
+  pcb->local_ip = ip;
+  pcb->local_port = port;
+  pcb->bound = true;
+  return TERN_OK;
+}
+
+int tern_udp_connect(tern_udp *pcb, const tern_addr *peer) {
+  uint32_t ip;
+  if (!ip_addr_from(peer, &ip)) return TERN_EAFNOSUPPORT;
+  if (!peer->port) return TERN_EINVAL;
+  if (!pcb->bound) {
+    int err = tern_udp_bind(pcb, NULL);
+    if (err) return err;
+  }
+  pcb->remote_ip = ip;
+  pcb->remote_port = peer->port;
+  pcb->connected = true;
+  return TERN_OK;
+}
+
+void tern_udp_disconnect(tern_udp *pcb) {
+  pcb->connected = false;
+  pcb->remote_ip = 0;
+  pcb->remote_port = 0;
+}
+
+void tern_udp_recv(tern_udp *pcb, tern_udp_recv_fn fn, void *arg) {
+  pcb->recv = fn;
+  pcb->arg = arg;
+}
+
+void tern_udp_local(const tern_udp *pcb, tern_addr *out) {
+  ip_addr_to(pcb->local_ip, pcb->local_port, out);
+}
+
+int tern_udp_sendto(tern_udp *pcb, tern_pbuf *p, const tern_addr *to) {
+  tern_stack *st = pcb->st;
+  uint32_t dst;
+  uint16_t dport;
+  if (to) {
+    if (!ip_addr_from(to, &dst)) return TERN_EAFNOSUPPORT;
+    dport = to->port;
+  } else {
+    if (!pcb->connected) return TERN_ENOTCONN;
+    dst = pcb->remote_ip;
+    dport = pcb->remote_port;
+  }
+  if (!dport) return TERN_EINVAL;
+  if (p->tot_len > 65535 - IP_IP_HLEN - IP_UDP_HLEN) return TERN_EMSGSIZE;
+  if (!pcb->bound) {
+    int err = tern_udp_bind(pcb, NULL);
+    if (err) return err;
+  }
+  uint32_t nexthop;
+  tern_netif *nif = ip4_route(st, dst, &nexthop);
+  if (!nif) return TERN_EHOSTUNREACH;
+  uint32_t src = pcb->local_ip ? pcb->local_ip : nif->ip;
+
+  tern_pbuf *d = p;
+  uint8_t *h = ip_pbuf_push(p, IP_UDP_HLEN);
+  if (!h) { /* no headroom: header pbuf in front */
+    d = ip_pbuf_alloc_raw(st, IP_HEADROOM_IP, IP_UDP_HLEN);
+    if (!d) return TERN_ENOMEM;
+    tern_pbuf_ref(p);
+    tern_pbuf_cat(d, p);
+    h = d->payload;
+  }
+  tern_tx_meta saved = d->meta;
+  uint32_t len = d->tot_len;
+  ip_put16(h, pcb->local_port);
+  ip_put16(h + 2, dport);
+  ip_put16(h + 4, (uint16_t)len);
+  if ((nif->flags & TERN_NETIF_TX_CSUM) && len + IP_IP_HLEN <= nif->mtu) {
+    ip_put16(h + 6, ip_chksum_pseudo_partial(IP_PROTO_UDP, len, src, dst));
+    d->meta.csum_start = 0;
+    d->meta.csum_offset = 6;
+    d->meta.hdr_len = IP_UDP_HLEN;
+  } else {
+    ip_put16(h + 6, 0);
+    uint16_t c = ip_chksum_pseudo(d, IP_PROTO_UDP, len, src, dst);
+    ip_put16(h + 6, c ? c : 0xffff); /* RFC 768: 0 means "none" */
+  }
+  st->stats.udp_out++;
+  int err = ip4_output_if(nif, d, src, dst, nexthop, IP_PROTO_UDP,
+                          st->opts.ttl, 0);
+  if (d == p) {
+    d->meta = saved;
+    ip_pbuf_pull(p, IP_UDP_HLEN);
+  } else {
+    tern_pbuf_free(d);
+  }
+  return err;
+}
+
+int tern_udp_send(tern_udp *pcb, tern_pbuf *p) {
+  return tern_udp_sendto(pcb, p, NULL);
+}
+
+void ip_udp_input(tern_stack *st, tern_pbuf *p, const ip_rx *rx) {
+  st->stats.udp_in++;
+  if (p->len < IP_UDP_HLEN) goto drop;
+  const uint8_t *h = p->payload;
+  uint16_t sport = ip_get16(h), dport = ip_get16(h + 2);
+  uint16_t ulen = ip_get16(h + 4);
+  if (ulen < IP_UDP_HLEN || ulen > p->tot_len) goto drop;
+  if (ulen < p->tot_len) ip_pbuf_trim(p, ulen);
+  if (ip_get16(h + 6) != 0 && !rx->csum_ok &&
+      ip_chksum_pseudo(p, IP_PROTO_UDP, ulen, rx->src, rx->dst) != 0) {
+    st->stats.udp_chksum_err++;
+    goto drop;
+  }
+  tern_addr from;
+  ip_addr_to(rx->src, sport, &from);
+
+  if (rx->bcast) {
+    /* every pcb bound to the port gets its own reference */
+    bool any = false;
+    ip_pbuf_pull(p, IP_UDP_HLEN);
+    for (tern_udp *u = st->udp->pcbs, *next; u; u = next) {
+      next = u->next; /* a callback may free its pcb */
+      if (!u->bound || u->local_port != dport || !u->recv) continue;
+      if (u->local_ip && u->local_ip != rx->dst && rx->dst != 0xffffffffu &&
+          u->local_ip != rx->nif->ip)
+        continue;
+      if (u->connected && (u->remote_ip != rx->src || u->remote_port != sport))
+        continue;
+      tern_pbuf_ref(p);
+      any = true;
+      u->recv(u->arg, u, p, &from);
+    }
+    if (!any) st->stats.udp_noport++;
+    tern_pbuf_free(p);
+    return;
+  }
+
+  tern_udp *best = NULL;
+  int best_score = -1;
+  for (tern_udp *u = st->udp->pcbs; u; u = u->next) {
+    if (!u->bound || u->local_port != dport) continue;
+    if (u->local_ip && u->local_ip != rx->dst) continue;
+    int score = u->local_ip ? 1 : 0;
+    if (u->connected) {
+      if (u->remote_ip != rx->src || u->remote_port != sport) continue;
+      score += 2;
+    }
+    if (score > best_score) {
+      best = u;
+      best_score = score;
+    }
+  }
+  if (!best) {
+    st->stats.udp_noport++;
+    ip_icmp_unreach(st, p, rx, ICMP_UNREACH_PORT);
+    goto drop;
+  }
+  if (!best->recv) goto drop;
+  ip_pbuf_pull(p, IP_UDP_HLEN);
+  best->recv(best->arg, best, p, &from);
+  return;
+drop:
+  st->stats.udp_drop++;
+  tern_pbuf_free(p);
+}
