@@ -14,7 +14,7 @@
 #define ICMP_ECHO 8
 #define ICMP_TIME_EXCEEDED 11
 #define ICMP_ERR_PER_SEC 100
-#define ICMP_ERR_BURST 20
+#define ICMP_ERR_BURST IP_ICMP_ERR_BURST
 #define ICMP_QUOTE_MAX (576 - IP_IP_HLEN - 8) /* RFC 1812 4.3.2.3 */
 
 static void echo_reply(tern_stack *st, tern_pbuf *p, const ip_rx *rx) {

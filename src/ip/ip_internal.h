@@ -246,6 +246,7 @@ tern_pbuf *ip4_reass(tern_stack *st, tern_pbuf *p);
 void ip_icmp_input(tern_stack *st, tern_pbuf *p, const ip_rx *rx);
 void ip_icmp_unreach(tern_stack *st, tern_pbuf *p, const ip_rx *rx,
                      uint8_t code);
+#define IP_ICMP_ERR_BURST 20 /* ICMP errors sent back to back at most */
 enum { ICMP_UNREACH_PROTO = 2, ICMP_UNREACH_PORT = 3,
        ICMP_UNREACH_NEEDFRAG = 4 };
 
@@ -310,7 +311,7 @@ struct tern_stack {
   uint64_t malloc_live;   /* ip_malloc blocks alive (leak checks) */
 
   uint16_t ip_id;         /* next IPv4 identification */
-  uint32_t icmp_tokens;   /* ICMP error rate limit (icmp.c) */
+  uint32_t icmp_tokens;   /* ICMP error rate limit (icmp.c), starts full */
   uint64_t icmp_last;
   uint32_t rand_state[4]; /* xoshiro128** seeded from opts.random */
 

@@ -86,6 +86,7 @@ int tern_stack_new(tern_stack **out, const tern_stack_opts *opts) {
           st->rand_state[3]))
       st->rand_state[0] = 1;
     st->ip_id = (uint16_t)ip_random32(st);
+    st->icmp_tokens = IP_ICMP_ERR_BURST;
     st->heap_cap = st->opts.max_tcp + st->opts.max_udp + 64;
     st->heap = calloc(st->heap_cap, sizeof *st->heap);
     if (!st->heap) break;
