@@ -89,6 +89,27 @@ struct tern_backend {
 /* The backend of host BSD sockets. */
 TERN_API const tern_backend *tern_backend_sock(void);
 
+/* ---- tern's own TCP/IP stack under a tern loop (TERN_ENABLE_IP) ----- */
+/* A tern_ip_host drives a tern_stack (tern/ip.h) from a loop: a timer at
+ * the stack's next deadline, and a read watcher per TAP device feeding
+ * frames in. The "ip" backend then runs connections on that stack:
+ * tern_mgr_opts.backend = tern_backend_ip(), backend_arg = the host. The
+ * host, stack and TAP belong to the caller; free the manager first, then
+ * the host, then the stack and the TAP. */
+typedef struct tern_stack tern_stack;
+typedef struct tern_tap tern_tap;
+typedef struct tern_ip_host tern_ip_host;
+TERN_API int tern_ip_host_new(tern_ip_host **out, tern_loop *loop,
+                              tern_stack *st);
+TERN_API void tern_ip_host_free(tern_ip_host *h);
+/* Watch the TAP's descriptor and feed what it reads. */
+TERN_API int tern_ip_host_add_tap(tern_ip_host *h, tern_tap *tap);
+/* Re-arm the timer after calling into the stack directly (raw API) from
+ * outside the host's own callbacks. */
+TERN_API void tern_ip_host_kick(tern_ip_host *h);
+TERN_API tern_stack *tern_ip_host_stack(const tern_ip_host *h);
+TERN_API const tern_backend *tern_backend_ip(void);
+
 /* ---- calls from a backend into the core ---------------------------- */
 
 /* The backend's per-connection area (conn_size bytes, zeroed at creation). */
