@@ -2,11 +2,15 @@
 #
 #   make run          build and start ternd on 127.0.0.1 (foreground)
 #   make test         bootstrap, ASan+UBSan build, every test, symbol check,
-#                     poll-backend build, brief fuzz runs
+#                     poll-backend build, Cortex-M4 build, brief fuzz runs
 #   make fuzz         run every libFuzzer target (FUZZ_SECONDS each)
 #   make bench        benchmarks against reference peers (docs/PERFORMANCE.md)
 #   make install      PREFIX=/usr/local: libtern.a, libtern.so, headers, tern.pc
 #   make check-symbols  every exported symbol starts with tern_
+#   make arm          the stack for a Cortex-M4 without an OS (TERN_NO_SYS=1,
+#                     arm-none-eabi-gcc + newlib) into build/arm, the superloop
+#                     firmware of examples/mcu linked, code size totals
+#   make arm-size     the same with text/data/bss per object
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PREFIX ?= /usr/local
@@ -18,7 +22,7 @@ B := build
 CMAKE_COMMON := -DCMAKE_EXPORT_COMPILE_COMMANDS=ON
 
 .PHONY: all run test unit fuzz fuzz-brief bench install check-symbols \
-        bootstrap release asan poll fuzz-build clean
+        bootstrap release asan poll fuzz-build clean arm arm-size
 
 all: release
 
@@ -55,6 +59,7 @@ test: bootstrap
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory check-symbols
 	@bash tools/install-check $(B)/release
+	@$(MAKE) --no-print-directory arm
 	@$(MAKE) --no-print-directory fuzz-brief
 
 unit: asan poll
@@ -83,6 +88,13 @@ fuzz: fuzz-build
 
 fuzz-brief: fuzz-build
 	@bash tools/run-fuzz $(B)/fuzz $(FUZZ_BRIEF_SECONDS)
+
+# Bare metal: skips loudly (and succeeds) without arm-none-eabi-gcc.
+arm:
+	@bash tools/arm_build.sh $(B)/arm
+
+arm-size:
+	@bash tools/arm_build.sh $(B)/arm --size
 
 bench: release
 	@TERN_BOOTSTRAP_BENCH=1 bash tools/bootstrap

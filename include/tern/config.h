@@ -9,6 +9,26 @@
 #ifndef TERN_CONFIG_H
 #define TERN_CONFIG_H
 
+/* Bare metal: 1 builds base, the port layer (src/port/nosys/) and the
+ * built-in stack for a microcontroller without an OS or POSIX headers,
+ * driven by a superloop (make arm). It changes the defaults below: no
+ * logging, no host sockets, no resolver thread. The application provides
+ * the millisecond clock and the stack's random source (tern/port.h). */
+#ifndef TERN_NO_SYS
+#define TERN_NO_SYS 0
+#endif
+#if TERN_NO_SYS
+#ifndef TERN_ENABLE_LOG
+#define TERN_ENABLE_LOG 0
+#endif
+#ifndef TERN_ENABLE_SOCK
+#define TERN_ENABLE_SOCK 0
+#endif
+#ifndef TERN_ENABLE_RESOLVER_THREAD
+#define TERN_ENABLE_RESOLVER_THREAD 0
+#endif
+#endif
+
 /* Logging. 0 compiles every tern_log call out (smallest firmware). */
 #ifndef TERN_ENABLE_LOG
 #define TERN_ENABLE_LOG 1

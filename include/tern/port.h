@@ -70,6 +70,31 @@ TERN_API size_t tern_mbox_count(tern_mbox *mb);
  * TERN_EIO if none is available. */
 TERN_API int tern_random(void *buf, size_t len);
 
+#if TERN_NO_SYS
+/* Bare metal (TERN_NO_SYS=1, src/port/nosys/): one thread, a superloop.
+ *  - tern_thread_new/join return TERN_ENOTSUP; tern_thread_self is 1.
+ *  - Mutexes do nothing (there is no one to exclude).
+ *  - Nothing can post a semaphore or a mailbox while its only thread waits
+ *    in it, so waits never block: tern_sem_wait takes a count if there is
+ *    one, else returns TERN_ETIMEDOUT whatever the timeout (also
+ *    TERN_WAIT_FOREVER: blocking would hang the device for good); a full
+ *    mailbox refuses a post the same way, an empty one a fetch.
+ *  - None of these is interrupt-safe: an interrupt handler fills a
+ *    driver's ring or sets a flag that the superloop reads, and never
+ *    calls tern.
+ *  - tern_random returns TERN_EIO: there is no portable entropy source.
+ *    Give the stack the hardware RNG in tern_stack_opts.random (without
+ *    it tern_stack_new fails with TERN_EIO rather than run predictable
+ *    ISNs and ports).
+ *
+ * The application (its board code) provides this clock; base's
+ * tern_clock_ms() returns it and tern_clock_us() is it times 1000. It is
+ * monotonic milliseconds from any origin (a SysTick counter), and must be
+ * callable from the superloop at any time. There is no wall clock:
+ * tern_clock_wall_us() returns 0. */
+uint64_t tern_port_clock_ms(void);
+#endif
+
 #ifdef __cplusplus
 }
 #endif

@@ -19,12 +19,31 @@
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif
+#include "tern/config.h"
+
+#if !TERN_NO_SYS
 #include <pthread.h>
+#endif
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "tern/base.h"
+
+/* Bare metal (TERN_NO_SYS): one thread, so no lock and no thread-local
+ * flag, and no stderr: lines go to the sink the application sets (a
+ * UART), or nowhere. Logging is compiled out by default there
+ * (TERN_ENABLE_LOG=0); this file still builds so a firmware can turn it
+ * on. */
+#if TERN_NO_SYS
+#define LOG_LOCK() ((void)0)
+#define LOG_UNLOCK() ((void)0)
+#define LOG_THREAD_LOCAL
+#else
+#define LOG_LOCK() pthread_mutex_lock(&log_lock)
+#define LOG_UNLOCK() pthread_mutex_unlock(&log_lock)
+#define LOG_THREAD_LOCAL _Thread_local
+#endif
 
 #define LOG_MAX_OVERRIDES 16
 #define LOG_NAME_MAX 16 /* subsystem name bytes, including the NUL */
@@ -35,7 +54,9 @@ typedef struct log_override {
   atomic_int level;
 } log_override;
 
+#if !TERN_NO_SYS
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+#endif
 static atomic_int log_level = TERN_LOG_WARN;
 /* max(log_level, every override): lets tern_log_enabled() say no to
  * most calls with one load. */
@@ -44,14 +65,16 @@ static log_override log_overrides[LOG_MAX_OVERRIDES];
 static atomic_int log_noverrides;
 static tern_log_sink_fn log_sink; /* NULL means the stderr sink */
 static void *log_sink_ud;
-static _Thread_local bool log_in_sink;
+static LOG_THREAD_LOCAL bool log_in_sink;
 
+#if !TERN_NO_SYS
 static const char *log_level_name(tern_log_level level) {
   static const char *const names[] = {"ERROR", "WARN", "INFO", "DEBUG",
                                       "TRACE"};
 
   return (unsigned)level <= TERN_LOG_TRACE ? names[level] : "?";
 }
+#endif
 
 static tern_log_level log_clamp(tern_log_level level) {
   return (unsigned)level > TERN_LOG_TRACE ? TERN_LOG_TRACE : level;
@@ -84,10 +107,10 @@ static log_override *log_find(const char *subsys) {
 }
 
 void tern_log_set_level(tern_log_level level) {
-  pthread_mutex_lock(&log_lock);
+  LOG_LOCK();
   atomic_store(&log_level, (int)log_clamp(level));
   log_update_ceiling();
-  pthread_mutex_unlock(&log_lock);
+  LOG_UNLOCK();
 }
 
 tern_log_level tern_log_get_level(void) {
@@ -118,22 +141,22 @@ int tern_log_set_subsys_level(const char *subsys, tern_log_level level) {
   if (subsys == NULL || strlen(subsys) >= LOG_NAME_MAX ||
       (unsigned)level > TERN_LOG_TRACE)
     return TERN_EINVAL;
-  pthread_mutex_lock(&log_lock);
+  LOG_LOCK();
   o = log_find(subsys);
   if (o != NULL)
     atomic_store(&o->level, (int)level);
   else
     r = log_add_override(subsys, level);
   log_update_ceiling();
-  pthread_mutex_unlock(&log_lock);
+  LOG_UNLOCK();
   return r;
 }
 
 void tern_log_set_sink(tern_log_sink_fn fn, void *ud) {
-  pthread_mutex_lock(&log_lock);
+  LOG_LOCK();
   log_sink = fn;
   log_sink_ud = fn != NULL ? ud : NULL;
-  pthread_mutex_unlock(&log_lock);
+  LOG_UNLOCK();
 }
 
 bool tern_log_enabled(tern_log_level level, const char *subsys) {
@@ -152,6 +175,12 @@ bool tern_log_enabled(tern_log_level level, const char *subsys) {
  * cut at 32 bytes so the whole line always fits out[]. */
 static void log_stderr_sink(tern_log_level level, const char *subsys,
                             const char *line, void *ud) {
+#if TERN_NO_SYS
+  (void)level;
+  (void)subsys;
+  (void)line;
+  (void)ud;
+#else
   char out[LOG_LINE_MAX + 64];
 
   (void)ud;
@@ -159,6 +188,7 @@ static void log_stderr_sink(tern_log_level level, const char *subsys,
            (unsigned long long)tern_clock_ms(), log_level_name(level),
            subsys, line);
   fputs(out, stderr);
+#endif
 }
 
 /* Formats into line[LOG_LINE_MAX + 1]; a longer message is cut and ends
@@ -187,12 +217,12 @@ void tern_log_write(tern_log_level level, const char *subsys,
   va_start(ap, fmt);
   log_format(line, fmt, ap);
   va_end(ap);
-  pthread_mutex_lock(&log_lock);
+  LOG_LOCK();
   log_in_sink = true;
   if (log_sink != NULL)
     log_sink(level, subsys, line, log_sink_ud);
   else
     log_stderr_sink(level, subsys, line, NULL);
   log_in_sink = false;
-  pthread_mutex_unlock(&log_lock);
+  LOG_UNLOCK();
 }

@@ -22,6 +22,10 @@ int ip_pool_init(tern_stack *st) {
   size_t count = st->opts.pool_bytes / st->block_size;
   if (count < 4 || count > UINT32_MAX) return TERN_EINVAL;
   if (st->opts.pool_mem) {
+    /* Blocks start with a pbuf header (pointers, 32-bit fields): at a
+     * misaligned address a Cortex-M faults on LDRD/LDM, and a firmware's
+     * `static uint8_t pool[N]` is only byte-aligned by C. */
+    if ((uintptr_t)st->opts.pool_mem & 7u) return TERN_EINVAL;
     st->pool_mem = st->opts.pool_mem;
   } else {
     st->pool_mem = malloc(count * st->block_size);
