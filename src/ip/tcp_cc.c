@@ -1,0 +1,231 @@
+/* tcp_cc.c: RTT estimation and congestion control.
+ *
+ * RTO: RFC 6298 with millisecond timers: SRTT/RTTVAR in fixed point
+ * (Jacobson's ms << 3 and ms << 2), RTO = SRTT + 4 RTTVAR clamped to
+ * [TCP_RTO_MIN, TCP_RTO_MAX], doubled per retransmission of the same data
+ * (nrtx, 5.5). Samples from timestamps (RFC 7323 4) or from segments
+ * never retransmitted (Karn, RFC 6298 3).
+ *
+ * Congestion: slow start and congestion avoidance (RFC 5681 3.1) with
+ * byte counting (RFC 3465, L = 2 SMSS), initial window RFC 6928, fast
+ * retransmit after TCP_DUPTHRESH duplicate ACKs, NewReno recovery
+ * (RFC 6582) without SACK; with SACK a scoreboard in the send queue
+ * (TCPQ_SACKED / TCPQ_LOST) and pipe (RFC 6675 lite) decide what to
+ * resend: only the holes. After an RTO everything in flight is marked
+ * lost and resent as slow start allows.
+ */
+#include "ip/tcp_internal.h"
+
+uint32_t tcp_rto(const tern_tcp *pcb) {
+  const struct tcp_conn_part *c = &pcb->u.c;
+  uint32_t rto = TCP_RTO_INIT;
+  if (pcb->rtt_seeded) {
+    uint32_t var = c->rttvar4 ? c->rttvar4 : 1; /* max(G, 4 RTTVAR) */
+    rto = (c->srtt8 >> 3) + var;
+  }
+  if (rto < TCP_RTO_MIN) rto = TCP_RTO_MIN;
+  for (unsigned i = 0; i < c->nrtx && rto < TCP_RTO_MAX; i++) rto *= 2;
+  return rto > TCP_RTO_MAX ? TCP_RTO_MAX : rto;
+}
+
+void tcp_rtt_sample(tern_tcp *pcb, uint32_t r) {
+  struct tcp_conn_part *c = &pcb->u.c;
+  if (r > TCP_RTO_MAX) r = TCP_RTO_MAX;
+  if (!pcb->rtt_seeded) { /* RFC 6298 (2.2) */
+    c->srtt8 = r << 3;
+    c->rttvar4 = (uint16_t)(r << 1); /* RTTVAR = R/2 */
+    pcb->rtt_seeded = 1;
+    return;
+  }
+  /* (2.3): RTTVAR = 3/4 RTTVAR + 1/4 |SRTT - R|, SRTT = 7/8 SRTT + 1/8 R */
+  int32_t m = (int32_t)r - (int32_t)(c->srtt8 >> 3);
+  c->srtt8 = (uint32_t)((int32_t)c->srtt8 + m);
+  if (m < 0) m = -m;
+  int32_t v = (int32_t)c->rttvar4 + m - (int32_t)(c->rttvar4 >> 2);
+  if (v < 0) v = 0;
+  c->rttvar4 = (uint16_t)(v > 0xffff ? 0xffff : v);
+}
+
+void tcp_cc_init(tern_tcp *pcb) {
+  struct tcp_conn_part *c = &pcb->u.c;
+  /* RFC 6928: IW = min(10 MSS, max(2 MSS, 14600)) */
+  uint32_t iw = 14600;
+  if (iw < 2u * c->mss) iw = 2u * c->mss;
+  if (iw > TCP_IW_SEGS * (uint32_t)c->mss) iw = TCP_IW_SEGS * (uint32_t)c->mss;
+  c->cwnd = iw;
+  c->ssthresh = 0x7fffffff;
+  c->recover = c->snd_una - 1;
+}
+
+static uint32_t half_flight(const tern_tcp *pcb, uint32_t flight) {
+  uint32_t h = flight / 2, m2 = 2u * pcb->u.c.mss;
+  return h > m2 ? h : m2; /* RFC 5681 (4) */
+}
+
+static void mark_head_lost(tern_tcp *pcb) {
+  tern_pbuf *q = pcb->u.c.sndq;
+  if (q && !(q->q_flags & TCPQ_SACKED)) q->q_flags |= TCPQ_LOST;
+}
+
+static void clear_episode(tern_tcp *pcb) {
+  for (tern_pbuf *q = pcb->u.c.sndq; q; q = q->q_next)
+    q->q_flags &= (uint16_t)~(TCPQ_LOST | TCPQ_REXMIT);
+}
+
+static void grow(tern_tcp *pcb, uint32_t acked) {
+  struct tcp_conn_part *c = &pcb->u.c;
+  uint32_t cap = 2 * tcp_snd_buf(pcb) + 4u * c->mss;
+  if (c->cwnd >= cap) return;
+  if (c->cwnd < c->ssthresh) {
+    /* RFC 3465 2.2: slow start by bytes acked, at most L = 2 SMSS */
+    uint32_t l = 2u * c->mss;
+    c->cwnd += acked < l ? acked : l;
+  } else {
+    /* RFC 5681 (3) in bytes: one SMSS per cwnd of data acknowledged */
+    uint32_t inc = (uint32_t)((uint64_t)c->mss * acked / c->cwnd);
+    c->cwnd += inc ? inc : 1;
+  }
+}
+
+void tcp_cc_acked(tern_tcp *pcb, uint32_t acked, uint32_t flight_before) {
+  struct tcp_conn_part *c = &pcb->u.c;
+  (void)flight_before;
+  if (pcb->recovery) {
+    if (seq_ge(c->snd_una, c->recover)) {
+      /* RFC 6582 3.2 (3): full ACK, deflate */
+      uint32_t fl = tcp_flight(pcb);
+      uint32_t w = (fl > c->mss ? fl : c->mss) + c->mss;
+      c->cwnd = c->ssthresh < w ? c->ssthresh : w;
+      pcb->recovery = 0;
+      clear_episode(pcb);
+      return;
+    }
+    /* (4) partial ACK: resend the next hole; deflate by what was acked,
+     * add back one SMSS */
+    if (pcb->sack_on) tcp_sack_mark_lost(pcb);
+    mark_head_lost(pcb);
+    if (!pcb->sack_on) {
+      c->cwnd = c->cwnd > acked ? c->cwnd - acked : c->mss;
+      if (acked >= c->mss) c->cwnd += c->mss;
+    }
+    return;
+  }
+  if (pcb->loss && seq_ge(c->snd_una, c->recover)) {
+    pcb->loss = 0;
+    clear_episode(pcb);
+  }
+  grow(pcb, acked);
+}
+
+static void enter_recovery(tern_tcp *pcb) {
+  struct tcp_conn_part *c = &pcb->u.c;
+  tern_stack *st = pcb->st;
+  clear_episode(pcb);
+  c->ssthresh = half_flight(pcb, tcp_flight(pcb));
+  c->recover = c->snd_nxt;
+  pcb->recovery = 1;
+  /* NewReno inflates by the segments that left (RFC 6582 3.2 (2));
+   * with SACK, pipe counts them instead (RFC 6675 5) */
+  c->cwnd = pcb->sack_on ? c->ssthresh : c->ssthresh + 3u * c->mss;
+  st->stats.tcp_fast_retrans++;
+  tcp_stat_sat(&c->n_fast);
+  if (pcb->sack_on) tcp_sack_mark_lost(pcb);
+  mark_head_lost(pcb);
+}
+
+void tcp_cc_dupack(tern_tcp *pcb) {
+  struct tcp_conn_part *c = &pcb->u.c;
+  if (c->dupacks < 255) c->dupacks++;
+  if (pcb->recovery) {
+    if (!pcb->sack_on) c->cwnd += c->mss; /* RFC 6582 3.2 (3) inflation */
+    else tcp_sack_mark_lost(pcb);
+    return;
+  }
+  if (pcb->loss) return;
+  bool enough = c->dupacks >= TCP_DUPTHRESH;
+  if (!enough && pcb->sack_on) {
+    /* RFC 6675 5 (b): the scoreboard may say "lost" before 3 dupacks */
+    tcp_sack_mark_lost(pcb);
+    enough = c->sndq && (c->sndq->q_flags & TCPQ_LOST);
+  }
+  /* RFC 6582 4.1: no second recovery for the same loss */
+  if (enough && seq_gt(c->snd_una, c->recover)) enter_recovery(pcb);
+}
+
+void tcp_cc_rto(tern_tcp *pcb) {
+  struct tcp_conn_part *c = &pcb->u.c;
+  /* RFC 5681 (4) and 3.1: ssthresh from the flight, cwnd = 1 SMSS */
+  if (!pcb->loss || c->nrtx <= 1) c->ssthresh = half_flight(pcb, tcp_flight(pcb));
+  c->cwnd = c->mss;
+  pcb->recovery = 0;
+  pcb->loss = 1;
+  c->recover = c->snd_nxt;
+  c->dupacks = 0;
+  clear_episode(pcb);
+  for (tern_pbuf *q = c->sndq; q && seq_lt(q->q_seq, c->snd_nxt); q = q->q_next)
+    if (!(q->q_flags & TCPQ_SACKED)) q->q_flags |= TCPQ_LOST;
+}
+
+/* ---- SACK scoreboard (RFC 2018, RFC 6675) ---------------------------------- */
+
+bool tcp_sack_update(tern_tcp *pcb, const tcp_seg *seg) {
+  struct tcp_conn_part *c = &pcb->u.c;
+  bool news = false;
+  for (unsigned i = 0; i < seg->nsack; i++) {
+    uint32_t s = seg->sack[i][0], e = seg->sack[i][1];
+    /* RFC 2018: blocks must be within what we sent; D-SACKs ignored */
+    if (!seq_lt(s, e) || seq_le(e, c->snd_una) || seq_gt(e, c->snd_nxt))
+      continue;
+    for (tern_pbuf *q = c->sndq; q && seq_lt(q->q_seq, e); q = q->q_next) {
+      if (q->q_flags & TCPQ_SACKED) continue;
+      if (seq_ge(q->q_seq, s) && seq_le(q->q_seq + q->q_len, e)) {
+        q->q_flags = (uint16_t)((q->q_flags | TCPQ_SACKED) & ~TCPQ_LOST);
+        news = true;
+      }
+    }
+  }
+  return news;
+}
+
+/* RFC 6675 IsLost (lite): not SACKed, and at least DupThresh segments or
+ * DupThresh * SMSS bytes SACKed above it. */
+void tcp_sack_mark_lost(tern_tcp *pcb) {
+  struct tcp_conn_part *c = &pcb->u.c;
+  uint32_t tot_b = 0, tot_n = 0;
+  for (tern_pbuf *q = c->sndq; q && seq_lt(q->q_seq, c->snd_nxt); q = q->q_next)
+    if (q->q_flags & TCPQ_SACKED) {
+      tot_b += q->q_len;
+      tot_n++;
+    }
+  if (!tot_n) return;
+  uint32_t seen_b = 0, seen_n = 0;
+  for (tern_pbuf *q = c->sndq; q && seq_lt(q->q_seq, c->snd_nxt);
+       q = q->q_next) {
+    if (q->q_flags & TCPQ_SACKED) {
+      seen_b += q->q_len;
+      if (++seen_n == tot_n) break;
+      continue;
+    }
+    uint32_t above_b = tot_b - seen_b, above_n = tot_n - seen_n;
+    if ((above_n >= TCP_DUPTHRESH || above_b >= TCP_DUPTHRESH * c->mss) &&
+        !(q->q_flags & TCPQ_REXMIT))
+      q->q_flags |= TCPQ_LOST;
+  }
+}
+
+/* RFC 6675 SetPipe, per entry: what is in the network. */
+uint32_t tcp_pipe(const tern_tcp *pcb) {
+  const struct tcp_conn_part *c = &pcb->u.c;
+  if (!pcb->recovery && !pcb->loss) return tcp_flight(pcb);
+  uint32_t pipe = 0;
+  for (const tern_pbuf *q = c->sndq; q && seq_lt(q->q_seq, c->snd_nxt);
+       q = q->q_next) {
+    if (q->q_flags & (TCPQ_SACKED | TCPQ_LOST)) continue;
+    uint32_t s = seq_lt(q->q_seq, c->snd_una) ? c->snd_una : q->q_seq;
+    uint32_t e = q->q_seq + q->q_len;
+    if (seq_gt(e, c->snd_nxt)) e = c->snd_nxt;
+    if (seq_gt(e, s)) pipe += e - s;
+  }
+  if (pcb->fin_sent && c->snd_una != c->snd_nxt) pipe++;
+  return pipe;
+}
