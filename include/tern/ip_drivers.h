@@ -37,9 +37,13 @@ typedef struct tern_wire_impair {
   double corrupt;     /* flip one random bit (checksums must catch it) */
   uint32_t delay_ms;  /* one-way latency */
   uint32_t jitter_ms; /* + uniform 0..jitter (may reorder) */
-  uint64_t rate_bps;  /* bits per second, 0: unlimited; frames beyond
-                         queue_max bytes in flight are dropped (tail drop) */
-  uint32_t queue_max; /* bytes the wire holds per direction [256 KiB] */
+  uint64_t rate_bps;  /* bits per second, 0: unlimited (frames are sent
+                         one after another at this rate, then delayed) */
+  uint32_t queue_max; /* bytes the wire holds per direction, queued,
+                         delayed or held for reordering; a frame beyond
+                         it is dropped (tail drop, queue_drop). Default:
+                         256 KiB with a rate limit; without one, no queue
+                         (only a 64 MiB safety cap) */
 } tern_wire_impair;
 
 /* A wire with two ends; tern_wire_end(w, 0/1) are netif drivers to use in
@@ -50,14 +54,19 @@ TERN_API void tern_wire_free(tern_wire *w);
 TERN_API const tern_netif_driver *tern_wire_driver(void);
 TERN_API void *tern_wire_end(tern_wire *w, int end);
 /* Attach the netif of an end (after tern_netif_add with the end's
- * driver_state): frames that reach this end are fed to it. */
+ * driver_state): frames that reach this end are fed to it. NULL detaches
+ * (frames to it are dropped, counted in rx_nomem). Free the stacks, or
+ * detach, before tern_wire_free. */
 TERN_API void tern_wire_attach(tern_wire *w, int end, tern_netif *nif);
 /* Impairments of frames SENT from end `from` (0 or 1). */
 TERN_API void tern_wire_set_impair(tern_wire *w, int from,
                                    const tern_wire_impair *imp);
 /* Deliver every frame due by now_ms (in both directions, into the
- * attached netifs). Frames sent with no delay are due at once. Returns
- * the number delivered. */
+ * attached netifs, each copied into a chain of the receiving stack's
+ * pool). Frames sent with no delay are due at once. Frames sent by the
+ * receivers while this runs wait for the next call (never delivered from
+ * inside a driver call: no recursion between stacks). Returns the number
+ * delivered. */
 TERN_API int tern_wire_deliver(tern_wire *w, uint64_t now_ms);
 /* The earliest time a held frame is due, UINT64_MAX if none. */
 TERN_API uint64_t tern_wire_next_due(const tern_wire *w);
@@ -72,9 +81,13 @@ typedef struct tern_wire_stats {
 TERN_API void tern_wire_get_stats(const tern_wire *w, int from,
                                   tern_wire_stats *out);
 
-/* Run two stacks joined by a wire until cond(ud) is true or the virtual
- * clock passes limit_ms (returns false then). Time jumps to the next due
- * event, so a 10 s retransmission test takes milliseconds. Test helper. */
+/* Run two stacks joined by a wire until cond(ud) is true (returns true)
+ * or the virtual clock would pass limit_ms (returns false, *now_ms =
+ * limit_ms) or nothing is due anywhere (returns false, *now_ms is the
+ * last event's time). Time jumps to the earliest of both stacks'
+ * next_due and the wire's, so a 10 s retransmission test takes
+ * milliseconds. cond NULL: run until idle or limit. b may equal a or be
+ * NULL. Test helper. */
 TERN_API bool tern_wire_run(tern_wire *w, tern_stack *a, tern_stack *b,
                             uint64_t *now_ms, uint64_t limit_ms,
                             bool (*cond)(void *ud), void *ud);
@@ -96,6 +109,10 @@ TERN_API int tern_pcap_open(tern_pcap **out, const char *path,
 /* The same with another link type (TERN_PCAP_RAW for bare IP netifs). */
 TERN_API int tern_pcap_open_linktype(tern_pcap **out, const char *path,
                                      uint32_t snaplen, uint32_t linktype);
+/* Timestamps are the stack's time (ms) plus offset_us: e.g.
+ * tern_clock_wall_us() - tern_clock_us() for wall-clock times when the
+ * stack runs on tern_clock_ms(). [0] */
+TERN_API void tern_pcap_set_time_offset(tern_pcap *pc, int64_t offset_us);
 /* Flush and close. A wrapped netif must be gone first (tern_netif_remove
  * or tern_stack_free): its driver table lives in pc. */
 TERN_API void tern_pcap_close(tern_pcap *pc);
@@ -128,10 +145,17 @@ typedef struct tern_tap_opts {
   bool no_offload;     /* no vnet header: plain frames, no TSO/csum */
   uint32_t rx_batch;   /* frames read per tern_tap_poll call [64] */
 } tern_tap_opts;
+/* Open /dev/net/tun and create (or attach to) the TAP device, non-
+ * blocking, with the vnet header unless no_offload. The link is left as
+ * it is (ip link set IFNAME up is the caller's job). */
 TERN_API int tern_tap_open(tern_tap **out, const tern_tap_opts *opts);
+/* Close the device (it goes away unless made persistent elsewhere). May
+ * be called before or after the stack is freed. */
 TERN_API void tern_tap_close(tern_tap *t);
 /* The file descriptor to watch for reading (loop or select). */
 TERN_API int tern_tap_fd(const tern_tap *t);
+/* The device's name (the kernel's choice if opts gave a pattern). */
+TERN_API const char *tern_tap_name(const tern_tap *t);
 /* Fill in opts' driver, driver_state, flags (ETHERNET, plus TX_CSUM and
  * TSO with the vnet header), mac (random locally administered if zero)
  * and tso_max. */
@@ -141,8 +165,24 @@ TERN_API void tern_tap_attach(tern_tap *t, tern_netif *nif);
 /* Read up to rx_batch frames and feed them. Returns frames fed, 0 if
  * none were waiting, or a negative tern_err. */
 TERN_API int tern_tap_poll(tern_tap *t);
+/* Counters of the device (frames, not bytes). */
+typedef struct tern_tap_stats {
+  uint64_t rx_frames;       /* fed to the netif */
+  uint64_t rx_csum_partial; /* NEEDS_CSUM: finished in software */
+  uint64_t rx_csum_valid;   /* DATA_VALID: the kernel checked it */
+  uint64_t rx_gso;          /* TCP super-frames (TSO from the kernel) */
+  uint64_t rx_drop;         /* no pool memory, runt, bad vnet header,
+                               impairment loss */
+  uint64_t tx_frames, tx_gso, tx_csum_partial;
+  uint64_t tx_eagain;       /* device queue full: dropped */
+  uint64_t tx_err;
+} tern_tap_stats;
+TERN_API void tern_tap_get_stats(const tern_tap *t, tern_tap_stats *out);
 /* Impairments applied to received frames (tests with the kernel as the
- * peer: netem is not available everywhere). Only loss and reorder. */
+ * peer: netem is not available everywhere). Only loss and reorder; a
+ * frame held back for reordering goes after the next one read in the
+ * same tern_tap_poll call (never later: the tap holds no pool memory
+ * between calls, so it may be closed after the stack is freed). */
 TERN_API void tern_tap_set_impair(tern_tap *t, double loss, double reorder,
                                   uint64_t seed);
 
