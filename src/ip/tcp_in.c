@@ -413,6 +413,21 @@ static void sync_input(tern_tcp *pcb, tern_pbuf *p, tcp_seg *seg) {
     tcp_send_ctl(pcb, TCP_SYN | TCP_ACK);
     goto done;
   }
+  /* simultaneous open (3.5 figure 7): the peer's SYN-ACK repeats the SYN
+   * we have; its ACK is what counts */
+  if (pcb->state == TERN_TCP_SYN_RCVD &&
+      (seg->flags & (TCP_SYN | TCP_ACK | TCP_RST)) == (TCP_SYN | TCP_ACK) &&
+      seg->seq + 1 == c->rcv_nxt) {
+    seg->flags &= (uint8_t)~TCP_SYN;
+    seg->seq++;
+  }
+  /* RFC 5961 4.2: a SYN in a synchronized state, whatever its sequence
+   * number: challenge ACK */
+  if ((seg->flags & (TCP_SYN | TCP_RST)) == TCP_SYN &&
+      pcb->state != TERN_TCP_SYN_RCVD) {
+    tcp_challenge_ack(pcb);
+    goto done;
+  }
   if (!check_seq(pcb, &p, seg)) {
     if (seg->flags & TCP_RST) goto done;
     if (pcb->state == TERN_TCP_TIME_WAIT) time_wait_input(pcb, seg);
@@ -425,11 +440,7 @@ static void sync_input(tern_tcp *pcb, tern_pbuf *p, tcp_seg *seg) {
   /* RFC 7323 4.3: TS.Recent from a segment at or before Last.ACK.sent */
   if (pcb->ts_on && seg->has_ts && seq_le(seg->seq, rcv_nxt0))
     c->ts_recent = seg->tsval;
-  if (seg->flags & TCP_SYN) {
-    /* RFC 5961 4.2: a SYN in a synchronized state: challenge ACK */
-    if (pcb->state != TERN_TCP_SYN_RCVD) tcp_challenge_ack(pcb);
-    goto done;
-  }
+  if (seg->flags & TCP_SYN) goto done; /* SYN_RCVD: a stray SYN */
   if (!(seg->flags & TCP_ACK)) goto done;
   tcp_ka_reset(pcb);
   if (pcb->state == TERN_TCP_SYN_RCVD && !syn_rcvd_ack(pcb, seg)) goto done;

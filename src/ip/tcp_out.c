@@ -31,8 +31,11 @@ uint16_t tcp_mss_for(tern_stack *st, uint32_t dst) {
 
 uint16_t tcp_rcv_wnd_field(tern_tcp *pcb, bool syn) {
   struct tcp_conn_part *c = &pcb->u.c;
-  if (syn) /* RFC 7323 2.2: the window in a SYN is never scaled */
-    return (uint16_t)(c->rcv_wnd > 0xffff ? 0xffff : c->rcv_wnd);
+  if (syn) { /* RFC 7323 2.2: the window in a SYN is never scaled */
+    uint32_t w = c->rcv_wnd > 0xffff ? 0xffff : c->rcv_wnd;
+    if (pcb->state == TERN_TCP_SYN_RCVD) c->rcv_adv = c->rcv_nxt + w;
+    return (uint16_t)w;
+  }
   uint32_t right = c->rcv_nxt + c->rcv_wnd;
   /* receiver SWS avoidance: move the right edge only by a useful amount */
   uint32_t step = tcp_rcv_buf(pcb) / 2;
