@@ -2,13 +2,19 @@
  * status, and echo endpoints (HTTP and WebSocket) over tern's connection
  * API. Routes are listed in routes.c.
  *
- *   ternd [--http ADDR] [--root DIR] [--dns SERVERS] [--ntp SERVERS] [-v]
+ *   ternd [--http ADDR] [--root DIR] [--dns SERVERS] [--ntp SERVERS]
+ *         [--tap IFNAME --ip CIDR [--gw IP]] [--fi SPEC] [-v]
  *     --http ADDR   listen address (default 127.0.0.1:8080; port 0 picks one)
  *     --root DIR    also serve the files under DIR
  *     --dns SERVERS resolve names with tern's DNS client and these servers
  *                   ("IP[:port],...")
  *     --ntp SERVERS keep the time with tern's SNTP client against these
  *                   servers: report only, the clock is never set
+ *     --tap IFNAME  run on tern's own TCP/IP stack through a TAP device
+ *                   (created if missing; needs CAP_NET_ADMIN), with
+ *     --ip CIDR     its address, e.g. 10.0.0.2/24, and optionally
+ *     --gw IP       a default gateway; --http then defaults to 0.0.0.0:8080
+ *                   on that stack
  *     --fi SPEC     inject faults (tern/fi.h), e.g. 'conn/send(5%),seed=3';
  *                   TERN_FI in the environment does the same
  *     -v            more logging (twice: debug)
@@ -70,7 +76,8 @@ static void on_tick(tern_timer *t, void *ud) {
 
 static void usage(void) {
   fprintf(stderr, "usage: ternd [--http ADDR] [--root DIR] [--dns SERVERS] "
-                  "[--ntp SERVERS] [--fi SPEC] [-v]\n");
+                  "[--ntp SERVERS]\n"
+                  "             [--tap IFNAME --ip CIDR [--gw IP]] [--fi SPEC] [-v]\n");
 }
 
 static int parse_args(int argc, char **argv, const char **http, ternd *d,
@@ -81,10 +88,14 @@ static int parse_args(int argc, char **argv, const char **http, ternd *d,
     else if (!strcmp(argv[i], "--dns") && i + 1 < argc) d->dns_servers = argv[++i];
     else if (!strcmp(argv[i], "--ntp") && i + 1 < argc) d->ntp_servers = argv[++i];
     else if (!strcmp(argv[i], "--fi") && i + 1 < argc) d->fi_spec = argv[++i];
+    else if (!strcmp(argv[i], "--tap") && i + 1 < argc) d->tap_name = argv[++i];
+    else if (!strcmp(argv[i], "--ip") && i + 1 < argc) d->tap_ip = argv[++i];
+    else if (!strcmp(argv[i], "--gw") && i + 1 < argc) d->tap_gw = argv[++i];
     else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "-vv"))
       *verbose += (int)strlen(argv[i]) - 1;
     else return -1;
   }
+  if (!d->tap_name != !d->tap_ip) return -1; /* --tap and --ip go together */
   return 0;
 }
 
@@ -109,7 +120,11 @@ static void install_signals(void) {
 
 static int start(ternd *d, const char *http) {
   char url[300], addr[TERN_ADDR_STRLEN];
-  int rc = tern_mgr_new(&d->mgr, NULL);
+  tern_mgr_opts mo;
+  memset(&mo, 0, sizeof mo);
+  int rc;
+  if (d->tap_name && (rc = ternd_tap_start(d, &mo)) != TERN_OK) return rc;
+  rc = tern_mgr_new(&d->mgr, &mo);
   if (rc != TERN_OK) return rc;
   if (d->fi_spec) { /* else TERN_FI from the environment, if set */
     if ((rc = tern_fi_new(d->fi_spec, &d->fi)) != TERN_OK) {
@@ -166,11 +181,12 @@ static void stop(ternd *d) {
   if (d->tick) tern_timer_free(d->tick);
   if (d->http) tern_http_server_free(d->http);
   if (d->mgr) tern_mgr_free(d->mgr);
+  ternd_tap_stop(d);
   tern_fi_free(d->fi);
 }
 
 int main(int argc, char **argv) {
-  const char *http = "127.0.0.1:8080";
+  const char *http = NULL;
   int verbose = 0;
   ternd d;
   memset(&d, 0, sizeof(d));
@@ -178,6 +194,7 @@ int main(int argc, char **argv) {
     usage();
     return 2;
   }
+  if (!http) http = d.tap_name ? "0.0.0.0:8080" : "127.0.0.1:8080";
   tern_log_set_level(verbose > 1 ? TERN_LOG_DEBUG
                      : verbose ? TERN_LOG_INFO : TERN_LOG_WARN);
   setvbuf(stdout, NULL, _IOLBF, 0);

@@ -39,6 +39,13 @@ typedef struct ternd {
   tern_metrics *metrics;  /* /metrics and /api/metrics */
   tern_sys *sys;        /* system states: OPERATIONAL once bring-up is done */
   tern_sys_gate *time_gate; /* --ntp: TIME_VALID waits for the first sync */
+  /* --tap IFNAME --ip CIDR [--gw IP]: tern's own stack (tap.c) */
+  const char *tap_name, *tap_ip, *tap_gw;
+  tern_loop *loop;
+  struct tern_stack *stack;
+  struct tern_tap *tap;
+  struct tern_netif *netif;
+  tern_ip_host *host;
   size_t conns_peak;      /* most connections since memory was last given
                              back (see give_memory_back in main.c) */
 } ternd;
@@ -56,5 +63,9 @@ void ternd_metrics_refresh(ternd *d);
 
 /* dashboard.c */
 extern const char ternd_dashboard_html[];
+
+/* tap.c */
+int ternd_tap_start(ternd *d, tern_mgr_opts *mo);
+void ternd_tap_stop(ternd *d);
 
 #endif

@@ -16,6 +16,8 @@
 #include "tern/metrics.h"
 #include "tern/fi.h"
 #include "tern/retry.h"
+#include "tern/ip.h"
+#include "tern/ip_drivers.h"
 
 #define TERN_VERSION_MAJOR 0
 #define TERN_VERSION_MINOR 1

@@ -7,8 +7,15 @@
  *                       tern_core_sent (+ writable when the core waits)
  *   tern_conn UDP   <-> a tern_udp pcb
  *   listener        <-> a listening pcb; accept -> tern_core_accept_*
- * The receive window of each pcb is the connection's rx limit, so the
- * peer can never send more than the core agreed to buffer.
+ * Receive window: the core may hold up to tern_core_rx_window(c) bytes
+ * unconsumed (`inflight`), and that limit can grow at run time (the HTTP
+ * server raises it for a body). The pcb's window is fixed at creation
+ * (`wnd`), so the backend keeps back from TCP (`held`: delivered, not yet
+ * returned with tern_tcp_recved) just enough that what the peer may still
+ * send fits in what the core may still take:
+ *     wnd - held <= rx_window - inflight.
+ * With rx_window == wnd that is "return bytes as the core consumes them";
+ * with a larger rx_window TCP's window stays open while the core buffers.
  *
  * Lifetime: the pcb pointer in the connection's priv area is cleared when
  * the stack reports the pcb gone (err callback) or when the core closes
@@ -39,6 +46,9 @@ typedef struct ipb_conn {
   bool connecting;
   bool want_write;
   bool accept_paused;
+  uint32_t wnd;     /* the pcb's receive window (buffer) */
+  size_t inflight;  /* delivered to the core, not consumed by it */
+  size_t held;      /* delivered, not returned to TCP */
 } ipb_conn;
 
 #define SCRATCH 65536
@@ -51,6 +61,23 @@ static void addr_local_tcp(tern_conn *c, tern_tcp *pcb) {
   tern_core_set_local(c, &a);
 }
 
+/* Return to TCP what the window rule above allows. */
+static void settle(tern_conn *c, ipb_conn *ic) {
+  if (!ic->tcp) return;
+  size_t rxw = tern_core_rx_window(c);
+  size_t slack = rxw > ic->wnd ? rxw - ic->wnd : 0;
+  size_t target = ic->inflight > slack ? ic->inflight - slack : 0;
+  if (ic->held > target) {
+    size_t n = ic->held - target;
+    ic->held = target;
+    while (n > 0) {
+      uint32_t k = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+      tern_tcp_recved(ic->tcp, k);
+      n -= k;
+    }
+  }
+}
+
 /* ---- stack -> core --------------------------------------------------- */
 
 static int cb_recv(void *arg, tern_tcp *pcb, tern_pbuf *p) {
@@ -60,10 +87,16 @@ static int cb_recv(void *arg, tern_tcp *pcb, tern_pbuf *p) {
   if (!p) {
     tern_core_received(c, NULL, 0, NULL); /* FIN */
   } else {
-    for (tern_pbuf *q = p; q && s->closed_pcb != pcb; q = tern_pbuf_next(q))
-      if (tern_pbuf_len(q))
-        tern_core_received(c, tern_pbuf_data(q), tern_pbuf_len(q), NULL);
+    ipb_conn *ic = PC(c);
+    for (tern_pbuf *q = p; q && s->closed_pcb != pcb; q = tern_pbuf_next(q)) {
+      size_t n = tern_pbuf_len(q);
+      if (!n) continue;
+      ic->inflight += n; /* before: the core may consume (recved) at once */
+      ic->held += n;
+      tern_core_received(c, tern_pbuf_data(q), n, NULL);
+    }
     tern_pbuf_free(p);
+    if (s->closed_pcb != pcb) settle(c, ic);
   }
   if (s->closed_pcb == pcb) {
     s->closed_pcb = NULL;
@@ -137,6 +170,7 @@ static int cb_accept(void *arg, tern_tcp *newpcb) {
   ipb_conn *ic = PC(c);
   ic->tcp = newpcb;
   ic->c = c;
+  ic->wnd = il->wnd; /* inherited from the listener */
   tern_tcp_set_callbacks(newpcb, &conn_cbs, c);
   tern_addr a;
   tern_tcp_peer(newpcb, &a);
@@ -199,7 +233,8 @@ static int new_tcp(ipb_state *s, tern_conn *c, ipb_conn *ic) {
   if (!ic->tcp) return TERN_ENOMEM;
   size_t win = tern_core_rx_window(c);
   if (win > 1u << 30) win = 1u << 30;
-  tern_tcp_set_bufs(ic->tcp, 0, (uint32_t)win);
+  ic->wnd = (uint32_t)win;
+  tern_tcp_set_bufs(ic->tcp, 0, ic->wnd);
   return TERN_OK;
 }
 
@@ -336,12 +371,9 @@ static int ipb_sendto(void *state, tern_conn *c, const tern_addr *to,
 static void ipb_recved(void *state, tern_conn *c, size_t n) {
   ipb_state *s = state;
   ipb_conn *ic = PC(c);
+  ic->inflight = n > ic->inflight ? 0 : ic->inflight - n;
   if (!ic->tcp) return;
-  while (n > 0) {
-    uint32_t k = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
-    tern_tcp_recved(ic->tcp, k);
-    n -= k;
-  }
+  settle(c, ic);
   kick(s);
 }
 

@@ -1,0 +1,81 @@
+/* tap.c: ternd on tern's own TCP/IP stack (--tap IFNAME --ip CIDR
+ * [--gw IP]): a TAP device, a stack with one Ethernet netif on it, a host
+ * that drives the stack from ternd's loop, and the "ip" backend for the
+ * manager. Everything else in ternd runs unchanged on top.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ternd.h"
+#include "tern/ip.h"
+#include "tern/ip_drivers.h"
+
+static int parse_cidr(const char *s, tern_addr *a, uint8_t *prefix) {
+  const char *slash = strchr(s, '/');
+  size_t n = slash ? (size_t)(slash - s) : strlen(s);
+  if (tern_addr_parse_ip(s, n, a) != TERN_OK || a->family != TERN_AF_INET)
+    return TERN_EINVAL;
+  long p = slash ? strtol(slash + 1, NULL, 10) : 24;
+  if (p < 1 || p > 32) return TERN_EINVAL;
+  *prefix = (uint8_t)p;
+  return TERN_OK;
+}
+
+int ternd_tap_start(ternd *d, tern_mgr_opts *mo) {
+  int rc;
+  tern_netif_opts no;
+  memset(&no, 0, sizeof no);
+  if (parse_cidr(d->tap_ip, &no.addr, &no.prefix_len) != TERN_OK) {
+    fprintf(stderr, "ternd: bad --ip '%s' (want A.B.C.D/N)\n", d->tap_ip);
+    return TERN_EINVAL;
+  }
+  if (d->tap_gw && (tern_addr_parse_ip(d->tap_gw, strlen(d->tap_gw),
+                                       &no.gw) != TERN_OK ||
+                    no.gw.family != TERN_AF_INET)) {
+    fprintf(stderr, "ternd: bad --gw '%s'\n", d->tap_gw);
+    return TERN_EINVAL;
+  }
+  if ((rc = tern_loop_new(&d->loop, NULL)) != TERN_OK) return rc;
+  if ((rc = tern_stack_new(&d->stack, NULL)) != TERN_OK) return rc;
+  tern_tap_opts to = {.ifname = d->tap_name};
+  if ((rc = tern_tap_open(&d->tap, &to)) != TERN_OK) {
+    fprintf(stderr, "ternd: cannot open TAP '%s': %s\n", d->tap_name,
+            tern_strerror(rc));
+    return rc;
+  }
+  no.name = d->tap_name;
+  tern_tap_netif_opts(d->tap, &no);
+  if ((rc = tern_netif_add(d->stack, &no, &d->netif)) != TERN_OK) return rc;
+  tern_tap_attach(d->tap, d->netif);
+  /* TERN_TAP_IMPAIR="loss=0.02,reorder=0.01,seed=7": drop and reorder
+   * received frames (tests against the kernel; netem is not everywhere) */
+  const char *imp = getenv("TERN_TAP_IMPAIR");
+  if (imp && *imp) {
+    double loss = 0, reorder = 0;
+    unsigned long long seed = 1;
+    const char *p;
+    if ((p = strstr(imp, "loss="))) loss = strtod(p + 5, NULL);
+    if ((p = strstr(imp, "reorder="))) reorder = strtod(p + 8, NULL);
+    if ((p = strstr(imp, "seed="))) seed = strtoull(p + 5, NULL, 10);
+    tern_tap_set_impair(d->tap, loss, reorder, seed);
+    printf("ternd: TAP impairments: loss %.3f reorder %.3f seed %llu\n", loss,
+           reorder, seed);
+  }
+  tern_netif_set_up(d->netif, true);
+  if ((rc = tern_ip_host_new(&d->host, d->loop, d->stack)) != TERN_OK) return rc;
+  if ((rc = tern_ip_host_add_tap(d->host, d->tap)) != TERN_OK) return rc;
+  mo->loop = d->loop;
+  mo->backend = tern_backend_ip();
+  mo->backend_arg = d->host;
+  printf("ternd: on tern's own stack: %s %s\n", d->tap_name, d->tap_ip);
+  return TERN_OK;
+}
+
+/* After the manager is freed. */
+void ternd_tap_stop(ternd *d) {
+  if (d->host) tern_ip_host_free(d->host);
+  if (d->stack) tern_stack_free(d->stack);
+  if (d->tap) tern_tap_close(d->tap);
+  if (d->loop) tern_loop_free(d->loop);
+}
