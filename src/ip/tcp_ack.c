@@ -42,6 +42,13 @@ static void update_wnd(tern_tcp *pcb, const tcp_seg *seg, bool new_ack) {
     /* RFC 9293 3.8.6.1: the window opened, probing ends */
     pcb->persist = 0;
     c->nrtx = 0;
+    if (!pcb->fin_sent && tcp_flight(pcb) <= 1 && c->sndq) {
+      /* the probe octet was dropped by the closed window: send it again
+       * with what follows (else Nagle would wait for its RTO) */
+      c->snd_nxt = c->snd_una;
+      c->snd_cur = c->sndq;
+      c->sndq->q_flags &= (uint16_t)~TCPQ_SENT;
+    }
     tcp_stop_rtx(pcb);
     if (tcp_flight(pcb)) tcp_set_rtx(pcb, tcp_rto(pcb));
   }

@@ -67,6 +67,15 @@ static void mark_head_lost(tern_tcp *pcb) {
   if (q && !(q->q_flags & TCPQ_SACKED)) q->q_flags |= TCPQ_LOST;
 }
 
+static void rexmit_head_lost(tern_tcp *pcb) {
+  tern_pbuf *q = pcb->u.c.sndq;
+  if (!q || !(q->q_flags & TCPQ_LOST)) return;
+  if (tcp_rexmit_head(pcb) == TERN_OK && pcb->sack_on) {
+    pcb->st->stats.tcp_sack_rexmit++;
+    tcp_stat_sat(&pcb->u.c.n_sack);
+  }
+}
+
 static void clear_episode(tern_tcp *pcb) {
   for (tern_pbuf *q = pcb->u.c.sndq; q; q = q->q_next)
     q->q_flags &= (uint16_t)~(TCPQ_LOST | TCPQ_REXMIT);
@@ -104,6 +113,7 @@ void tcp_cc_acked(tern_tcp *pcb, uint32_t acked, uint32_t flight_before) {
      * add back one SMSS */
     if (pcb->sack_on) tcp_sack_mark_lost(pcb);
     mark_head_lost(pcb);
+    rexmit_head_lost(pcb); /* RFC 6582 3.2 (5): at once */
     if (!pcb->sack_on) {
       c->cwnd = c->cwnd > acked ? c->cwnd - acked : c->mss;
       if (acked >= c->mss) c->cwnd += c->mss;
@@ -131,6 +141,9 @@ static void enter_recovery(tern_tcp *pcb) {
   tcp_stat_sat(&c->n_fast);
   if (pcb->sack_on) tcp_sack_mark_lost(pcb);
   mark_head_lost(pcb);
+  /* RFC 5681 3.2 (2) / RFC 6675 5 (3): the first one goes now, whatever
+   * pipe says */
+  rexmit_head_lost(pcb);
 }
 
 void tcp_cc_dupack(tern_tcp *pcb) {

@@ -46,11 +46,10 @@ uint16_t tcp_rcv_wnd_field(tern_tcp *pcb, bool syn) {
   uint32_t wnd = right - c->rcv_nxt;
   uint32_t field = wnd >> c->rcv_wscale;
   if (field > 0xffff) field = 0xffff;
+  /* Scaling rounds down: the peer may see an edge up to 2^ws - 1 bytes
+   * left of the one we keep (RFC 7323 2.4); we still accept up to
+   * rcv_adv, so nothing it was allowed to send is refused. */
   uint32_t adv = c->rcv_nxt + (field << c->rcv_wscale);
-  if (seq_lt(adv, c->rcv_adv) && field < 0xffff) {
-    field++;
-    adv = c->rcv_nxt + (field << c->rcv_wscale);
-  }
   if (seq_gt(adv, c->rcv_adv)) c->rcv_adv = adv;
   return (uint16_t)field;
 }
