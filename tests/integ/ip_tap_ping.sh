@@ -113,7 +113,11 @@ while off + 16 <= len(d):
     ip = f[14:14 + struct.unpack("!H", f[16:18])[0]]
     udp = ip[ihl:]
     ph = ip[12:20] + struct.pack("!BBH", 0, 17, len(udp))
-    assert csum(ph + udp) == 0xffff, "bad UDP checksum in record at %d" % off
+    # complete, or partial (the pseudo-header sum alone, as the kernel
+    # hands it over with NEEDS_CSUM: trusted, like virtio-net does)
+    field = struct.unpack("!H", udp[6:8])[0]
+    ok = csum(ph + udp) == 0xffff or field == csum(ph)
+    assert ok, "bad UDP checksum in record at %d" % off
     checked += 1
 assert checked >= 4, "only %d UDP datagrams from the kernel recorded" % checked
 print("udp checksums ok:", checked)
