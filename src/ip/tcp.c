@@ -549,8 +549,12 @@ bool tcp_cb_accept(tern_tcp *l, tern_tcp *child) {
     if (!lb && l->dead) pcb_free(l);
   }
   if (child->dead) return false;
+  /* closed gracefully inside accept (returning TERN_ECLOSED): the close
+   * goes on by itself; any other refusal aborts (no err: the user never
+   * took it) */
+  if (r == TERN_ECLOSED && child->user_closed) return false;
   if (r != TERN_OK) {
-    tern_tcp_abort(child); /* no err: the user never had it */
+    tern_tcp_abort(child);
     return false;
   }
   st->stats.tcp_accepts++;

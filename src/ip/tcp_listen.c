@@ -164,6 +164,7 @@ static void cookie_ack(tern_tcp *l, tern_pbuf *p, tcp_seg *seg,
   tcp_poll_reset(child);
   tcp_busy(child);
   if (!tcp_cb_accept(l, child)) {
+    if (!tcp_gone(child)) tcp_output(child); /* closed inside accept */
     tcp_unbusy(child);
     tern_pbuf_free(p);
     return;
