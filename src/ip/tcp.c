@@ -397,12 +397,7 @@ void tcp_enter_time_wait(tern_tcp *pcb) {
         if (p->state == TERN_TCP_TIME_WAIT && p != pcb &&
             (!old || tcp_tdiff(p->u.c.due_rtx, old->u.c.due_rtx) < 0))
           old = p;
-    if (old) {
-      if (old->busy)
-        tcp_pcb_purge(old);
-      else
-        tcp_finished(old);
-    }
+    if (old) tcp_finished(old);
   }
   /* what is still queued can never be sent now */
   tcp_ooseq_free(pcb);
@@ -627,13 +622,8 @@ static bool match_ip(tern_tcp *p, const void *arg) {
 void ip_tcp_netif_changed(tern_stack *st, tern_netif *nif, uint32_t old_ip) {
   if (!st->tcp || !old_ip || (nif->ip == old_ip)) return;
   tern_tcp *p;
-  while ((p = find_conn(st, match_ip, &old_ip)) != NULL) {
-    if (p->busy) {
-      tcp_pcb_purge(p);
-      continue;
-    }
-    tcp_fail(p, TERN_ECONNABORTED);
-  }
+  while ((p = find_conn(st, match_ip, &old_ip)) != NULL)
+    tcp_fail(p, TERN_ECONNABORTED); /* (a busy one is freed when left) */
 }
 
 /* RFC 5927 / RFC 1122 4.2.3.9: ICMP errors. Only a hard error

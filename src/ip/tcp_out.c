@@ -364,11 +364,13 @@ int tcp_zero_window_probe(tern_tcp *pcb) {
 static bool send_lost(tern_tcp *pcb) {
   struct tcp_conn_part *c = &pcb->u.c;
   bool any = false;
+  uint32_t pipe = tcp_pipe(pcb);
   for (tern_pbuf *q = c->sndq; q && seq_lt(q->q_seq, c->snd_nxt);
        q = q->q_next) {
     if (!(q->q_flags & TCPQ_LOST) || (q->q_flags & TCPQ_SACKED)) continue;
-    if (tcp_pipe(pcb) >= c->cwnd) break;
+    if (pipe >= c->cwnd) break;
     if (rexmit_entry(pcb, q)) break;
+    pipe += q->q_len;
     if (pcb->recovery && pcb->sack_on) {
       pcb->st->stats.tcp_sack_rexmit++;
       tcp_stat_sat(&c->n_sack);
@@ -407,13 +409,13 @@ enum { STOP_DONE, STOP_WND, STOP_OTHER, STOP_NOMEM };
 static int send_new(tern_tcp *pcb) {
   struct tcp_conn_part *c = &pcb->u.c;
   uint32_t smax = seg_max(pcb);
+  uint32_t pipe = tcp_pipe(pcb); /* (walks the queue in recovery: once) */
   while (c->snd_cur) {
     tern_pbuf *q = c->snd_cur;
     uint32_t off = seq_gt(c->snd_nxt, q->q_seq) ? c->snd_nxt - q->q_seq : 0;
     uint32_t avail = q->q_len - off;
     uint32_t wnd_room = seq_lt(c->snd_nxt, c->snd_una + c->snd_wnd)
                             ? c->snd_una + c->snd_wnd - c->snd_nxt : 0;
-    uint32_t pipe = tcp_pipe(pcb);
     uint32_t cw_room = c->cwnd > pipe ? c->cwnd - pipe : 0;
     uint32_t n = avail < smax ? avail : smax;
     bool wnd_limited = false;
@@ -439,6 +441,7 @@ static int send_new(tern_tcp *pcb) {
       pcb->fin_sent = 1;
     }
     if (n == avail) c->snd_cur = q->q_next;
+    pipe += n;
     after_send(pcb);
   }
   return STOP_DONE;
