@@ -22,7 +22,7 @@ fi
 BIN="$BUILD/bench"
 [ -d "$BIN" ] || BIN="$BUILD"
 
-SECTIONS=(conn_idle conn_cycle http_ws)
+SECTIONS=(conn_idle conn_cycle http_ws ip_tap)
 
 SUMMARY=()
 FAILED=0
@@ -131,6 +131,34 @@ bench_http_ws() {
     return
   fi
   SUMMARY+=("http_ws: see the ratios above (targets: tern >= 0.9x floor per CPU-s on /hello, >= 1.5x libwebsockets on WS echo)")
+}
+
+# ---- section: tern's own stack through TAP vs the kernel -----------------
+bench_ip_tap() {
+  local out="$TMP/ip_tap.out" rc
+  run_prog 600 "$out" bash "$(dirname "$0")/ip_tap.sh" "$BUILD"
+  rc=$?
+  if [ $rc -ne 0 ]; then
+    SUMMARY+=("ip_tap: FAIL (exit $rc)")
+    FAILED=1
+    return
+  fi
+  if grep -q SKIP "$out"; then
+    SUMMARY+=("ip_tap: $(grep SKIP "$out" | head -n1)")
+    return
+  fi
+  local tx rx
+  tx=$(sed -n 's/.*kernel->tern *\([0-9.]*\) MB.*/\1/p' "$out")
+  rx=$(sed -n 's/.*tern->kernel *\([0-9.]*\) MB.*/\1/p' "$out")
+  if grep -q "data FAIL" "$out"; then
+    SUMMARY+=("ip_tap: FAIL (data differs)")
+    FAILED=1
+    return
+  fi
+  # target: 2x lwIP's tuned 180 MB/s through TAP on this machine class
+  local ok
+  ok=$(awk -v a="$tx" -v b="$rx" 'BEGIN{print (a >= 360 && b >= 360) ? 0 : 1}')
+  SUMMARY+=("ip_tap: kernel->tern $tx MB/s, tern->kernel $rx MB/s (target >= 360 MB/s = 2x lwIP tuned): $(verdict "$ok")")
 }
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/tern-bench.XXXXXX")
