@@ -292,7 +292,9 @@ TERN_API void tern_udp_local(const tern_udp *pcb, tern_addr *out);
  *    pointer must not be used again.
  *  - accept (listeners): a new pcb; it inherits the listener's callbacks
  *    and arg until you set your own. Return TERN_OK to keep it; any other
- *    value and the stack aborts it (no err callback for it).
+ *    value and the stack aborts it (no err callback for it), except
+ *    TERN_ECLOSED after you tern_tcp_close()d it inside accept: then the
+ *    graceful close goes on.
  *  - connected: the handshake completed (err TERN_OK) — if it fails, err
  *    runs instead.
  * After tern_tcp_close() succeeds, or tern_tcp_abort() returns, no
@@ -330,7 +332,9 @@ TERN_API void tern_tcp_set_callbacks(tern_tcp *pcb, const tern_tcp_cbs *cbs,
 TERN_API void tern_tcp_set_arg(tern_tcp *pcb, void *arg);
 TERN_API int tern_tcp_bind(tern_tcp *pcb, const tern_addr *local);
 /* The pcb becomes a listener; accept runs per established connection.
- * backlog: connections accepted but not yet... [the accept cap]. */
+ * backlog: kept for the lwIP shape; accept runs at once for each
+ * connection, so there is no accept queue. Half-open connections are
+ * bounded by opts.tcp_syn_backlog per listener, SYN cookies beyond. */
 TERN_API int tern_tcp_listen(tern_tcp *pcb, uint32_t backlog);
 TERN_API int tern_tcp_connect(tern_tcp *pcb, const tern_addr *peer);
 
@@ -350,7 +354,11 @@ TERN_API int tern_tcp_output(tern_tcp *pcb);
 /* The application consumed n received bytes: open the window. */
 TERN_API void tern_tcp_recved(tern_tcp *pcb, uint32_t n);
 /* Close both directions gracefully: FIN after queued data. On success no
- * callback runs again. TERN_ENOMEM: try again later (from poll). */
+ * callback runs again. TERN_ENOMEM: try again later (from poll) (the
+ * built-in TCP never needs memory to close). Unread data the app refused
+ * (recv returned TERN_EAGAIN) turns the close into a RST (RFC 2525). A
+ * pcb whose connection ended without close (after shutdown, peer's FIN,
+ * TIME_WAIT) stays in TERN_TCP_CLOSED until you close or abort it. */
 TERN_API int tern_tcp_close(tern_tcp *pcb);
 /* Half-close: shut_rx discards further data (RST if any arrives, RFC 9293
  * 3.6), shut_tx sends FIN after queued data. */
