@@ -22,7 +22,7 @@ fi
 BIN="$BUILD/bench"
 [ -d "$BIN" ] || BIN="$BUILD"
 
-SECTIONS=(conn_idle conn_cycle http_ws ip_tap)
+SECTIONS=(conn_idle conn_cycle http_ws ip_tap ip_conn_mem)
 
 SUMMARY=()
 FAILED=0
@@ -131,6 +131,28 @@ bench_http_ws() {
     return
   fi
   SUMMARY+=("http_ws: see the ratios above (targets: tern >= 0.9x floor per CPU-s on /hello, >= 1.5x libwebsockets on WS echo)")
+}
+
+# ---- section: tern's own stack: memory per idle TCP connection -----------
+bench_ip_conn_mem() {
+  local prog="$BIN/ip_conn_mem" out="$TMP/ip_conn_mem.out" rc
+  if [ ! -x "$prog" ]; then
+    SUMMARY+=("ip_conn_mem: SKIP ($prog not built)")
+    return
+  fi
+  run_prog 300 "$out" "$prog" -n "${IP_CONN_N:-10000}" -c 3
+  rc=$?
+  if [ $rc -ne 0 ]; then
+    SUMMARY+=("ip_conn_mem: FAIL (exit $rc)")
+    FAILED=1
+    return
+  fi
+  local per pool growth ok
+  per=$(field per_conn_heap_per_side "$out")
+  pool=$(field pool_blocks_idle "$out")
+  growth=$(field heap_growth_after_first_cycle "$out")
+  ok=$(awk -v p="$per" -v b="$pool" -v g="$growth" 'BEGIN{print (p <= 512 && b == 0 && g < 4096) ? 0 : 1}')
+  SUMMARY+=("ip_conn_mem: $per B heap per idle TCP connection per side, $pool pool blocks held idle, growth after the first cycle $growth B: $(verdict "$ok")")
 }
 
 # ---- section: tern's own stack through TAP vs the kernel -----------------
