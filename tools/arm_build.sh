@@ -69,7 +69,7 @@ DRIVERS=(src/ip/drv_*.c)
 # err.c is left out for now: its errno mapping uses ESOCKTNOSUPPORT and
 # ESHUTDOWN unguarded, which newlib lacks (/tmp/ip_notes/arm_findings.md).
 # The stack itself needs no base object: only its header.
-BASE=(src/base/clock.c src/base/log.c src/base/addr.c src/base/buf.c)
+BASE=(src/base/err.c src/base/clock.c src/base/log.c src/base/addr.c src/base/buf.c)
 PORT=(src/port/nosys/*.c)
 APP=(examples/mcu/*.c)
 

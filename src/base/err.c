@@ -123,7 +123,9 @@ static int err_nearest(int e) {
   case EISCONN:
     return TERN_EALREADY;
   case EPROTONOSUPPORT:
+#ifdef ESOCKTNOSUPPORT /* not in newlib */
   case ESOCKTNOSUPPORT:
+#endif
     return TERN_ENOTSUP;
   case EPFNOSUPPORT:
     return TERN_EAFNOSUPPORT;
@@ -132,8 +134,10 @@ static int err_nearest(int e) {
   case ENOTSOCK:
   case EDESTADDRREQ:
     return TERN_EINVAL;
+#ifdef ESHUTDOWN /* not in newlib */
   case ESHUTDOWN:
     return TERN_EPIPE;
+#endif
 #endif
 #ifdef EOVERFLOW
   case EOVERFLOW:
