@@ -192,6 +192,18 @@ static void tt_pop(tt *t, tseg *s) {
   free(b);
 }
 
+/* The next packet, whatever it is: false if none; *tcp says if it
+ * parsed as TCP. */
+static bool tt_pop_any(tt *t, tseg *s, bool *tcp) {
+  if (t->head == t->tail) return false;
+  uint8_t *b = t->fr[t->head % TT_MAXFR];
+  size_t n = t->frlen[t->head % TT_MAXFR];
+  t->head++;
+  *tcp = tt_parse(b, n, s);
+  free(b);
+  return true;
+}
+
 static bool tt_try_pop(tt *t, tseg *s) {
   if (t->head == t->tail) return false;
   tt_pop(t, s);
