@@ -40,8 +40,8 @@ uint16_t tcp_rcv_wnd_field(tern_tcp *pcb, bool syn) {
   /* receiver SWS avoidance: move the right edge only by a useful amount */
   uint32_t step = tcp_rcv_buf(pcb) / 2;
   if (step > c->mss) step = c->mss;
-  if (seq_lt(right, c->rcv_adv + step) && seq_gt(c->rcv_adv, c->rcv_nxt))
-    right = c->rcv_adv;
+  if (seq_lt(right, c->rcv_adv + step))
+    right = seq_gt(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv : c->rcv_nxt;
   if (seq_lt(right, c->rcv_adv)) right = c->rcv_adv; /* never shrink */
   uint32_t wnd = right - c->rcv_nxt;
   uint32_t field = wnd >> c->rcv_wscale;
