@@ -38,6 +38,7 @@ typedef struct tt {
   unsigned captured;
   uint16_t lport, pport; /* stack's port, peer's port */
   int out_fail;          /* driver output fails this many times */
+  tern_tx_meta last_meta; /* offload metadata of the last packet */
 } tt;
 
 /* A parsed packet the stack sent. */
@@ -68,6 +69,7 @@ static int tt_output(tern_netif *nif, tern_pbuf *p) {
   size_t n = tern_pbuf_tot_len(p);
   uint8_t *b = malloc(n);
   tern_pbuf_copy_out(p, 0, b, n);
+  t->last_meta = *tern_pbuf_tx_meta(p);
   assert_true(t->tail - t->head < TT_MAXFR);
   t->fr[t->tail % TT_MAXFR] = b;
   t->frlen[t->tail % TT_MAXFR] = n;

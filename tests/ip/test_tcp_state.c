@@ -522,6 +522,39 @@ static void test_shutdown_tx(void **state) {
   end_all();
 }
 
+/* TX_CSUM: the pseudo-header sum in the field, meta says where; TSO: one
+ * super-segment of whole MSS with gso_mss */
+static void test_offload_meta(void **state) {
+  (void)state;
+  memset(&R, 0, sizeof R);
+  tt_init_opts(&T, NULL, TERN_NETIF_TX_CSUM | TERN_NETIF_TSO);
+  base_live = T.st->malloc_live;
+  uint32_t iss;
+  tern_tcp *c = estab(&iss, TO_MSS | TO_WS);
+  tt_send(&T, 1001, iss + 1, TCP_ACK, 65535, NULL, NULL, 0); /* 256 KiB */
+  static uint8_t d[40000];
+  assert_int_equal(tern_tcp_write(c, d, sizeof d, TERN_TCP_WRITE_COPY),
+                   sizeof d);
+  tern_tcp_output(c);
+  tseg s;
+  tt_pop(&T, &s);
+  assert_int_equal(s.len, 10 * 1460); /* the initial window, at once */
+  assert_int_equal(T.last_meta.gso_mss, 1460);
+  assert_int_equal(T.last_meta.csum_offset, 16);
+  assert_int_equal(T.last_meta.csum_start, 20);
+  assert_int_equal(T.last_meta.hdr_len, 40);
+  assert_false(s.csum_ok); /* left to the "hardware" */
+  assert_int_equal(tt_pending(&T), 0);
+  /* a pure ACK: offloaded checksum, no gso */
+  tt_send(&T, 1001, iss + 1, TCP_ACK, 65535, NULL, "x", 1);
+  tt_advance(&T, 100);
+  while (tt_try_pop(&T, &s))
+    if (s.len == 0) break;
+  assert_int_equal(s.len, 0);
+  assert_int_equal(T.last_meta.gso_mss, 0);
+  end_all();
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_passive_open_close),
@@ -541,6 +574,7 @@ int main(void) {
       cmocka_unit_test(test_paws),
       cmocka_unit_test(test_shutdown_rx_rst),
       cmocka_unit_test(test_shutdown_tx),
+      cmocka_unit_test(test_offload_meta),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
