@@ -43,6 +43,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "ip/ip_symbols.h"
 #include "tern/ip.h"
 
 /* ---- byte order at the wire ------------------------------------------ */
