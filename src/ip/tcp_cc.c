@@ -18,7 +18,9 @@
 
 uint32_t tcp_rto(const tern_tcp *pcb) {
   const struct tcp_conn_part *c = &pcb->u.c;
-  uint32_t rto = TCP_RTO_INIT;
+  /* RFC 6298 (2.1); (5.7): 3 s once data flows after a resent SYN
+   * (marked by rttvar4 != 0 before the first sample) */
+  uint32_t rto = c->rttvar4 ? 3000 : TCP_RTO_INIT;
   if (pcb->rtt_seeded) {
     uint32_t var = c->rttvar4 ? c->rttvar4 : 1; /* max(G, 4 RTTVAR) */
     rto = (c->srtt8 >> 3) + var;

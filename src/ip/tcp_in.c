@@ -177,10 +177,15 @@ static void become_established(tern_tcp *pcb, const tcp_seg *seg) {
   pcb->state = TERN_TCP_ESTABLISHED;
   c->snd_una = seg->ack;
   c->snd_wnd = seg->wnd << c->snd_wscale;
+  uint32_t now = tcp_tsval(pcb->st);
+  if (pcb->ts_on && seg->tsecr && seq_le(seg->tsecr, now))
+    tcp_rtt_sample(pcb, now - seg->tsecr); /* RFC 7323 4 */
+  else if (c->nrtx == 0) /* our SYN's send time waits in due_ka */
+    tcp_rtt_sample(pcb, now - c->due_ka);
+  else
+    c->rttvar4 = 1; /* RFC 6298 5.7: the SYN was resent: RTO 3 s */
   c->nrtx = 0;
   tcp_cc_init(pcb);
-  if (pcb->ts_on && seg->tsecr && seq_le(seg->tsecr, tcp_tsval(pcb->st)))
-    tcp_rtt_sample(pcb, tcp_tsval(pcb->st) - seg->tsecr);
   tcp_stop_rtx(pcb);
   tcp_ka_reset(pcb);
   tcp_poll_reset(pcb);
@@ -225,6 +230,7 @@ static void syn_sent_input(tern_tcp *pcb, tcp_seg *seg) {
   if (seg->wscale == 0xff) c->snd_wscale = 15; /* "none" until established */
   c->u.parent = NULL;
   c->nrtx = 0;
+  c->due_ka = tcp_now32(pcb->st); /* for the handshake's RTT sample */
   tcp_send_ctl(pcb, TCP_SYN | TCP_ACK);
   tcp_set_rtx(pcb, tcp_rto(pcb));
 }

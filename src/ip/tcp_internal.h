@@ -140,7 +140,8 @@ struct tern_tcp {
       uint32_t srtt8;            /* RFC 6298 SRTT, ms << 3 */
       uint32_t ts_recent;        /* RFC 7323 TS.Recent */
       uint32_t due_rtx;          /* RTO, persist, TIME_WAIT, FIN_WAIT_2 */
-      uint32_t due_ka;           /* keepalive */
+      uint32_t due_ka;           /* keepalive; in SYN states the time
+                                    our SYN left (an RTT sample) */
       uint16_t due_dack, due_poll;
       tern_pbuf *sndq, *sndq_tail; /* written, not yet acknowledged */
       tern_pbuf *snd_cur;        /* first entry not wholly sent */

@@ -117,6 +117,7 @@ static void syn_input(tern_tcp *l, const tcp_seg *seg, const ip_rx *rx,
   child->state = TERN_TCP_SYN_RCVD;
   tcp_link(child, TCP_LIST_CONN);
   tcp_cc_init(child);
+  c->due_ka = tcp_now32(st); /* the SYN-ACK's time: an RTT sample */
   tcp_send_ctl(child, TCP_SYN | TCP_ACK);
   tcp_set_rtx(child, tcp_rto(child));
 }

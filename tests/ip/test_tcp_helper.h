@@ -414,6 +414,8 @@ static void syn_opts(topts *o, unsigned which, uint32_t tsval) {
 
 /* The peer connects to a listener: SYN (seq irs), SYN-ACK, ACK. Returns
  * the accepted pcb; *iss gets the stack's ISN. */
+static uint64_t tt_hs_rtt; /* ms between our SYN-ACK and the peer's ACK */
+
 static tern_tcp *tt_passive(tt *t, rec *r, uint32_t irs, unsigned which,
                             uint32_t *iss, tseg *synack) {
   topts o;
@@ -426,6 +428,7 @@ static tern_tcp *tt_passive(tt *t, rec *r, uint32_t irs, unsigned which,
   topts a = {0};
   if ((which & TO_TS) && synack->ts) to_ts(&a, 1001, synack->tsval);
   int before = r->n_accept;
+  if (tt_hs_rtt) tt_advance(t, tt_hs_rtt);
   tt_send(t, irs + 1, *iss + 1, TCP_ACK, 65535, a.n ? &a : NULL, NULL, 0);
   assert_int_equal(r->n_accept, before + 1);
   return r->accepted;

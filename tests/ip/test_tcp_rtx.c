@@ -53,15 +53,21 @@ static void test_rto_backoff_karn(void **state) {
   (void)state;
   start(NULL);
   uint32_t iss;
+  tt_hs_rtt = 100; /* the handshake measures 100 ms (RFC 6298 2.2) */
   tern_tcp *c = estab(&iss, TO_MSS);
+  tt_hs_rtt = 0;
   tern_tcp_info info;
+  tern_tcp_get_info(c, &info);
+  assert_int_equal(info.srtt_us, 100000);
+  assert_int_equal(info.rttvar_us, 50000);
+  assert_int_equal(info.rto_ms, 300); /* SRTT + 4 RTTVAR */
   assert_int_equal(tern_tcp_write(c, big, 100, TERN_TCP_WRITE_COPY), 100);
   tern_tcp_output(c);
   tseg s;
   tt_pop(&T, &s);
   assert_int_equal(s.len, 100);
-  /* RFC 6298 (2.1) 1 s, (5.5) doubling */
-  uint64_t gap = 1000;
+  /* (5.5): doubling */
+  uint64_t gap = 300;
   for (int i = 0; i < 4; i++) {
     tt_advance(&T, gap - 1);
     assert_int_equal(tt_pending(&T), 0);
@@ -81,28 +87,55 @@ static void test_rto_backoff_karn(void **state) {
   ack(iss + 101, 65535);
   assert_int_equal(R.sent_bytes, 100);
   tern_tcp_get_info(c, &info);
-  assert_int_equal(info.srtt_us, 0);
-  assert_int_equal(info.rto_ms, 1000); /* backoff gone, no sample yet */
-  /* a clean one: R = 50 ms -> SRTT 50, RTTVAR 25, RTO max(150, 200) */
+  assert_int_equal(info.srtt_us, 100000);
+  assert_int_equal(info.rto_ms, 300); /* backoff gone */
+  /* (2.3): R = 50: RTTVAR = 3/4 50 + 1/4 50 = 50, SRTT = 93.75 */
   tern_tcp_write(c, big, 10, TERN_TCP_WRITE_COPY);
   tern_tcp_output(c);
   tt_pop(&T, &s);
   tt_advance(&T, 50);
   ack(iss + 111, 65535);
   tern_tcp_get_info(c, &info);
-  assert_int_equal(info.srtt_us, 50000);
-  assert_int_equal(info.rttvar_us, 25000);
-  assert_int_equal(info.rto_ms, 200);
-  /* (2.3): R = 100 -> RTTVAR 31.25, SRTT 56.25 */
+  assert_int_equal(info.srtt_us, 93750);
+  assert_int_equal(info.rttvar_us, 50000);
+  assert_int_equal(info.rto_ms, 93 + 200);
+  /* R = 10: RTTVAR = 37.5 + 20.9375, SRTT = 83.28125 */
   tern_tcp_write(c, big, 10, TERN_TCP_WRITE_COPY);
   tern_tcp_output(c);
   tt_pop(&T, &s);
-  tt_advance(&T, 100);
+  tt_advance(&T, 10);
   ack(iss + 121, 65535);
   tern_tcp_get_info(c, &info);
-  assert_int_equal(info.srtt_us, 56250);
-  assert_int_equal(info.rttvar_us, 31250);
-  assert_int_equal(info.rto_ms, 200); /* 56 + 125, the floor */
+  /* fixed point: SRTT8 = 750 + (10 - 93), RTTVAR4 = 200 + 83 - 50 */
+  assert_int_equal(info.srtt_us, 83375);
+  assert_int_equal(info.rto_ms, 83 + 233);
+  end_all();
+}
+
+/* RFC 6298 (2.1) without any sample: 1 s; (5.7) 3 s after a lost SYN */
+static void test_rto_initial(void **state) {
+  (void)state;
+  start(NULL);
+  uint32_t iss;
+  tseg s;
+  tern_tcp *c = tern_tcp_new(T.st);
+  tern_tcp_set_callbacks(c, &rec_cbs, &R);
+  tern_addr to;
+  ip_addr_to(TT_PEER, T.pport, &to);
+  assert_int_equal(tern_tcp_connect(c, &to), TERN_OK);
+  tern_tcp_info info;
+  tern_tcp_get_info(c, &info);
+  assert_int_equal(info.rto_ms, 1000);
+  tt_pop(&T, &s);
+  T.lport = s.sport;
+  iss = s.seq;
+  tt_advance(&T, 1000);
+  tt_pop(&T, &s); /* the SYN again */
+  tt_send(&T, 500, iss + 1, TCP_SYN | TCP_ACK, 65535, NULL, NULL, 0);
+  assert_int_equal(tern_tcp_get_state(c), TERN_TCP_ESTABLISHED);
+  tern_tcp_get_info(c, &info);
+  assert_int_equal(info.srtt_us, 0); /* Karn: no sample */
+  assert_int_equal(info.rto_ms, 3000);
   end_all();
 }
 
@@ -226,12 +259,15 @@ static void test_zero_window_probe(void **state) {
   assert_int_equal(tt_pending(&T), 0);
   /* persist: one octet after an RTO, then backing off */
   tseg s;
-  tt_advance(&T, 1000);
+  uint32_t rto = info.rto_ms;
+  tt_advance(&T, rto - 1);
+  assert_int_equal(tt_pending(&T), 0);
+  tt_advance(&T, 1);
   tt_pop(&T, &s);
   assert_int_equal(s.seq, iss + 1);
   assert_int_equal(s.len, 1);
   ack(iss + 1, 0);
-  tt_advance(&T, 1999);
+  tt_advance(&T, 2 * rto - 1);
   assert_int_equal(tt_pending(&T), 0);
   tt_advance(&T, 1);
   tt_pop(&T, &s);
@@ -440,6 +476,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_rto_backoff_karn),
       cmocka_unit_test(test_rto_gives_up),
+      cmocka_unit_test(test_rto_initial),
       cmocka_unit_test(test_fast_retransmit_newreno),
       cmocka_unit_test(test_sack_only_holes),
       cmocka_unit_test(test_zero_window_probe),
