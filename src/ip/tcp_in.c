@@ -443,9 +443,6 @@ static void sync_input(tern_tcp *pcb, tern_pbuf *p, tcp_seg *seg) {
     rst_input(pcb, seg);
     goto done;
   }
-  /* RFC 7323 4.3: TS.Recent from a segment at or before Last.ACK.sent */
-  if (pcb->ts_on && seg->has_ts && seq_le(seg->seq, rcv_nxt0))
-    c->ts_recent = seg->tsval;
   if (seg->flags & TCP_SYN) goto done; /* SYN_RCVD: a stray SYN */
   if (!(seg->flags & TCP_ACK)) goto done;
   tcp_ka_reset(pcb);
@@ -456,6 +453,11 @@ static void sync_input(tern_tcp *pcb, tern_pbuf *p, tcp_seg *seg) {
     goto done;
   }
   if (!tcp_process_ack(pcb, seg) || tcp_gone(pcb)) goto done;
+  /* RFC 7323 4.3: TS.Recent from a segment at or before Last.ACK.sent
+   * (RCV.NXT here), once its ACK passed the RFC 5961 check: a blind
+   * in-window segment cannot poison PAWS */
+  if (pcb->ts_on && seg->has_ts && seq_le(seg->seq, rcv_nxt0))
+    c->ts_recent = seg->tsval;
   if (!fin_ack_states(pcb) || tcp_gone(pcb)) goto done;
   /* step 7: data */
   if (seg->len || (seg->flags & TCP_FIN)) {
