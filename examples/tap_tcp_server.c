@@ -1,15 +1,17 @@
-/* ip_tap_bench: tern's side of the TAP throughput benchmark. tern's own
- * stack on a TAP device, driven by a poll() superloop, serving with the
- * raw TCP API:
+/* tap_tcp_server: tern's own stack on a TAP device, driven by a poll()
+ * superloop, serving TCP with the raw API: the tern side of the TAP
+ * throughput benchmark (bench/ip_tap.sh) and bulk test
+ * (tests/integ/ip_tap_bulk.sh):
  *   port 9   sink: reads until FIN, prints "sink bytes=N fnv=H"
  *   port 10  discard: the same without the hash (speed runs)
  *   port 19  source: writes --bytes N bytes (the tcp_blast pattern), closes
  *   port 7   echo
  *
- *   ip_tap_bench IFNAME IP/PREFIX [--bytes N] [--secs S] [--no-offload]
+ *   example_tap_tcp_server IFNAME IP/PREFIX [--bytes N] [--secs S] [--no-offload]
+ *                [--impair LOSS,REORDER]   (received frames, e.g. 0.01,0.01)
  *
  * On SIGTERM (or after --secs) prints "cpu_s=U" (user+system seconds of
- * this process) and exits. The kernel side is tcp_blast (bench/tcp_blast.c).
+ * this process) and exits. The kernel side is tests/tools/tcp_blast.c.
  */
 #include <poll.h>
 #include <signal.h>
@@ -148,12 +150,13 @@ static void listen_on(tern_stack *st, uint16_t port) {
 
 int main(int argc, char **argv) {
   if (argc < 3) {
-    fprintf(stderr, "usage: ip_tap_bench IFNAME IP/PREFIX [--bytes N] "
+    fprintf(stderr, "usage: example_tap_tcp_server IFNAME IP/PREFIX [--bytes N] "
                     "[--secs S] [--no-offload]\n");
     return 2;
   }
   double secs = 600;
   bool no_offload = false;
+  double loss = 0, reorder = 0;
   for (int i = 3; i < argc; i++) {
     if (!strcmp(argv[i], "--bytes") && i + 1 < argc)
       source_bytes = strtoull(argv[++i], NULL, 10);
@@ -161,6 +164,9 @@ int main(int argc, char **argv) {
       secs = atof(argv[++i]);
     else if (!strcmp(argv[i], "--no-offload"))
       no_offload = true;
+    else if (!strcmp(argv[i], "--impair") && i + 1 < argc &&
+             sscanf(argv[++i], "%lf,%lf", &loss, &reorder) != 2)
+      return 2;
   }
   signal(SIGTERM, on_sig);
   signal(SIGINT, on_sig);
@@ -181,6 +187,7 @@ int main(int argc, char **argv) {
   tern_netif *nif;
   if (tern_netif_add(st, &no, &nif)) return 1;
   tern_tap_attach(tap, nif);
+  if (loss > 0 || reorder > 0) tern_tap_set_impair(tap, loss, reorder, 42);
   tern_netif_set_up(nif, true);
   for (size_t i = 0; i < sizeof pattern; i++) pattern[i] = pat(i);
   listen_on(st, 9);
@@ -205,8 +212,9 @@ int main(int argc, char **argv) {
   }
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
-  printf("cpu_s=%.3f\n", (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
-                             (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6);
+  long long us = (long long)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec +
+                 (long long)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
+  printf("cpu_s=%lld.%06lld\n", us / 1000000, us % 1000000);
   tern_stack_free(st);
   tern_tap_close(tap);
   return 0;
