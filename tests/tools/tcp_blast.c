@@ -10,7 +10,7 @@
  *
  * Prints one line: "bytes=N secs=S MBps=R fnv=H". The byte pattern is
  * (i * 7 + i / 4096) & 0xff at offset i (period 1 MiB), the same as
- * tern's bench side. TCP_BLAST_NOHASH=1 skips the hash (fnv=0): hashing
+ * examples/tap_tcp_server.c. TCP_BLAST_NOHASH=1 skips the hash (fnv=0): hashing
  * a byte at a time costs more than the transfer on a fast link, so the
  * benchmark measures speed without it and integrity with it, separately.
  */
