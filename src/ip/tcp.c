@@ -272,7 +272,9 @@ int tern_tcp_connect(tern_tcp *pcb, const tern_addr *peer) {
   uint32_t iss = tcp_isn(st, src, lport, rip, peer->port);
   pcb->u.c.snd_una = pcb->u.c.snd_nxt = iss;
   pcb->u.c.snd_lbb = iss + 1;
-  pcb->u.c.mss = tcp_mss_for(st, rip);
+  /* until the SYN-ACK says: our MSS less the timestamp option we offer
+   * (data written before then is cut to it) */
+  pcb->u.c.mss = (uint16_t)(tcp_mss_for(st, rip) - 12);
   pcb->u.c.rcv_wnd = tcp_rcv_buf(pcb);
   pcb->u.c.rcv_wscale = tcp_pick_wscale(tcp_rcv_buf(pcb)) & 15u;
   tcp_cc_init(pcb);

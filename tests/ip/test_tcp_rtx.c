@@ -472,6 +472,52 @@ static void test_recv_eagain(void **state) {
   end_all();
 }
 
+/* Zero-copy writes (views of caller memory) and data written before the
+ * handshake completes. */
+static void test_write_view_early(void **state) {
+  (void)state;
+  start(NULL);
+  tern_tcp *c = tern_tcp_new(T.st);
+  tern_tcp_set_callbacks(c, &rec_cbs, &R);
+  tern_addr to;
+  ip_addr_to(TT_PEER, T.pport, &to);
+  assert_int_equal(tern_tcp_write(c, big, 10, 0), TERN_ENOTCONN);
+  assert_int_equal(tern_tcp_connect(c, &to), TERN_OK);
+  assert_int_equal(tern_tcp_write(c, big, 3000, 0), 3000); /* no COPY */
+  assert_int_equal(tern_tcp_write(c, big + 3000, 100, TERN_TCP_WRITE_COPY),
+                   100);
+  tseg s;
+  tt_pop(&T, &s);
+  assert_int_equal(s.flags, TCP_SYN);
+  assert_int_equal(tt_pending(&T), 0); /* data waits for the handshake */
+  T.lport = s.sport;
+  uint32_t iss = s.seq;
+  topts o = {0};
+  to_mss(&o, 1000);
+  tt_send(&T, 70, iss + 1, TCP_SYN | TCP_ACK, 65535, &o, NULL, 0);
+  tt_pop(&T, &s); /* the ACK */
+  assert_int_equal(s.len, 0);
+  uint32_t got = 0;
+  while (tt_try_pop(&T, &s)) {
+    assert_true(s.len <= 1000);
+    assert_memory_equal(s.data, big + got, s.len);
+    got += s.len;
+  }
+  /* the last piece is less than an MSS: Nagle holds it for the ACK */
+  assert_true(got >= 2000 && got < 3100);
+  tt_send(&T, 71, iss + 1 + got, TCP_ACK, 65535, NULL, NULL, 0);
+  tt_pop(&T, &s);
+  assert_int_equal(s.len, 3100 - got);
+  assert_memory_equal(s.data, big + got, s.len);
+  tt_send(&T, 71, iss + 1 + 3100, TCP_ACK, 65535, NULL, NULL, 0);
+  assert_int_equal(R.sent_bytes, 3100);
+  assert_int_equal(tern_tcp_queued(c), 0);
+  tern_tcp_abort(c);
+  tt_flush(&T);
+  tt_check_empty(&T);
+  end_all();
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_rto_backoff_karn),
@@ -486,6 +532,7 @@ int main(void) {
       cmocka_unit_test(test_slow_start_abc),
       cmocka_unit_test(test_ooseq),
       cmocka_unit_test(test_recv_eagain),
+      cmocka_unit_test(test_write_view_early),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
