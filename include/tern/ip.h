@@ -271,6 +271,13 @@ TERN_API void tern_udp_recv(tern_udp *pcb, tern_udp_recv_fn fn, void *arg);
  * stack copies). to NULL: the connected peer. */
 TERN_API int tern_udp_sendto(tern_udp *pcb, tern_pbuf *p, const tern_addr *to);
 TERN_API int tern_udp_send(tern_udp *pcb, tern_pbuf *p);
+/* Send out of nif without routing, also when nif has no address yet (the
+ * source is then 0.0.0.0): what a DHCP client needs (RFC 2131 4.1). to
+ * 255.255.255.255 goes to the link broadcast; a unicast to is resolved
+ * with ARP on nif (through nif's gateway when off-link). The source is
+ * the pcb's bound address, else nif's. Same ownership as sendto. */
+TERN_API int tern_udp_sendto_netif(tern_udp *pcb, tern_pbuf *p,
+                                   const tern_addr *to, tern_netif *nif);
 TERN_API void tern_udp_local(const tern_udp *pcb, tern_addr *out);
 
 /* ------------------------------------------------------------------ */

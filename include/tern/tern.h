@@ -18,6 +18,7 @@
 #include "tern/retry.h"
 #include "tern/ip.h"
 #include "tern/ip_drivers.h"
+#include "tern/dhcp.h"
 
 #define TERN_VERSION_MAJOR 0
 #define TERN_VERSION_MINOR 1

@@ -131,6 +131,9 @@ void tern_udp_local(const tern_udp *pcb, tern_addr *out) {
   ip_addr_to(pcb->local_ip, pcb->local_port, out);
 }
 
+static int udp_output(tern_udp *pcb, tern_pbuf *p, uint32_t dst,
+                      uint16_t dport, tern_netif *nif, uint32_t nexthop);
+
 int tern_udp_sendto(tern_udp *pcb, tern_pbuf *p, const tern_addr *to) {
   tern_stack *st = pcb->st;
   uint32_t dst;
@@ -152,6 +155,35 @@ int tern_udp_sendto(tern_udp *pcb, tern_pbuf *p, const tern_addr *to) {
   uint32_t nexthop;
   tern_netif *nif = ip4_route(st, dst, &nexthop);
   if (!nif) return TERN_EHOSTUNREACH;
+  return udp_output(pcb, p, dst, dport, nif, nexthop);
+}
+
+/* RFC 2131 4.1: a DHCP client sends from 0.0.0.0 to 255.255.255.255 out
+ * of an interface that has no address yet, which no route leads to: the
+ * caller names the netif. Unicast is resolved on that link (through its
+ * gateway when off-link and one is set). */
+int tern_udp_sendto_netif(tern_udp *pcb, tern_pbuf *p, const tern_addr *to,
+                          tern_netif *nif) {
+  uint32_t dst;
+  if (!nif || !to) return TERN_EINVAL;
+  if (!ip_addr_from(to, &dst)) return TERN_EAFNOSUPPORT;
+  if (!to->port) return TERN_EINVAL;
+  if (p->tot_len > 65535 - IP_IP_HLEN - IP_UDP_HLEN) return TERN_EMSGSIZE;
+  if (!pcb->bound) {
+    int err = tern_udp_bind(pcb, NULL);
+    if (err) return err;
+  }
+  uint32_t nexthop = dst;
+  if (nif->ip && nif->gw && !ip4_is_bcast(nif, dst) &&
+      (dst & nif->mask) != (nif->ip & nif->mask))
+    nexthop = nif->gw;
+  return udp_output(pcb, p, dst, to->port, nif, nexthop);
+}
+
+/* Push the UDP header, checksum, hand to IPv4 on nif; p is restored. */
+static int udp_output(tern_udp *pcb, tern_pbuf *p, uint32_t dst,
+                      uint16_t dport, tern_netif *nif, uint32_t nexthop) {
+  tern_stack *st = pcb->st;
   uint32_t src = pcb->local_ip ? pcb->local_ip : nif->ip;
 
   tern_pbuf *d = p;
