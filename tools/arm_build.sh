@@ -66,8 +66,6 @@ for f in src/ip/*.c; do
   esac
 done
 DRIVERS=(src/ip/drv_*.c)
-# err.c is left out for now: its errno mapping uses ESOCKTNOSUPPORT and
-# ESHUTDOWN unguarded, which newlib lacks (/tmp/ip_notes/arm_findings.md).
 # The stack itself needs no base object: only its header.
 BASE=(src/base/err.c src/base/clock.c src/base/log.c src/base/addr.c src/base/buf.c)
 PORT=(src/port/nosys/*.c)
@@ -220,7 +218,10 @@ group() { # title objs...
 
 echo
 echo "== arm: code size, Cortex-M4 Thumb-2, -Os, per object before --gc-sections"
-mapfile -t O_STACK < <(objs "${STACK[@]}")
+# The stack proper (what lwIP's "ARP/IPv4/ICMP/UDP/TCP" figure covers);
+# DHCP and other helpers are reported on their own.
+mapfile -t O_STACK < <(for f in "${STACK[@]}"; do case "$f" in src/ip/dhcp*) ;; *) obj_of "$f" ;; esac; done)
+mapfile -t O_HELPERS < <(for f in "${STACK[@]}"; do case "$f" in src/ip/dhcp*) obj_of "$f" ;; esac; done)
 mapfile -t O_TCP < <(for f in "${STACK[@]}"; do case "$f" in src/ip/tcp*) obj_of "$f" ;; esac; done)
 mapfile -t O_DRV < <(objs "${DRIVERS[@]}")
 mapfile -t O_BASE < <(objs "${BASE[@]}")
@@ -228,6 +229,7 @@ mapfile -t O_PORT < <(objs "${PORT[@]}")
 mapfile -t O_APP < <(objs "${APP[@]}")
 group "stack (eth arp ipv4 icmp udp tcp)" "${O_STACK[@]}"
 [ ${#O_TCP[@]} -gt 0 ] && group "  of which TCP (tcp*.c)" "${O_TCP[@]}"
+[ ${#O_HELPERS[@]} -gt 0 ] && group "bring-up helpers (DHCP)" "${O_HELPERS[@]}"
 group "drivers (wire, pcap, csum)" "${O_DRV[@]}"
 group "base (clock log addr buf)" "${O_BASE[@]}"
 group "port (nosys)" "${O_PORT[@]}"
