@@ -80,8 +80,8 @@ bool tcp_process_ack(tern_tcp *pcb, const tcp_seg *seg) {
     if (dup) {
       st->stats.tcp_dupack++;
       tcp_cc_dupack(pcb);
-    } else if (sacked && (pcb->recovery || pcb->loss)) {
-      tcp_sack_mark_lost(pcb);
+    } else if (sacked) {
+      tcp_cc_sack(pcb);
     }
     return true;
   }
@@ -104,8 +104,10 @@ bool tcp_process_ack(tern_tcp *pcb, const tcp_seg *seg) {
   if (rtt_ok) tcp_rtt_sample(pcb, rtt);
   if (!pcb->persist) c->nrtx = 0; /* RFC 6298 5.7: backoff ends */
   update_wnd(pcb, seg, true);
+  tcp_cc_undo_lt(pcb);
   tcp_cc_acked(pcb, acked, flight0);
   c->dupacks = 0;
+  if (sacked && !pcb->recovery) tcp_cc_sack(pcb);
   /* RFC 6298 5.2 / 5.3 */
   if (!pcb->persist) {
     if (tcp_flight(pcb) == 0)

@@ -156,7 +156,10 @@ void tcp_cc_dupack(tern_tcp *pcb) {
     else tcp_sack_mark_lost(pcb);
     return;
   }
-  if (pcb->loss) return;
+  if (pcb->loss) {
+    if (pcb->sack_on) tcp_sack_mark_lost(pcb);
+    return;
+  }
   bool enough = c->dupacks >= TCP_DUPTHRESH;
   if (!enough && pcb->sack_on) {
     /* RFC 6675 5 (b): the scoreboard may say "lost" before 3 dupacks */
@@ -164,7 +167,34 @@ void tcp_cc_dupack(tern_tcp *pcb) {
     enough = c->sndq && (c->sndq->q_flags & TCPQ_LOST);
   }
   /* RFC 6582 4.1: no second recovery for the same loss */
-  if (enough && seq_gt(c->snd_una, c->recover)) enter_recovery(pcb);
+  if (enough && seq_gt(c->snd_una, c->recover)) {
+    enter_recovery(pcb);
+  } else if (c->dupacks < TCP_DUPTHRESH) {
+    /* RFC 3042 limited transmit: a new segment per duplicate (taken
+     * back by tcp_cc_undo_lt when a new ACK comes) */
+    c->cwnd += c->mss;
+  }
+}
+
+void tcp_cc_undo_lt(tern_tcp *pcb) {
+  struct tcp_conn_part *c = &pcb->u.c;
+  if (pcb->recovery || pcb->loss || !c->dupacks ||
+      c->dupacks >= TCP_DUPTHRESH)
+    return;
+  uint32_t lt = (uint32_t)c->dupacks * c->mss;
+  c->cwnd = c->cwnd > lt + c->mss ? c->cwnd - lt : c->mss;
+}
+
+/* RFC 6675: SACK information on any ACK (one with data, or one that
+ * advances SND.UNA) feeds the scoreboard; a loss it shows starts recovery
+ * as three duplicates would. */
+void tcp_cc_sack(tern_tcp *pcb) {
+  struct tcp_conn_part *c = &pcb->u.c;
+  tcp_sack_mark_lost(pcb);
+  if (pcb->recovery || pcb->loss) return;
+  if (c->sndq && (c->sndq->q_flags & TCPQ_LOST) &&
+      seq_gt(c->snd_una, c->recover))
+    enter_recovery(pcb);
 }
 
 void tcp_cc_rto(tern_tcp *pcb) {

@@ -279,6 +279,8 @@ uint32_t tcp_rto(const tern_tcp *pcb);
 void tcp_cc_init(tern_tcp *pcb);
 void tcp_cc_acked(tern_tcp *pcb, uint32_t acked, uint32_t flight_before);
 void tcp_cc_dupack(tern_tcp *pcb);
+void tcp_cc_sack(tern_tcp *pcb);
+void tcp_cc_undo_lt(tern_tcp *pcb);
 void tcp_cc_rto(tern_tcp *pcb);
 /* Apply SACK blocks to the scoreboard; true if new data was SACKed. */
 bool tcp_sack_update(tern_tcp *pcb, const tcp_seg *seg);

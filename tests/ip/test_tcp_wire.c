@@ -259,6 +259,17 @@ static void run_bulk(uint32_t bufs, int n, uint64_t bytes,
     }
   }
   assert_true(ok);
+  {
+    tern_tcp_info ci;
+    tern_tcp_get_info(pr.cs[0].pcb, &ci);
+    printf("bulk bufs %u n %d bytes %llu loss %.2f: %llu ms virtual, "
+           "retrans %llu fast %llu rto %llu sack %llu\n", bufs, n,
+           (unsigned long long)bytes, imp ? imp->loss : 0.0,
+           (unsigned long long)pr.now, (unsigned long long)ci.retrans,
+           (unsigned long long)ci.fast_retrans,
+           (unsigned long long)ci.rto_count,
+           (unsigned long long)ci.sack_rexmit);
+  }
   /* graceful close both ways; everything ends, TIME_WAIT too */
   close_all(&pr);
   assert_true(tern_wire_run(pr.w, pr.a, pr.b, &pr.now, pr.now + 600000,
