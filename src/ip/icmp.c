@@ -69,12 +69,15 @@ void ip_icmp_input(tern_stack *st, tern_pbuf *p, const ip_rx *rx) {
 /* The token bucket: ICMP_ERR_PER_SEC tokens a second, ICMP_ERR_BURST at
  * most. */
 static bool rate_ok(tern_stack *st) {
-  uint64_t elapsed = st->now - st->icmp_last;
-  uint64_t add = elapsed * ICMP_ERR_PER_SEC / 1000;
+  /* 32-bit arithmetic (no 64-bit division on a microcontroller): a gap
+   * of a second or more refills the bucket anyway */
+  uint64_t gap = st->now - st->icmp_last;
+  uint32_t elapsed = gap > 1000 ? 1000u : (uint32_t)gap;
+  uint32_t add = elapsed * ICMP_ERR_PER_SEC / 1000u;
   if (add) {
-    st->icmp_tokens = (uint32_t)(st->icmp_tokens + add > ICMP_ERR_BURST
-                                     ? ICMP_ERR_BURST
-                                     : st->icmp_tokens + add);
+    st->icmp_tokens = st->icmp_tokens + add > ICMP_ERR_BURST
+                          ? ICMP_ERR_BURST
+                          : st->icmp_tokens + add;
     st->icmp_last = st->now;
   }
   if (!st->icmp_tokens) return false;
