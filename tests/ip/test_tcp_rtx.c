@@ -472,6 +472,40 @@ static void test_recv_eagain(void **state) {
   end_all();
 }
 
+/* RFC 3042: each of the first two duplicates lets a new segment out;
+ * RFC 6675: SACK blocks on a segment carrying data count for loss
+ * detection (bulk both ways has no pure duplicates). */
+static void test_limited_transmit_sack_on_data(void **state) {
+  (void)state;
+  start(NULL);
+  uint32_t iss, sq[11];
+  tern_tcp *c = estab(&iss, TO_MSS | TO_SACK);
+  send_ten(c, sq);
+  tern_tcp_write(c, big, 3 * 1460, TERN_TCP_WRITE_COPY);
+  tern_tcp_output(c);
+  assert_int_equal(tt_pending(&T), 0); /* cwnd full */
+  tseg s;
+  ack(sq[1], 65535);
+  tt_pop(&T, &s); /* the ACK grew cwnd (slow start): new data */
+  tt_flush(&T);
+  uint32_t b1[1][2] = {{sq[2], sq[3]}};
+  ack_sack(sq[1], b1, 1);
+  assert_int_equal(tt_pending(&T), 1); /* limited transmit */
+  tt_flush(&T);
+  /* the peer's data carries the SACK blocks: #1 is lost */
+  uint32_t b2[1][2] = {{sq[2], sq[6]}};
+  topts o = {0};
+  to_sack(&o, b2, 1);
+  tt_send(&T, 1001, sq[1], TCP_ACK, 65535, &o, "data", 4);
+  assert_int_equal(R.rx_len, 4);
+  bool resent = false;
+  while (tt_try_pop(&T, &s))
+    if (s.seq == sq[1] && s.len == 1460) resent = true;
+  assert_true(resent);
+  assert_int_equal(stats().tcp_fast_retrans, 1);
+  end_all();
+}
+
 /* Zero-copy writes (views of caller memory) and data written before the
  * handshake completes. */
 static void test_write_view_early(void **state) {
@@ -533,6 +567,7 @@ int main(void) {
       cmocka_unit_test(test_ooseq),
       cmocka_unit_test(test_recv_eagain),
       cmocka_unit_test(test_write_view_early),
+      cmocka_unit_test(test_limited_transmit_sack_on_data),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
