@@ -3,6 +3,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include <stddef.h>
+#include <string.h>
+
 #include "ternd.h"
 
 const char *const ternd_endpoint_names[EP_COUNT] = {
@@ -93,6 +96,44 @@ static tern_metric *gauge(ternd *d, const char *name, const char *help,
   return tern_metrics_gauge(d->metrics, name, help, labels);
 }
 
+/* --tap: tern's own TCP/IP stack's counters. */
+static void ternd_metrics_stack(ternd *d) {
+  tern_stack_stats ss;
+  tern_stack_get_stats(d->stack, &ss);
+  static const struct {
+    const char *name, *labels, *help;
+    size_t off;
+  } ctr[] = {
+#define C(f, n, l, h) {n, l, h, offsetof(tern_stack_stats, f)}
+      C(ip_in, "ternd_ip_packets_total", "dir=\"in\"", "IPv4 datagrams."),
+      C(ip_out, "ternd_ip_packets_total", "dir=\"out\"", "IPv4 datagrams."),
+      C(ip_drop, "ternd_ip_dropped_total", NULL, "IPv4 datagrams dropped."),
+      C(tcp_in, "ternd_tcp_segments_total", "dir=\"in\"", "TCP segments."),
+      C(tcp_out, "ternd_tcp_segments_total", "dir=\"out\"", "TCP segments."),
+      C(tcp_retrans, "ternd_tcp_retransmissions_total", NULL, "TCP segments sent again."),
+      C(tcp_fast_retrans, "ternd_tcp_fast_retransmits_total", NULL, "TCP fast retransmits."),
+      C(tcp_rto, "ternd_tcp_rto_total", NULL, "TCP retransmission timeouts."),
+      C(tcp_accepts, "ternd_tcp_accepts_total", NULL, "TCP connections accepted."),
+      C(tcp_syn_cookies, "ternd_tcp_syn_cookies_total", NULL, "SYN cookies sent."),
+      C(tcp_challenge_ack, "ternd_tcp_challenge_acks_total", NULL, "RFC 5961 challenge ACKs."),
+      C(udp_in, "ternd_udp_datagrams_total", "dir=\"in\"", "UDP datagrams."),
+      C(udp_out, "ternd_udp_datagrams_total", "dir=\"out\"", "UDP datagrams."),
+      C(mem_fail, "ternd_ip_alloc_failures_total", NULL, "Stack allocations refused."),
+#undef C
+  };
+  for (size_t i = 0; i < sizeof ctr / sizeof ctr[0]; i++) {
+    uint64_t v;
+    memcpy(&v, (const char *)&ss + ctr[i].off, sizeof v);
+    mirror(counter(d, ctr[i].name, ctr[i].help, ctr[i].labels), v);
+  }
+  tern_metric_set(gauge(d, "ternd_tcp_pcbs", "TCP pcbs in use (TIME_WAIT included).", NULL),
+                  ss.tcp_pcbs);
+  tern_metric_set(gauge(d, "ternd_ip_pool_blocks", "Packet pool blocks.", "state=\"used\""),
+                  ss.pool_used);
+  tern_metric_set(gauge(d, "ternd_ip_pool_blocks", "Packet pool blocks.", "state=\"total\""),
+                  ss.pool_blocks);
+}
+
 void ternd_metrics_refresh(ternd *d) {
   tern_http_stats st;
   tern_http_server_stats(d->http, &st);
@@ -135,6 +176,7 @@ void ternd_metrics_refresh(ternd *d) {
     mirror(counter(d, "ternd_dns_timeouts_total", "DNS tries without an answer.", NULL),
            ds.timeouts);
   }
+  if (d->stack) ternd_metrics_stack(d);
   tern_sntp_sample smp;
   if (d->sntp && tern_sntp_last(d->sntp, &smp)) {
     tern_metric_set(gauge(d, "ternd_time_offset_us",

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ternd on tern's own TCP/IP stack (--tap), with the Linux kernel as the
 # real peer, inside a network namespace this test creates:
-#   ping; curl /hello and /api/status; POST /echo of 1 MiB both ways with a
+#   ping; curl /hello, /api/status and /metrics (the stack's counters); POST /echo of 1 MiB both ways with a
 #   byte compare (bulk in both directions); 200 concurrent connections; a
 #   WebSocket echo with Python's websockets; then the same bulk transfer
 #   with 2% loss and 2% reordering injected in tern's TAP driver
@@ -46,6 +46,9 @@ start_ternd
 nsx ping -c 3 -i 0.2 -W 2 10.79.0.2 >/dev/null || { echo "FAIL: ping"; exit 1; }
 [ "$(nsx curl -sS --max-time 5 $base/hello)" = hello ] || { cat "$work/log"; echo "FAIL: /hello"; exit 1; }
 nsx curl -sS --max-time 5 $base/api/status | grep -q '"uptime_ms"' || { echo "FAIL: /api/status"; exit 1; }
+# the stack's counters reach the metrics registry
+nsx curl -sS --max-time 5 $base/metrics | grep -q '^ternd_tcp_segments_total{dir="in"} [1-9]' \
+  || { nsx curl -sS $base/metrics | grep ternd_tcp; echo "FAIL: stack counters in /metrics"; exit 1; }
 head -c 1048576 /dev/urandom > "$work/in"
 bulk() {
   nsx curl -sS --max-time 60 --data-binary @"$work/in" \
