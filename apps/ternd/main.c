@@ -3,7 +3,7 @@
  * API. Routes are listed in routes.c.
  *
  *   ternd [--http ADDR] [--root DIR] [--dns SERVERS] [--ntp SERVERS]
- *         [--tap IFNAME --ip CIDR [--gw IP]] [--fi SPEC] [-v]
+ *         [--tap IFNAME (--ip CIDR [--gw IP] | --dhcp)] [--fi SPEC] [-v]
  *     --http ADDR   listen address (default 127.0.0.1:8080; port 0 picks one)
  *     --root DIR    also serve the files under DIR
  *     --dns SERVERS resolve names with tern's DNS client and these servers
@@ -15,6 +15,9 @@
  *     --ip CIDR     its address, e.g. 10.0.0.2/24, and optionally
  *     --gw IP       a default gateway; --http then defaults to 0.0.0.0:8080
  *                   on that stack
+ *     --dhcp        instead of --ip: lease the address with tern's DHCP
+ *                   client; the system state stays before DHCP until the
+ *                   lease (so OPERATIONAL waits for it too)
  *     --fi SPEC     inject faults (tern/fi.h), e.g. 'conn/send(5%),seed=3';
  *                   TERN_FI in the environment does the same
  *     -v            more logging (twice: debug)
@@ -77,7 +80,7 @@ static void on_tick(tern_timer *t, void *ud) {
 static void usage(void) {
   fprintf(stderr, "usage: ternd [--http ADDR] [--root DIR] [--dns SERVERS] "
                   "[--ntp SERVERS]\n"
-                  "             [--tap IFNAME --ip CIDR [--gw IP]] [--fi SPEC] [-v]\n");
+                  "             [--tap IFNAME (--ip CIDR [--gw IP] | --dhcp)] [--fi SPEC] [-v]\n");
 }
 
 static int parse_args(int argc, char **argv, const char **http, ternd *d,
@@ -91,11 +94,14 @@ static int parse_args(int argc, char **argv, const char **http, ternd *d,
     else if (!strcmp(argv[i], "--tap") && i + 1 < argc) d->tap_name = argv[++i];
     else if (!strcmp(argv[i], "--ip") && i + 1 < argc) d->tap_ip = argv[++i];
     else if (!strcmp(argv[i], "--gw") && i + 1 < argc) d->tap_gw = argv[++i];
+    else if (!strcmp(argv[i], "--dhcp")) d->tap_dhcp = true;
     else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "-vv"))
       *verbose += (int)strlen(argv[i]) - 1;
     else return -1;
   }
-  if (!d->tap_name != !d->tap_ip) return -1; /* --tap and --ip go together */
+  /* --tap goes with exactly one of --ip and --dhcp */
+  if (d->tap_ip && d->tap_dhcp) return -1;
+  if (!d->tap_name != !(d->tap_ip || d->tap_dhcp)) return -1;
   return 0;
 }
 
@@ -159,8 +165,13 @@ static int start(ternd *d, const char *http) {
     if ((rc = tern_sys_gate_time(d->sys, d->sntp, &d->time_gate)) != TERN_OK)
       return rc;
   }
+  /* --dhcp: the step into DHCP (and so OPERATIONAL) waits for a lease */
+  if (d->dhcp && (rc = tern_sys_gate_dhcp(d->sys, d->dhcp, &d->dhcp_gate)) !=
+                     TERN_OK)
+    return rc;
   /* Up as far as the helpers allow: with --ntp, TIME_VALID (and so
-   * OPERATIONAL) waits for the first good time sample. */
+   * OPERATIONAL) waits for the first good time sample; with --dhcp, DHCP
+   * waits for a lease. */
   tern_sys_advance(d->sys, TERN_SYS_OPERATIONAL);
   if ((rc = tern_timer_new(tern_mgr_loop(d->mgr), &d->tick, on_tick, d)) != TERN_OK)
     return rc;
@@ -174,6 +185,7 @@ static int start(ternd *d, const char *http) {
 
 static void stop(ternd *d) {
   if (d->time_gate) tern_sys_gate_free(d->time_gate);
+  if (d->dhcp_gate) tern_sys_gate_free(d->dhcp_gate);
   if (d->sys) tern_sys_free(d->sys);
   if (d->sntp) tern_sntp_free(d->sntp);
   if (d->metrics) tern_metrics_free(d->metrics);

@@ -1,7 +1,9 @@
 /* tap.c: ternd on tern's own TCP/IP stack (--tap IFNAME --ip CIDR
- * [--gw IP]): a TAP device, a stack with one Ethernet netif on it, a host
- * that drives the stack from ternd's loop, and the "ip" backend for the
- * manager. Everything else in ternd runs unchanged on top.
+ * [--gw IP], or --dhcp): a TAP device, a stack with one Ethernet netif on
+ * it, a host that drives the stack from ternd's loop, and the "ip"
+ * backend for the manager. Everything else in ternd runs unchanged on
+ * top. With --dhcp the netif starts without an address and tern's DHCP
+ * client (tern/dhcp.h) leases one; main.c gates the system state on it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +11,7 @@
 
 #include "ternd.h"
 #include "tern/ip.h"
+#include "tern/dhcp.h"
 #include "tern/ip_drivers.h"
 
 static int parse_cidr(const char *s, tern_addr *a, uint8_t *prefix) {
@@ -22,11 +25,54 @@ static int parse_cidr(const char *s, tern_addr *a, uint8_t *prefix) {
   return TERN_OK;
 }
 
+static void print_addr(const char *what, const tern_addr *a) {
+  char s[TERN_ADDR_STRLEN];
+  if (!a->family) return;
+  tern_addr_format(a, false, s, sizeof s);
+  printf(" %s %s", what, s);
+}
+
+/* Lease events, on the loop thread (the stack runs there). */
+static void on_dhcp(tern_dhcp *c, tern_dhcp_event ev, const tern_dhcp_lease *l,
+                    void *ud) {
+  (void)c, (void)ud;
+  static const char *const names[] = {"?", "lease", "renewed", "lost",
+                                      "failed"};
+  printf("ternd: DHCP %s", names[ev <= TERN_DHCP_EV_FAILED ? ev : 0]);
+  if (l) {
+    char s[TERN_ADDR_STRLEN];
+    tern_addr_format(&l->addr, false, s, sizeof s);
+    printf(" %s/%u", s, l->prefix_len);
+    print_addr("router", &l->router);
+    for (uint8_t i = 0; i < l->n_dns; i++) print_addr("dns", &l->dns[i]);
+    print_addr("server", &l->server);
+    printf(" lease %us t1 %us t2 %us", (unsigned)l->lease_s,
+           (unsigned)l->t1_s, (unsigned)l->t2_s);
+  }
+  printf("\n");
+  if (ev == TERN_DHCP_EV_FAILED) tern_dhcp_renew(c); /* keep trying */
+}
+
+static int dhcp_start(ternd *d) {
+  /* the stack's clock is the loop's: set it before the client's timers */
+  tern_stack_advance(d->stack, tern_loop_now(d->loop));
+  tern_dhcp_opts o = {.hostname = "ternd", .cb = on_dhcp, .ud = d};
+  int rc = tern_dhcp_start(d->netif, &o, &d->dhcp);
+  if (rc != TERN_OK) {
+    fprintf(stderr, "ternd: DHCP client: %s\n", tern_strerror(rc));
+    return rc;
+  }
+  tern_ip_host_kick(d->host);
+  return TERN_OK;
+}
+
 int ternd_tap_start(ternd *d, tern_mgr_opts *mo) {
   int rc;
   tern_netif_opts no;
   memset(&no, 0, sizeof no);
-  if (parse_cidr(d->tap_ip, &no.addr, &no.prefix_len) != TERN_OK) {
+  if (d->tap_dhcp) {
+    /* no address until the lease */
+  } else if (parse_cidr(d->tap_ip, &no.addr, &no.prefix_len) != TERN_OK) {
     fprintf(stderr, "ternd: bad --ip '%s' (want A.B.C.D/N)\n", d->tap_ip);
     return TERN_EINVAL;
   }
@@ -65,15 +111,18 @@ int ternd_tap_start(ternd *d, tern_mgr_opts *mo) {
   tern_netif_set_up(d->netif, true);
   if ((rc = tern_ip_host_new(&d->host, d->loop, d->stack)) != TERN_OK) return rc;
   if ((rc = tern_ip_host_add_tap(d->host, d->tap)) != TERN_OK) return rc;
+  if (d->tap_dhcp && (rc = dhcp_start(d)) != TERN_OK) return rc;
   mo->loop = d->loop;
   mo->backend = tern_backend_ip();
   mo->backend_arg = d->host;
-  printf("ternd: on tern's own stack: %s %s\n", d->tap_name, d->tap_ip);
+  printf("ternd: on tern's own stack: %s %s\n", d->tap_name,
+         d->tap_dhcp ? "(DHCP)" : d->tap_ip);
   return TERN_OK;
 }
 
 /* After the manager is freed. */
 void ternd_tap_stop(ternd *d) {
+  if (d->dhcp) tern_dhcp_free(d->dhcp); /* before the stack */
   if (d->host) tern_ip_host_free(d->host);
   if (d->stack) tern_stack_free(d->stack);
   if (d->tap) tern_tap_close(d->tap);

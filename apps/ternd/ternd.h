@@ -39,8 +39,11 @@ typedef struct ternd {
   tern_metrics *metrics;  /* /metrics and /api/metrics */
   tern_sys *sys;        /* system states: OPERATIONAL once bring-up is done */
   tern_sys_gate *time_gate; /* --ntp: TIME_VALID waits for the first sync */
-  /* --tap IFNAME --ip CIDR [--gw IP]: tern's own stack (tap.c) */
+  /* --tap IFNAME --ip CIDR [--gw IP] | --dhcp: tern's own stack (tap.c) */
   const char *tap_name, *tap_ip, *tap_gw;
+  bool tap_dhcp;
+  struct tern_dhcp *dhcp;   /* --dhcp: the client on the TAP netif */
+  tern_sys_gate *dhcp_gate; /* --dhcp: DHCP waits for the lease */
   tern_loop *loop;
   struct tern_stack *stack;
   struct tern_tap *tap;

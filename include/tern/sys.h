@@ -101,6 +101,14 @@ typedef struct tern_sys_gate tern_sys_gate;
  * freeing it lets a held step go. Loop thread. */
 TERN_API int tern_sys_gate_time(tern_sys *s, struct tern_sntp *sntp,
                                 tern_sys_gate **out);
+/* Hold the step into DHCP (an interface is configured) until the DHCP
+ * client d (tern/dhcp.h) has a lease; while held the system stays in
+ * IFACE_COLDPLUG. The client must run on the system's loop thread
+ * (tern_ip_host). Free the gate before the system and the client.
+ * Loop thread. Only in builds with the built-in stack. */
+struct tern_dhcp;
+TERN_API int tern_sys_gate_dhcp(tern_sys *s, struct tern_dhcp *d,
+                                tern_sys_gate **out);
 TERN_API void tern_sys_gate_free(tern_sys_gate *g);
 
 /* ---- SMD: system message distribution ------------------------------ */

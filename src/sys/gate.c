@@ -1,11 +1,11 @@
 /* sys/gate.c: bring-up helpers that hold system states until their work
  * is done (tern/sys.h): TIME_VALID waits for the SNTP client's first good
- * sample.
+ * sample; DHCP waits for a lease (gate_dhcp.c, built with the ip layer).
  *
- * The SNTP client knows nothing of the system (proto is below sys), so
- * the gate looks: when the step into TIME_VALID is proposed and there is
- * no sample yet, it holds the step and checks again every 100 ms, then
- * resumes. Bring-up happens once; the check costs nothing afterwards
+ * The helpers know nothing of the system (proto and ip are below sys),
+ * so a gate looks: when the step into its state is proposed and the
+ * helper is not ready, it holds the step and checks again every 100 ms,
+ * then resumes. Bring-up happens once; the check costs nothing afterwards
  * (the timer stops).
  */
 #include <stdlib.h>
@@ -17,7 +17,9 @@
 
 struct tern_sys_gate {
   tern_sys *s;
-  tern_sntp *sntp;
+  tern_sys_state state;      /* the step held */
+  bool (*ready)(void *ctx);  /* done yet? */
+  void *ctx;
   tern_sys_notifier *n;
   tern_timer *timer;
   bool holding;
@@ -25,7 +27,7 @@ struct tern_sys_gate {
 
 static void on_check(tern_timer *t, void *ud) {
   tern_sys_gate *g = ud;
-  if (!tern_sntp_last(g->sntp, NULL)) return; /* repeating: look again */
+  if (!g->ready(g->ctx)) return; /* repeating: look again */
   tern_timer_stop(t);
   g->holding = false;
   tern_sys_resume(g->s);
@@ -35,7 +37,7 @@ static bool on_step(tern_sys *s, tern_sys_state from, tern_sys_state to,
                     void *ud) {
   tern_sys_gate *g = ud;
   (void)s, (void)from;
-  if (to != TERN_SYS_TIME_VALID || tern_sntp_last(g->sntp, NULL)) return true;
+  if (to != g->state || g->ready(g->ctx)) return true;
   if (!g->holding) {
     g->holding = true;
     tern_timer_start(g->timer, GATE_CHECK_MS, GATE_CHECK_MS);
@@ -43,12 +45,17 @@ static bool on_step(tern_sys *s, tern_sys_state from, tern_sys_state to,
   return false;
 }
 
-int tern_sys_gate_time(tern_sys *s, tern_sntp *sntp, tern_sys_gate **out) {
-  if (s == NULL || sntp == NULL || out == NULL) return TERN_EINVAL;
+int tern__sys_gate_new(tern_sys *s, tern_sys_state state,
+                       bool (*ready)(void *ctx), void *ctx,
+                       tern_sys_gate **out) {
+  if (s == NULL || ready == NULL || ctx == NULL || out == NULL)
+    return TERN_EINVAL;
   tern_sys_gate *g = calloc(1, sizeof(*g));
   if (g == NULL) return TERN_ENOMEM;
   g->s = s;
-  g->sntp = sntp;
+  g->state = state;
+  g->ready = ready;
+  g->ctx = ctx;
   int rc = tern_timer_new(s->loop, &g->timer, on_check, g);
   if (rc == TERN_OK) rc = tern_sys_notifier_add(s, on_step, g, &g->n);
   if (rc != TERN_OK) {
@@ -58,6 +65,13 @@ int tern_sys_gate_time(tern_sys *s, tern_sntp *sntp, tern_sys_gate **out) {
   }
   *out = g;
   return TERN_OK;
+}
+
+static bool sntp_ready(void *ctx) { return tern_sntp_last(ctx, NULL); }
+
+int tern_sys_gate_time(tern_sys *s, tern_sntp *sntp, tern_sys_gate **out) {
+  if (sntp == NULL) return TERN_EINVAL;
+  return tern__sys_gate_new(s, TERN_SYS_TIME_VALID, sntp_ready, sntp, out);
 }
 
 void tern_sys_gate_free(tern_sys_gate *g) {

@@ -80,4 +80,10 @@ void tern__smd_free_all(tern_sys *s);
 void tern__smd_deliver_now(tern_sys *s, uint32_t cls, const void *p,
                            size_t len);
 
+/* gate.c: a gate holding the step into state until ready(ctx) is true
+ * (checked when the step is proposed, then every 100 ms). */
+int tern__sys_gate_new(tern_sys *s, tern_sys_state state,
+                       bool (*ready)(void *ctx), void *ctx,
+                       tern_sys_gate **out);
+
 #endif
