@@ -1,7 +1,7 @@
 /* tcp.c: TCP control blocks (RFC 9293 3.3.2): allocation and lookup,
  * ports, initial sequence numbers (RFC 6528), bind/listen/connect,
- * close/shutdown/abort, the callback wrappers that keep the lifetime
- * rules of tern/ip.h, and connection info.
+ * close/shutdown/abort, and connection info. The callback wrappers are
+ * in tcp_cb.c.
  *
  * Call order: the user creates a pcb (tern_tcp_new), binds, then listens
  * or connects; segments arrive through ip_tcp_input (tcp_in.c) and leave
@@ -322,7 +322,7 @@ void tcp_pcb_purge(tern_tcp *pcb) {
   pcb->state = TERN_TCP_CLOSED;
 }
 
-static void pcb_free(tern_tcp *pcb) {
+void tcp_pcb_free(tern_tcp *pcb) {
   tern_stack *st = pcb->st;
   st->tcp->n_pcbs--;
   st->stats.tcp_pcbs = st->tcp->n_pcbs;
@@ -351,7 +351,7 @@ void tcp_pcb_kill(tern_tcp *pcb) {
   tcp_pcb_purge(pcb);
   if (pcb->dead) return;
   pcb->dead = 1;
-  if (!pcb->busy) pcb_free(pcb);
+  if (!pcb->busy) tcp_pcb_free(pcb);
 }
 
 void tcp_busy(tern_tcp *pcb) { pcb->busy = 1; }
@@ -359,7 +359,7 @@ void tcp_busy(tern_tcp *pcb) { pcb->busy = 1; }
 bool tcp_unbusy(tern_tcp *pcb) {
   pcb->busy = 0;
   if (pcb->dead) {
-    pcb_free(pcb);
+    tcp_pcb_free(pcb);
     return true;
   }
   return false;
@@ -373,7 +373,7 @@ void tcp_fail(tern_tcp *pcb, int err) {
   pcb->dead = 1;
   if (!pcb->user_closed) tcp_cb_err(pcb, err);
   pcb->busy = was_busy;
-  if (!was_busy) pcb_free(pcb);
+  if (!was_busy) tcp_pcb_free(pcb);
 }
 
 void tcp_finished(tern_tcp *pcb) {
@@ -490,81 +490,6 @@ int tern_tcp_shutdown(tern_tcp *pcb, bool shut_rx, bool shut_tx) {
     if (!pcb->busy) tcp_output(pcb);
   }
   return TERN_OK;
-}
-
-/* ---- callbacks ---------------------------------------------------------------- */
-/* Each wrapper: no call into a dead or user-closed pcb; afterwards the
- * caller learns whether the pcb is still alive for the stack. */
-
-static bool cb_ok(const tern_tcp *pcb) {
-  return !pcb->dead && !pcb->user_closed && pcb->cbs;
-}
-
-bool tcp_cb_recv(tern_tcp *pcb, tern_pbuf *p, bool *refused) {
-  *refused = false;
-  if (!cb_ok(pcb) || !pcb->cbs->recv) {
-    /* nobody reads: consume (data) so the window stays open */
-    if (p) {
-      if (!pcb->dead && pcb->state != TERN_TCP_LISTEN)
-        tern_tcp_recved(pcb, (uint32_t)p->tot_len);
-      tern_pbuf_free(p);
-    }
-    return !pcb->dead;
-  }
-  int r = pcb->cbs->recv(pcb->arg, pcb, p);
-  if (pcb->dead) return false;
-  if (r == TERN_EAGAIN && p && !pcb->user_closed) *refused = true;
-  return true;
-}
-
-bool tcp_cb_sent(tern_tcp *pcb, uint32_t len) {
-  if (cb_ok(pcb) && pcb->cbs->sent) pcb->cbs->sent(pcb->arg, pcb, len);
-  return !pcb->dead;
-}
-
-bool tcp_cb_poll(tern_tcp *pcb) {
-  if (cb_ok(pcb) && pcb->cbs->poll) pcb->cbs->poll(pcb->arg, pcb);
-  return !pcb->dead;
-}
-
-bool tcp_cb_connected(tern_tcp *pcb) {
-  if (cb_ok(pcb) && pcb->cbs->connected) pcb->cbs->connected(pcb->arg, pcb);
-  return !pcb->dead;
-}
-
-/* The child is busy (the caller frees it if it dies); the listener is
- * held busy across the call so closing it inside accept is safe. */
-bool tcp_cb_accept(tern_tcp *l, tern_tcp *child) {
-  int r = TERN_ECONNABORTED;
-  tern_stack *st = child->st;
-  child->cbs = l->cbs;
-  child->arg = l->arg;
-  if (cb_ok(l) && l->state == TERN_TCP_LISTEN && l->cbs->accept) {
-    bool lb = l->busy;
-    l->busy = 1;
-    r = l->cbs->accept(l->arg, child);
-    l->busy = lb;
-    if (!lb && l->dead) pcb_free(l);
-  }
-  if (child->dead) return false;
-  /* closed gracefully inside accept (returning TERN_ECLOSED): the close
-   * goes on by itself; any other refusal aborts (no err: the user never
-   * took it) */
-  if (r == TERN_ECLOSED && child->user_closed) return false;
-  if (r != TERN_OK) {
-    tern_tcp_abort(child);
-    return false;
-  }
-  st->stats.tcp_accepts++;
-  return true;
-}
-
-void tcp_cb_err(tern_tcp *pcb, int err) {
-  if (!pcb->user_closed && pcb->cbs && pcb->cbs->err) {
-    pcb->user_closed = 1; /* err is the last callback */
-    pcb->cbs->err(pcb->arg, err);
-  }
-  pcb->user_closed = 1;
 }
 
 /* ---- facts ---------------------------------------------------------------------- */

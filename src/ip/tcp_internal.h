@@ -3,7 +3,8 @@
  * Files (one job each):
  *   tcp.c        pcbs: allocation, the lookup tables, ports, ISNs
  *                (RFC 6528), bind/listen/connect, close/abort/shutdown,
- *                the callback wrappers, info
+ *                info
+ *   tcp_cb.c     the callback wrappers (the lifetime rules)
  *   tcp_api.c    the raw API's data calls (write, recved, options)
  *   tcp_in.c     segment input (RFC 9293 3.10.7): demux, checks, the
  *                per-state handlers
@@ -232,6 +233,8 @@ uint32_t tcp_isn(tern_stack *st, uint32_t lip, uint16_t lport, uint32_t rip,
 void tcp_pcb_purge(tern_tcp *pcb);
 /* The pcb dies now: purge, mark dead, free unless busy. */
 void tcp_pcb_kill(tern_tcp *pcb);
+/* Return the memory (the pcb is unlinked and dead). */
+void tcp_pcb_free(tern_tcp *pcb);
 /* The stack ends the connection: err(code) unless the user closed it,
  * then the pcb dies. */
 void tcp_fail(tern_tcp *pcb, int err);
