@@ -236,13 +236,16 @@ bool tcp_sack_update(tern_tcp *pcb, const tcp_seg *seg) {
  * DupThresh * SMSS bytes SACKed above it. */
 void tcp_sack_mark_lost(tern_tcp *pcb) {
   struct tcp_conn_part *c = &pcb->u.c;
-  uint32_t tot_b = 0, tot_n = 0;
+  uint32_t tot_b = 0, tot_n = 0, newest = 0;
   for (tern_pbuf *q = c->sndq; q && seq_lt(q->q_seq, c->snd_nxt); q = q->q_next)
     if (q->q_flags & TCPQ_SACKED) {
       tot_b += q->q_len;
-      tot_n++;
+      if (!tot_n++ || tcp_tdiff(q->q_time, newest) > 0) newest = q->q_time;
     }
   if (!tot_n) return;
+  /* a retransmission is lost too when something sent after it (by more
+   * than a reordering allowance) has arrived (RFC 8985's idea) */
+  uint32_t reo = (c->srtt8 >> 5) > 2 ? (c->srtt8 >> 5) : 2;
   uint32_t seen_b = 0, seen_n = 0;
   for (tern_pbuf *q = c->sndq; q && seq_lt(q->q_seq, c->snd_nxt);
        q = q->q_next) {
@@ -252,8 +255,10 @@ void tcp_sack_mark_lost(tern_tcp *pcb) {
       continue;
     }
     uint32_t above_b = tot_b - seen_b, above_n = tot_n - seen_n;
-    if ((above_n >= TCP_DUPTHRESH || above_b >= TCP_DUPTHRESH * c->mss) &&
-        !(q->q_flags & TCPQ_REXMIT))
+    bool enough = above_n >= TCP_DUPTHRESH || above_b >= TCP_DUPTHRESH * c->mss;
+    if (!enough) continue;
+    if (!(q->q_flags & TCPQ_REXMIT) ||
+        tcp_tdiff(newest, q->q_time) > (int32_t)reo)
       q->q_flags |= TCPQ_LOST;
   }
 }
