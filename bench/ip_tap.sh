@@ -15,7 +15,7 @@ set -uo pipefail
 B=${1:-build/release}
 BYTES=${BYTES:-1000000000}
 CHECK_BYTES=${CHECK_BYTES:-64000000}
-blast=$B/tests/tcp_blast
+blast=$B/tcp_blast
 tern=$B/example_tap_tcp_server
 for f in "$blast" "$tern"; do
   [ -x "$f" ] || { echo "ip_tap: $f missing (build $B first)"; exit 1; }

@@ -7,7 +7,7 @@
 # TCP API, superloop), the kernel side tests/tools/tcp_blast.c.
 set -uo pipefail
 bindir=$1
-tern=$bindir/example_tap_tcp_server blast=$bindir/tests/tcp_blast
+tern=$bindir/example_tap_tcp_server blast=$bindir/tcp_blast
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root for TAP and network namespaces"; exit 77; }
 [ -x "$tern" ] && [ -x "$blast" ] || { echo "SKIP: tcp_blast or example_tap_tcp_server not built"; exit 77; }
 ns=ternk$$

@@ -180,13 +180,49 @@ static bool tap_rx_vnet(tern_tap *t, tern_pbuf *p,
 
 /* One frame from the device into a pool chain. 1: *out set; 0: nothing
  * waiting; <0: error (TERN_ENOMEM after discarding a frame). */
-static int tap_read_one(tern_tap *t, tern_pbuf **out, bool *csum_ok) {
+/* The blocks after the first len bytes of p, cut off (p keeps the rest;
+ * the caller trims it). The tail's own lengths stay right: each pbuf's
+ * tot_len counts only what follows it. */
+static tern_pbuf *cut_tail(tern_pbuf *p, size_t len) {
+  size_t acc = 0;
+  tern_pbuf *q = p;
+  while (q->next && acc + q->len < len) {
+    acc += q->len;
+    q = q->next;
+  }
+  tern_pbuf *rest = q->next;
+  q->next = NULL;
+  return rest;
+}
+
+/* A chain able to take max bytes: the spare blocks left by the previous
+ * read of this poll call, topped up, or a new one. */
+static tern_pbuf *rx_chain(tern_stack *st, tern_pbuf **spare, size_t max,
+                           size_t small) {
+  tern_pbuf *p = *spare;
+  *spare = NULL;
+  if (p && p->tot_len < max) {
+    tern_pbuf *more = ip_pbuf_alloc_raw(st, 0, max - p->tot_len);
+    if (more)
+      tern_pbuf_cat(p, more);
+    else if (p->tot_len < small) {
+      tern_pbuf_free(p);
+      p = NULL;
+    }
+  }
+  if (p) return p;
+  /* IP_ETH_PAD: the IP header 4-aligned after the 14-byte Ethernet one */
+  p = ip_pbuf_alloc_raw(st, IP_ETH_PAD, max);
+  if (!p && max > small) p = ip_pbuf_alloc_raw(st, IP_ETH_PAD, small);
+  return p;
+}
+
+static int tap_read_one(tern_tap *t, tern_pbuf **out, bool *csum_ok,
+                        tern_pbuf **spare) {
   tern_stack *st = tern_netif_stack(t->nif);
   size_t small = tern_netif_mtu(t->nif) + IP_ETH_HLEN + 4u;
   size_t max = t->rx_gso ? TAP_GSO_FRAME_MAX : small;
-  /* IP_ETH_PAD: the IP header 4-aligned after the 14-byte Ethernet one */
-  tern_pbuf *p = ip_pbuf_alloc_raw(st, IP_ETH_PAD, max);
-  if (!p && max > small) p = ip_pbuf_alloc_raw(st, IP_ETH_PAD, small);
+  tern_pbuf *p = rx_chain(st, spare, max, small);
   if (!p) {
     ssize_t n = tap_discard(t);
     if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : errno_err();
@@ -208,7 +244,7 @@ static int tap_read_one(tern_tap *t, tern_pbuf **out, bool *csum_ok) {
   } while (n < 0 && errno == EINTR);
   if (n < 0) {
     int err = errno == EAGAIN || errno == EWOULDBLOCK ? 0 : errno_err();
-    tern_pbuf_free(p);
+    *spare = p; /* nothing read: the whole chain serves the next read */
     return err;
   }
   size_t hl = t->vnet ? t->vnet_len : 0;
@@ -220,6 +256,7 @@ static int tap_read_one(tern_tap *t, tern_pbuf **out, bool *csum_ok) {
     tern_pbuf_free(p);
     return TERN_EPROTO;
   }
+  *spare = cut_tail(p, (size_t)n - hl); /* unused blocks: the next read */
   ip_pbuf_trim(p, (size_t)n - hl);
   *csum_ok = false;
   if (t->vnet && !tap_rx_vnet(t, p, &vh.hdr, csum_ok)) {
@@ -237,17 +274,24 @@ int tern_tap_poll(tern_tap *t) {
    * outlives this call (its pool may be freed before we are). */
   tern_pbuf *held = NULL;
   bool held_ok = false;
+  /* blocks one read did not use go to the next read of this call (a TSO
+   * read takes a 64 KiB chain; most frames use one block of it); the
+   * rest is freed before returning, so nothing outlives the call */
+  tern_pbuf *spare = NULL;
   for (uint32_t i = 0; i < t->rx_batch; i++) {
     tern_pbuf *p = NULL;
     bool ok = false;
-    int rc = tap_read_one(t, &p, &ok);
+    int rc = tap_read_one(t, &p, &ok, &spare);
     if (rc == 0) break;
     if (rc < 0) {
       if (rc == TERN_ENOMEM || rc == TERN_EPROTO) { /* dropped */
         t->stats.rx_drop++;
         continue;
       }
-      if (fed == 0 && !held) return rc;
+      if (fed == 0 && !held) {
+        if (spare) tern_pbuf_free(spare);
+        return rc;
+      }
       break;
     }
     if (tap_chance(t, t->loss)) {
@@ -272,6 +316,7 @@ int tern_tap_poll(tern_tap *t) {
     tern__drv_feed(t->nif, held, held_ok);
     fed++;
   }
+  if (spare) tern_pbuf_free(spare);
   t->stats.rx_frames += (uint64_t)fed;
   return fed;
 }
