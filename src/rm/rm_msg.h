@@ -1,0 +1,126 @@
+/* rm/rm_msg.h: the resource manager's wire format (private).
+ *
+ * QNX passes C structs (struct _io_read, _io_devctl ...) between processes
+ * of one machine with MsgSend/MsgReceive/MsgReply. tern sends the same
+ * messages over one AF_UNIX SOCK_SEQPACKET connection per open, so every
+ * datagram is exactly one message. Each starts with a fixed 16-byte
+ * little-endian header:
+ *
+ *   0  u8  version   TERN__RM_VERSION (1); others are refused
+ *   1  u8  type      TERN__RM_T_* (the QNX _IO_* message it recreates)
+ *   2  u16 flags     TERN__RM_F_REPLY on replies; other bits must be 0
+ *   4  u32 rid       request id, chosen by the client; a reply carries it
+ *   8  u32 len       body bytes after the header: exactly the rest
+ *   12 u16 subtype   _IO_MSG subtype (0 for other kinds)
+ *   14 u16 zero      must be 0
+ *
+ * Bodies (all little-endian; "data" is whatever follows, len says how much):
+ *   OPEN    u32 oflag, u32 mode, u32 zero, u16 pathlen, u16 zero, path
+ *           (_IO_CONNECT/_IO_CONNECT_OPEN; path is the remainder after
+ *           the attached name, no NUL bytes)
+ *   READ    u32 nbytes, u32 xtype(0)                       (_IO_READ)
+ *   WRITE   u32 nbytes, u32 xtype(0), data[nbytes]         (_IO_WRITE)
+ *   DEVCTL  u32 dcmd, u32 nbytes, data[nbytes]             (_IO_DEVCTL)
+ *           nbytes <= the size in dcmd, and 0 unless dcmd says "to"
+ *   STAT    empty                                          (_IO_STAT)
+ *   LSEEK   i64 offset, u32 whence (0..2), u32 zero        (_IO_LSEEK)
+ *   DUP     empty                                          (_IO_DUP)
+ *   CLOSE   empty                              (_IO_CLOSE: close_dup)
+ *   MSG     u16 mgrid, u16 zero, data                      (_IO_MSG)
+ *   UNBLOCK empty; rid names the request to unblock
+ *           (the kernel's unblock pulse, _PULSE_CODE_UNBLOCK)
+ *   REPLY   i32 status (tern_err), u32 zero, i64 value, data
+ *           (MsgReply/MsgError: value is the return value: bytes
+ *           written, the new offset, devctl's ret_val)
+ *
+ * Type numbers 11.. are kept for notify, pulses, mount and private
+ * message ranges (message_attach), which come later.
+ */
+#ifndef TERN_RM_MSG_H
+#define TERN_RM_MSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tern/rm.h"
+
+#define TERN__RM_VERSION 1
+#define TERN__RM_HDR_LEN 16
+#define TERN__RM_F_REPLY 0x0001u
+#define TERN__RM_REPLY_FIXED 16 /* status, zero, value */
+#define TERN__RM_OPEN_FIXED 16
+#define TERN__RM_PATH_MAX 1024 /* longest path carried in OPEN */
+
+enum {
+  TERN__RM_T_OPEN = 1,
+  TERN__RM_T_READ = 2,
+  TERN__RM_T_WRITE = 3,
+  TERN__RM_T_DEVCTL = 4,
+  TERN__RM_T_STAT = 5,
+  TERN__RM_T_LSEEK = 6,
+  TERN__RM_T_DUP = 7,
+  TERN__RM_T_CLOSE = 8,
+  TERN__RM_T_MSG = 9,
+  TERN__RM_T_UNBLOCK = 10,
+  TERN__RM_T_MAX = 10
+};
+
+typedef struct tern__rm_hdr {
+  uint8_t type;
+  uint16_t flags;
+  uint32_t rid;
+  uint32_t len;
+  uint16_t subtype;
+} tern__rm_hdr;
+
+/* A decoded message: views into the caller's bytes, never copies. */
+typedef struct tern__rm_msg {
+  tern__rm_hdr h;
+  uint32_t oflag, mode;   /* OPEN */
+  uint32_t nbytes;        /* READ, WRITE, DEVCTL */
+  uint32_t dcmd;          /* DEVCTL */
+  int64_t offset;         /* LSEEK; REPLY value */
+  uint32_t whence;        /* LSEEK */
+  uint16_t mgrid;         /* MSG */
+  int32_t status;         /* REPLY */
+  const uint8_t *data;    /* OPEN path, WRITE/DEVCTL/MSG/REPLY data */
+  size_t data_len;
+} tern__rm_msg;
+
+/* Header only: TERN_OK when n >= 16 and version, flags, zero and len
+ * (== n - 16) are right; TERN_EPROTO otherwise. h is filled whenever
+ * n >= 16, even on error, so a server can answer the rid. */
+int tern__rm_hdr_decode(const uint8_t *p, size_t n, tern__rm_hdr *h);
+/* Whole message, strict: every length is checked against the kind's
+ * layout, reserved fields must be 0. TERN_OK or TERN_EPROTO (with m->h
+ * filled as above). */
+int tern__rm_msg_decode(const uint8_t *p, size_t n, tern__rm_msg *m);
+
+/* Writers: the fixed part of a message into out (room for
+ * TERN__RM_HDR_LEN + 16 bytes); returns the bytes written. data_len is
+ * the variable part the caller sends after it (gathered with an iovec). */
+size_t tern__rm_hdr_encode(uint8_t *out, uint8_t type, uint16_t flags,
+                           uint32_t rid, uint32_t len, uint16_t subtype);
+size_t tern__rm_enc_open(uint8_t *out, uint32_t rid, uint32_t oflag,
+                         uint32_t mode, uint16_t pathlen);
+size_t tern__rm_enc_io(uint8_t *out, uint8_t type, uint32_t rid, uint32_t a,
+                       uint32_t b, size_t data_len);
+size_t tern__rm_enc_lseek(uint8_t *out, uint32_t rid, int64_t off,
+                          uint32_t whence);
+size_t tern__rm_enc_msg(uint8_t *out, uint32_t rid, uint16_t subtype,
+                        uint16_t mgrid, size_t data_len);
+size_t tern__rm_enc_empty(uint8_t *out, uint8_t type, uint32_t rid);
+size_t tern__rm_enc_reply(uint8_t *out, uint8_t type, uint32_t rid,
+                          int32_t status, int64_t value, size_t data_len);
+
+/* The fixed part of a reply (16 bytes after the header): TERN_OK or
+ * TERN_EPROTO (non-zero reserved field, positive status). */
+int tern__rm_reply_decode(const uint8_t *fixed, int32_t *status,
+                          int64_t *value);
+
+/* tern_rm_stat on the wire: 56 bytes. */
+#define TERN__RM_STAT_LEN 56
+void tern__rm_stat_encode(uint8_t *out, const tern_rm_stat *st);
+void tern__rm_stat_decode(const uint8_t *in, tern_rm_stat *st);
+
+#endif /* TERN_RM_MSG_H */
