@@ -19,6 +19,10 @@
 #include "tern/ip.h"
 #include "tern/ip_drivers.h"
 #include "tern/dhcp.h"
+#ifdef __linux__ /* the resource manager needs AF_UNIX SEQPACKET */
+#include "tern/rm.h"
+#include "tern/rmc.h"
+#endif
 
 #define TERN_VERSION_MAJOR 0
 #define TERN_VERSION_MINOR 1

@@ -1,0 +1,137 @@
+/* ternctl: the command-line client of resource-manager nodes (tern/rmc.h).
+ *
+ *   ternctl [-d REGISTRY] [-t MS] ls
+ *   ternctl [-d REGISTRY] [-t MS] cat PATH
+ *   ternctl [-d REGISTRY] [-t MS] write PATH DATA
+ *   ternctl [-d REGISTRY] [-t MS] devctl PATH CMD [HEXDATA]
+ *
+ *   -d REGISTRY  registry directory (default: $TERN_RM_DIR, else
+ *                $XDG_RUNTIME_DIR/tern-rm, else /run/tern-rm)
+ *   -t MS        timeout of each call (default 5000)
+ *
+ * devctl: CMD is a number (0x... accepted); HEXDATA is sent if CMD says
+ * "to"; for "from" the answer (up to CMD's size) is printed in hex after
+ * "ret=N". Exit status: 0 done, 1 the operation failed (the error is
+ * printed with its tern name), 2 usage.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tern/tern.h"
+
+static int usage(void) {
+  fprintf(stderr,
+          "usage: ternctl [-d REGISTRY] [-t MS] ls\n"
+          "       ternctl [-d REGISTRY] [-t MS] cat PATH\n"
+          "       ternctl [-d REGISTRY] [-t MS] write PATH DATA\n"
+          "       ternctl [-d REGISTRY] [-t MS] devctl PATH CMD [HEXDATA]\n");
+  return 2;
+}
+
+static int fail(const char *what, const char *path, int rc) {
+  fprintf(stderr, "ternctl: %s %s: %s (%s)\n", what, path, tern_strerror(rc),
+          tern_err_name(rc));
+  return 1;
+}
+
+static void on_entry(const char *path, bool is_dir, bool live, void *ud) {
+  (void)ud;
+  printf("%s%s%s\n", path, is_dir && strcmp(path, "/") ? "/" : "",
+         live ? "" : "  (stale)");
+}
+
+static int cmd_cat(const char *path, const tern_rmc_opts *o) {
+  tern_rmc *h;
+  char buf[4096];
+  int rc = tern_rmc_open(&h, path, O_RDONLY, o);
+  if (rc != TERN_OK) return fail("open", path, rc);
+  while ((rc = tern_rmc_read(h, buf, sizeof(buf))) > 0)
+    fwrite(buf, 1, (size_t)rc, stdout);
+  tern_rmc_close(h);
+  return rc < 0 ? fail("read", path, rc) : 0;
+}
+
+static int cmd_write(const char *path, const char *data, const tern_rmc_opts *o) {
+  tern_rmc *h;
+  size_t len = strlen(data), done = 0;
+  int rc = tern_rmc_open(&h, path, O_WRONLY, o);
+  if (rc != TERN_OK) return fail("open", path, rc);
+  while (done < len && (rc = tern_rmc_write(h, data + done, len - done)) > 0)
+    done += (size_t)rc;
+  int crc = tern_rmc_close(h);
+  if (rc < 0) return fail("write", path, rc);
+  if (done < len) return fail("write", path, TERN_EIO);
+  return crc < 0 ? fail("close", path, crc) : 0;
+}
+
+static int parse_hex(const char *s, uint8_t *out, size_t cap, size_t *n) {
+  size_t len = strlen(s);
+  if (len % 2 || len / 2 > cap) return -1;
+  for (size_t i = 0; i < len / 2; i++) {
+    unsigned v;
+    if (sscanf(s + 2 * i, "%2x", &v) != 1) return -1;
+    out[i] = (uint8_t)v;
+  }
+  *n = len / 2;
+  return 0;
+}
+
+static int cmd_devctl(const char *path, const char *cmd, const char *hex,
+                      const tern_rmc_opts *o) {
+  static uint8_t data[TERN_DCMD_SIZE_MAX];
+  char *end;
+  unsigned long dcmd = strtoul(cmd, &end, 0);
+  size_t n = 0;
+  if (*cmd == '\0' || *end != '\0' || dcmd > 0xffffffffUL) {
+    fprintf(stderr, "ternctl: devctl: bad command number '%s'\n", cmd);
+    return 2;
+  }
+  size_t size = TERN_DCMD_GET_SIZE(dcmd);
+  if (hex && parse_hex(hex, data, size, &n) != 0) {
+    fprintf(stderr, "ternctl: devctl: HEXDATA must be pairs of hex digits, "
+                    "at most %zu bytes (the command's size)\n", size);
+    return 2;
+  }
+  tern_rmc *h;
+  int ret = 0, rc = tern_rmc_open(&h, path, O_RDWR, o);
+  if (rc != TERN_OK) return fail("open", path, rc);
+  rc = tern_rmc_devctl(h, (uint32_t)dcmd, data, size, &ret);
+  tern_rmc_close(h);
+  if (rc != TERN_OK) return fail("devctl", path, rc);
+  printf("ret=%d", ret);
+  if (TERN_DCMD_GET_DIR(dcmd) & TERN_DCMD_DIR_FROM) {
+    printf(" data=");
+    for (size_t i = 0; i < size; i++) printf("%02x", data[i]);
+  }
+  printf("\n");
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  tern_rmc_opts o = {0};
+  int opt;
+  while ((opt = getopt(argc, argv, "d:t:h")) != -1) {
+    if (opt == 'd')
+      o.registry = optarg;
+    else if (opt == 't')
+      o.timeout_ms = atoi(optarg);
+    else
+      return usage();
+  }
+  argc -= optind;
+  argv += optind;
+  if (argc < 1) return usage();
+  if (strcmp(argv[0], "ls") == 0 && argc == 1) {
+    int rc = tern_rmc_list(o.registry, on_entry, NULL);
+    return rc == TERN_OK ? 0 : fail("ls", o.registry ? o.registry : "(registry)", rc);
+  }
+  if (strcmp(argv[0], "cat") == 0 && argc == 2) return cmd_cat(argv[1], &o);
+  if (strcmp(argv[0], "write") == 0 && argc == 3)
+    return cmd_write(argv[1], argv[2], &o);
+  if (strcmp(argv[0], "devctl") == 0 && (argc == 3 || argc == 4))
+    return cmd_devctl(argv[1], argv[2], argc == 4 ? argv[3] : NULL, &o);
+  return usage();
+}

@@ -1,0 +1,94 @@
+/* tern/rmc.h: the resource manager, client side: open a name a server
+ * attached (tern/rm.h) and send it messages, like QNX's open/read/write/
+ * devctl/lseek/fstat/dup/close/MsgSend(_IO_MSG) on a resource manager.
+ *
+ * A handle is one open: one SEQPACKET connection to the server that owns
+ * the longest attached prefix of the path. Every call is blocking with
+ * the handle's timeout and returns 0 (or a count) or a negative TERN_E*:
+ * the server's error (TERN_EACCES, TERN_EBADF, TERN_ENOTSUP ...) or the
+ * transport's (TERN_ENOENT: no server has the name; TERN_ECONNRESET: the
+ * server went away; TERN_ETIMEDOUT; TERN_EMSGSIZE: the message would pass
+ * max_msg). On a timeout the client sends an unblock request for the call
+ * (the server's unblock handler sees it) and waits a short grace for the
+ * answer; the call then returns TERN_ETIMEDOUT unless the server answered
+ * for real meanwhile.
+ *
+ * A handle is used by one thread at a time (one request in flight per
+ * connection). Not yet here: notify, pulses, mount.
+ */
+#ifndef TERN_RMC_H
+#define TERN_RMC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tern/config.h"
+#include "tern/rm.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tern_rmc tern_rmc;
+
+typedef struct tern_rmc_opts {
+  const char *registry; /* NULL: as tern_rm_opts.registry */
+  int timeout_ms;       /* per call; 0: 5000; TERN_WAIT_FOREVER (-1): none */
+  int unblock_grace_ms; /* wait for the unblock's answer; 0: 500 */
+  size_t max_msg;       /* 0: TERN_RM_MAX_MSG_DEFAULT; match the server's */
+} tern_rmc_opts;
+
+/* Open path (absolute) with oflag (O_RDONLY, O_WRONLY, O_RDWR, ...).
+ * opts may be NULL. TERN_ENOENT if no live server covers path; the
+ * server's open handler's error otherwise (TERN_EACCES ...).
+ * Example: tern_rmc_open(&h, "/dev/sample", O_RDWR, NULL). */
+TERN_API int tern_rmc_open(tern_rmc **out, const char *path, int oflag,
+                           const tern_rmc_opts *opts);
+/* Close this handle (QNX close: the server's close_dup runs, and
+ * close_ocb after the last handle of the OCB). The handle is freed
+ * whatever the result. */
+TERN_API int tern_rmc_close(tern_rmc *h);
+/* Another handle on the same OCB (QNX dup: shared offset and flags). Both
+ * must be closed. */
+TERN_API int tern_rmc_dup(tern_rmc *h, tern_rmc **out);
+
+/* Up to len bytes; returns the count (0: end of data). len is cut to what
+ * one message holds. */
+TERN_API int tern_rmc_read(tern_rmc *h, void *buf, size_t len);
+/* Returns the count the server took. TERN_EMSGSIZE if len does not fit
+ * one message (max_msg less 24 bytes of headers). */
+TERN_API int tern_rmc_write(tern_rmc *h, const void *buf, size_t len);
+/* devctl (QNX devctl): data goes to the server if dcmd says "to" (at most
+ * its declared size, and at most nbytes), and the answer comes back into
+ * data if it says "from" (at most both again). ret_val (may be NULL)
+ * gets the server's return value. */
+TERN_API int tern_rmc_devctl(tern_rmc *h, uint32_t dcmd, void *data,
+                             size_t nbytes, int *ret_val);
+TERN_API int tern_rmc_stat(tern_rmc *h, tern_rm_stat *st);
+/* whence: SEEK_SET/CUR/END; *pos (may be NULL) gets the new offset. */
+TERN_API int tern_rmc_lseek(tern_rmc *h, int64_t offset, int whence,
+                            int64_t *pos);
+/* _IO_MSG: a message outside the I/O kinds, to the OCB's handler. The
+ * answer (up to out_cap bytes) goes to out; *out_len (may be NULL) gets
+ * its size. */
+TERN_API int tern_rmc_msg(tern_rmc *h, uint16_t mgrid, uint16_t subtype,
+                          const void *in, size_t in_len, void *out,
+                          size_t out_cap, size_t *out_len);
+
+TERN_API void tern_rmc_set_timeout(tern_rmc *h, int timeout_ms);
+/* The connection's descriptor (for poll; do not read or close it). */
+TERN_API int tern_rmc_fd(const tern_rmc *h);
+
+/* Every registry entry: fn(path, is_dir, live, ud) per attach (live:
+ * something accepts connections there). registry as in tern_rmc_opts.
+ * TERN_ENOENT if the registry directory does not exist. */
+typedef void (*tern_rmc_list_fn)(const char *path, bool is_dir, bool live,
+                                 void *ud);
+TERN_API int tern_rmc_list(const char *registry, tern_rmc_list_fn fn,
+                           void *ud);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TERN_RMC_H */

@@ -1,0 +1,153 @@
+/* rm/rm_internal.h: the resource manager's private structures, shared by
+ * rm_registry.c (names <-> sockets), rm_dispatch.c (connections, receive,
+ * reply), rm_ocb.c (OCBs and handler contexts), rm_default.c (QNX's
+ * iofunc_*_default) and rmc.c (the client).
+ */
+#ifndef TERN_RM_INTERNAL_H
+#define TERN_RM_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/un.h>
+
+#include "rm/rm_msg.h"
+#include "tern/base.h"
+#include "tern/loop.h"
+#include "tern/rm.h"
+
+#define TERN__RM_DIR_MAX 108         /* a registry dir fits a sun_path */
+#define TERN__RM_PENDING_MAX 64      /* unanswered requests per connection */
+#define TERN__RM_MAX_CONNS_DEFAULT 1024
+#define TERN__RM_REPLY_HDR (TERN__RM_HDR_LEN + TERN__RM_REPLY_FIXED)
+
+/* ---- registry (rm_registry.c) ---------------------------------------- */
+
+/* The registry directory: given, else $TERN_RM_DIR, else
+ * $XDG_RUNTIME_DIR/tern-rm, else /run/tern-rm. TERN_EINVAL if too long. */
+int tern__rm_registry_dir(const char *given, char *out, size_t cap);
+/* Absolute, no empty/"."/".." parts, no trailing '/' (but "/" itself). */
+bool tern__rm_path_valid(const char *path);
+/* Socket file name of an attach: "f." or "d." then the path with '/' as
+ * '+' and every byte outside [A-Za-z0-9._-] as %XX. */
+int tern__rm_name_encode(const char *path, bool dir, char *out, size_t cap);
+int tern__rm_name_decode(const char *name, char *path, size_t cap, bool *dir);
+/* Bind and listen on the attach's socket, replacing a stale entry.
+ * TERN_EEXIST if someone listens there. *ino identifies our file. */
+int tern__rm_listen(const char *dir, const char *path, bool isdir, int *fd,
+                    char *sockpath, size_t cap, uint64_t *ino);
+/* Unlink sockpath if it is still the file we bound (ino). */
+void tern__rm_unlisten(const char *sockpath, uint64_t ino);
+/* Longest-prefix resolution and connect (SOCK_CLOEXEC, blocking).
+ * rest gets the remainder of path for the attach found. TERN_ENOENT if
+ * no live entry covers path. */
+int tern__rm_resolve(const char *dir, const char *path, int *fd, char *rest,
+                     size_t cap);
+typedef void (*tern__rm_list_fn)(const char *path, bool isdir, bool live,
+                                 void *ud);
+int tern__rm_registry_list(const char *dir, tern__rm_list_fn fn, void *ud);
+
+/* ---- server structures --------------------------------------------------- */
+
+typedef struct tern__rm_conn tern__rm_conn;
+
+/* A request awaiting its reply. */
+typedef struct tern__rm_pend {
+  uint32_t rid;
+  uint8_t type;
+  size_t cap; /* data the client takes (read nbytes, devctl size) */
+} tern__rm_pend;
+
+struct tern_rm_attach_h {
+  tern_rm_dispatch *d;
+  tern_rm_attach_h *next;
+  char *path;
+  unsigned flags;
+  const tern_rm_connect_funcs *cf;
+  const tern_rm_io_funcs *iof;
+  tern_rm_attr *attr;
+  int fd;
+  tern_io *io;
+  uint64_t ino;
+  char sockpath[sizeof(((struct sockaddr_un *)0)->sun_path)];
+};
+
+struct tern_rm_ocb {
+  tern_rm_attach_h *a;
+  tern_rm_attr *attr;
+  uint32_t oflag;
+  int64_t offset;
+  unsigned refs;
+  void *data;
+  char path[]; /* remainder it was opened with */
+};
+
+/* One client connection = one open (and its dups). */
+struct tern__rm_conn {
+  tern_rm_dispatch *d;
+  tern__rm_conn *prev, *next;
+  tern_rm_attach_h *a;
+  uint32_t id;
+  int fd;
+  tern_io *io;
+  tern_rm_cred cred;
+  tern_rm_ocb *ocb;
+  tern__rm_pend *pending; /* requests awaiting a reply */
+  size_t npending, cap_pending;
+  bool busy;         /* a handler of this connection is running */
+  bool dead;         /* close when the handler returns */
+};
+
+struct tern_rm_ctx {
+  tern_rm_dispatch *d;
+  tern__rm_conn *c;
+  uint32_t rid;       /* 0: no request (close on death) */
+  uint8_t type;
+  int64_t value;
+  size_t reply_cap;   /* the client takes at most this much data */
+  struct iovec parts[TERN_RM_MAX_PARTS];
+  int nparts;
+  uint8_t scratch[64]; /* small replies built by default handlers */
+};
+
+struct tern_rm_dispatch {
+  tern_loop *loop;
+  char registry[TERN__RM_DIR_MAX];
+  size_t max_msg, max_conns, nconns;
+  uint8_t *rbuf;
+  size_t rbuf_len;
+  tern_rm_attach_h *attaches;
+  tern__rm_conn *conns;
+  uint32_t next_conn_id;
+  atomic_uint posted; /* cross-thread replies still queued */
+  bool freeing;
+};
+
+/* ---- rm_ocb.c ----------------------------------------------------------- */
+int tern__rm_ocb_new(tern__rm_conn *c, const char *path, uint32_t oflag,
+                     tern_rm_ocb **out);
+/* close_ocb handler, counters, free. */
+void tern__rm_ocb_release(tern_rm_ctx *ctx, tern_rm_ocb *ocb);
+void tern__rm_ctx_init(tern_rm_ctx *ctx, tern__rm_conn *c, uint32_t rid,
+                       uint8_t type);
+
+/* ---- rm_dispatch.c --------------------------------------------------------- */
+/* Send a reply on c now. Data beyond ctx-less cap is cut. A failed send
+ * marks the connection dead (closed now, or after its handler returns). */
+void tern__rm_send_reply(tern__rm_conn *c, uint8_t type, uint32_t rid,
+                         int status, int64_t value, const struct iovec *iov,
+                         int nparts, size_t cap);
+/* Drop rid from c's pending list into *out; false if it was not there. */
+bool tern__rm_pending_take(tern__rm_conn *c, uint32_t rid, tern__rm_pend *out);
+int tern__rm_pending_add(tern__rm_conn *c, uint32_t rid, uint8_t type,
+                         size_t cap);
+void tern__rm_conn_close(tern__rm_conn *c);
+tern__rm_conn *tern__rm_conn_find(tern_rm_dispatch *d, uint32_t id);
+
+/* ---- rm_io.c: one received message to its handler ---------------------------- */
+void tern__rm_handle(tern__rm_conn *c, tern__rm_msg *m);
+/* A connection goes away: close_dup per handle, close_ocb. */
+void tern__rm_conn_drop_ocb(tern__rm_conn *c);
+
+#endif /* TERN_RM_INTERNAL_H */
