@@ -113,7 +113,7 @@ bool tcp_process_ack(tern_tcp *pcb, const tcp_seg *seg) {
     if (tcp_flight(pcb) == 0)
       tcp_stop_rtx(pcb);
     else
-      tcp_set_rtx(pcb, tcp_rto(pcb));
+      tcp_arm_rtx(pcb);
   }
   if (data_acked && !tcp_cb_sent(pcb, data_acked)) return false;
   return true;

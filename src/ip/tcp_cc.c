@@ -148,9 +148,26 @@ static void enter_recovery(tern_tcp *pcb) {
   rexmit_head_lost(pcb);
 }
 
+/* RFC 5827 early retransmit: with fewer than 4 segments out and nothing
+ * new to send, a loss is declared after (segments - 1) duplicates. */
+static uint32_t early_thresh(const tern_tcp *pcb, uint32_t segs) {
+  if (pcb->u.c.snd_cur || segs >= TCP_DUPTHRESH + 1 || segs < 2)
+    return TCP_DUPTHRESH;
+  return segs - 1;
+}
+
+static uint32_t inflight_segs(const tern_tcp *pcb) {
+  uint32_t n = 0;
+  for (const tern_pbuf *q = pcb->u.c.sndq;
+       q && seq_lt(q->q_seq, pcb->u.c.snd_nxt) && n <= TCP_DUPTHRESH;
+       q = q->q_next)
+    n++;
+  return n;
+}
+
 void tcp_cc_dupack(tern_tcp *pcb) {
   struct tcp_conn_part *c = &pcb->u.c;
-  if (c->dupacks < 255) c->dupacks++;
+  if (c->dupacks < 15) c->dupacks++;
   if (pcb->recovery) {
     if (!pcb->sack_on) c->cwnd += c->mss; /* RFC 6582 3.2 (3) inflation */
     else tcp_sack_mark_lost(pcb);
@@ -160,14 +177,15 @@ void tcp_cc_dupack(tern_tcp *pcb) {
     if (pcb->sack_on) tcp_sack_mark_lost(pcb);
     return;
   }
-  bool enough = c->dupacks >= TCP_DUPTHRESH;
+  bool enough = c->dupacks >= early_thresh(pcb, inflight_segs(pcb));
   if (!enough && pcb->sack_on) {
     /* RFC 6675 5 (b): the scoreboard may say "lost" before 3 dupacks */
     tcp_sack_mark_lost(pcb);
     enough = c->sndq && (c->sndq->q_flags & TCPQ_LOST);
   }
-  /* RFC 6582 4.1: no second recovery for the same loss */
-  if (enough && seq_gt(c->snd_una, c->recover)) {
+  /* RFC 6582 3.2 (2): no second recovery for the same loss: the ACK
+   * must cover recover (SND.NXT when the last one began) */
+  if (enough && seq_ge(c->snd_una, c->recover)) {
     enter_recovery(pcb);
   } else if (c->dupacks < TCP_DUPTHRESH) {
     /* RFC 3042 limited transmit: a new segment per duplicate (taken
@@ -193,7 +211,7 @@ void tcp_cc_sack(tern_tcp *pcb) {
   tcp_sack_mark_lost(pcb);
   if (pcb->recovery || pcb->loss) return;
   if (c->sndq && (c->sndq->q_flags & TCPQ_LOST) &&
-      seq_gt(c->snd_una, c->recover))
+      seq_ge(c->snd_una, c->recover))
     enter_recovery(pcb);
 }
 
@@ -213,6 +231,53 @@ void tcp_cc_rto(tern_tcp *pcb) {
 
 /* ---- SACK scoreboard (RFC 2018, RFC 6675) ---------------------------------- */
 
+/* Split the sent entry *pp at off (0 < off < q_len) so the scoreboard
+ * can follow a SACK block inside a super-segment. Both halves are fresh
+ * copies: the old chain may still sit in a frame a driver or ARP holds.
+ * false (nothing changed) if the pool cannot hold the copies. */
+static bool split_entry(tern_tcp *pcb, tern_pbuf **pp, uint32_t off) {
+  struct tcp_conn_part *c = &pcb->u.c;
+  tern_pbuf *q = *pp;
+  tern_pbuf *a = ip_pbuf_copy_range(pcb->st, q, 0, off, 0);
+  tern_pbuf *b = a ? ip_pbuf_copy_range(pcb->st, q, off, q->q_len - off, 0)
+                   : NULL;
+  if (!b) {
+    if (a) tern_pbuf_free(a);
+    return false;
+  }
+  a->q_seq = q->q_seq;
+  a->q_len = (uint16_t)off;
+  b->q_seq = q->q_seq + off;
+  b->q_len = (uint16_t)(q->q_len - off);
+  a->q_flags = b->q_flags = q->q_flags;
+  if (seq_le(b->q_seq, c->snd_nxt)) a->q_flags |= TCPQ_SENT;
+  a->q_time = b->q_time = q->q_time;
+  a->q_next = b;
+  b->q_next = q->q_next;
+  *pp = a;
+  if (c->sndq_tail == q) c->sndq_tail = b;
+  if (c->snd_cur == q)
+    c->snd_cur = seq_ge(c->snd_nxt, b->q_seq) ? b : a;
+  q->q_next = NULL;
+  tern_pbuf_free(q);
+  return true;
+}
+
+/* Entries that a block's edge cuts are split there (super-segments). */
+static void split_at(tern_tcp *pcb, uint32_t seq) {
+  struct tcp_conn_part *c = &pcb->u.c;
+  for (tern_pbuf **pp = &c->sndq; *pp && seq_lt((*pp)->q_seq, c->snd_nxt);
+       pp = &(*pp)->q_next) {
+    tern_pbuf *q = *pp;
+    if (seq_gt(q->q_seq, seq)) return;
+    if (seq_lt(q->q_seq, seq) && seq_gt(q->q_seq + q->q_len, seq) &&
+        seq_le(seq, c->snd_nxt) && q->q_len > c->mss) {
+      split_entry(pcb, pp, seq - q->q_seq);
+      return;
+    }
+  }
+}
+
 bool tcp_sack_update(tern_tcp *pcb, const tcp_seg *seg) {
   struct tcp_conn_part *c = &pcb->u.c;
   bool news = false;
@@ -221,6 +286,8 @@ bool tcp_sack_update(tern_tcp *pcb, const tcp_seg *seg) {
     /* RFC 2018: blocks must be within what we sent; D-SACKs ignored */
     if (!seq_lt(s, e) || seq_le(e, c->snd_una) || seq_gt(e, c->snd_nxt))
       continue;
+    split_at(pcb, s);
+    split_at(pcb, e);
     for (tern_pbuf *q = c->sndq; q && seq_lt(q->q_seq, e); q = q->q_next) {
       if (q->q_flags & TCPQ_SACKED) continue;
       if (seq_ge(q->q_seq, s) && seq_le(q->q_seq + q->q_len, e)) {
@@ -236,16 +303,17 @@ bool tcp_sack_update(tern_tcp *pcb, const tcp_seg *seg) {
  * DupThresh * SMSS bytes SACKed above it. */
 void tcp_sack_mark_lost(tern_tcp *pcb) {
   struct tcp_conn_part *c = &pcb->u.c;
-  uint32_t tot_b = 0, tot_n = 0, newest = 0;
+  uint32_t tot_b = 0, tot_n = 0, newest = 0, segs = 0;
   for (tern_pbuf *q = c->sndq; q && seq_lt(q->q_seq, c->snd_nxt); q = q->q_next)
-    if (q->q_flags & TCPQ_SACKED) {
+    if (++segs && (q->q_flags & TCPQ_SACKED)) {
       tot_b += q->q_len;
       if (!tot_n++ || tcp_tdiff(q->q_time, newest) > 0) newest = q->q_time;
     }
   if (!tot_n) return;
   /* a retransmission is lost too when something sent after it (by more
    * than a reordering allowance) has arrived (RFC 8985's idea) */
-  uint32_t reo = (c->srtt8 >> 5) > 2 ? (c->srtt8 >> 5) : 2;
+  uint32_t reo = (c->srtt8 >> 5) > 1 ? (c->srtt8 >> 5) : 1;
+  uint32_t thr = early_thresh(pcb, segs);
   uint32_t seen_b = 0, seen_n = 0;
   for (tern_pbuf *q = c->sndq; q && seq_lt(q->q_seq, c->snd_nxt);
        q = q->q_next) {
@@ -255,10 +323,11 @@ void tcp_sack_mark_lost(tern_tcp *pcb) {
       continue;
     }
     uint32_t above_b = tot_b - seen_b, above_n = tot_n - seen_n;
-    bool enough = above_n >= TCP_DUPTHRESH || above_b >= TCP_DUPTHRESH * c->mss;
+    bool enough = above_n >= thr || above_b >= thr * c->mss;
     if (!enough) continue;
+    /* (a super-segment entry is SACKed only whole: not re-marked) */
     if (!(q->q_flags & TCPQ_REXMIT) ||
-        tcp_tdiff(newest, q->q_time) > (int32_t)reo)
+        (q->q_len <= c->mss && tcp_tdiff(newest, q->q_time) >= (int32_t)reo))
       q->q_flags |= TCPQ_LOST;
   }
 }

@@ -158,7 +158,8 @@ struct tern_tcp {
       uint16_t ka_idle_s;        /* keepalive idle, s (0: off) */
       uint16_t poll_ms;
       uint8_t ka_intvl_s;
-      uint8_t dupacks;
+      uint8_t dupacks : 4;       /* saturating */
+      uint8_t pto : 1;           /* the rtx deadline is a tail loss probe */
       uint8_t nrtx : 4;          /* retransmissions of the head / probes */
       uint8_t ka_probes : 4;
       uint8_t snd_wscale : 4, rcv_wscale : 4;
@@ -306,6 +307,8 @@ void tcp_send_rst_for(tern_stack *st, const tcp_seg *seg, const ip_rx *rx,
 int tcp_send_rst(tern_tcp *pcb);
 /* Retransmit the first unacknowledged segment now. */
 int tcp_rexmit_head(tern_tcp *pcb);
+/* Retransmit what of entry q is in flight. */
+int tcp_rexmit_entry(tern_tcp *pcb, tern_pbuf *q);
 int tcp_zero_window_probe(tern_tcp *pcb);
 uint16_t tcp_rcv_wnd_field(tern_tcp *pcb, bool syn);
 uint16_t tcp_mss_for(tern_stack *st, uint32_t dst);
@@ -318,6 +321,9 @@ void tcp_timer_fn(tern_stack *st, ip_timer *t);
 /* Re-arm the embedded timer for the earliest deadline. */
 void tcp_timer_update(tern_tcp *pcb);
 void tcp_set_rtx(tern_tcp *pcb, uint32_t ms);
+/* The retransmission timer for data in flight: RTO, or first a tail loss
+ * probe (RFC 8985 7). */
+void tcp_arm_rtx(tern_tcp *pcb);
 void tcp_stop_rtx(tern_tcp *pcb);
 void tcp_set_dack(tern_tcp *pcb);
 void tcp_ka_reset(tern_tcp *pcb);

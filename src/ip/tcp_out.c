@@ -311,16 +311,19 @@ static uint32_t seg_max(tern_tcp *pcb) {
 }
 
 static void after_send(tern_tcp *pcb) {
-  if (!pcb->t_rtx) tcp_set_rtx(pcb, tcp_rto(pcb));
+  if (!pcb->t_rtx) tcp_arm_rtx(pcb);
 }
 
 /* Retransmit the part of q in [snd_una, snd_nxt). */
-static int rexmit_entry(tern_tcp *pcb, tern_pbuf *q) {
+int tcp_rexmit_entry(tern_tcp *pcb, tern_pbuf *q) {
   struct tcp_conn_part *c = &pcb->u.c;
   uint32_t s = seq_lt(q->q_seq, c->snd_una) ? c->snd_una : q->q_seq;
   uint32_t e = q->q_seq + q->q_len;
   uint32_t data_end = pcb->fin_sent ? c->snd_nxt - 1 : c->snd_nxt;
   if (seq_gt(e, data_end)) e = data_end;
+  /* fast recovery resends one segment from a hole (RFC 6675 NextSeg), not
+   * a whole super-segment entry the scoreboard could not split */
+  if (pcb->recovery && seq_gt(e, s + c->mss)) e = s + c->mss;
   if (seq_le(e, s)) return TERN_OK;
   bool fin = pcb->fin_sent && e == c->snd_lbb;
   int r = send_range(pcb, q, s, e - s, fin);
@@ -337,7 +340,7 @@ int tcp_rexmit_head(tern_tcp *pcb) {
   tern_pbuf *q = c->sndq;
   if (q && seq_lt(q->q_seq, c->snd_nxt) &&
       seq_lt(c->snd_una, pcb->fin_sent ? c->snd_nxt - 1 : c->snd_nxt))
-    return rexmit_entry(pcb, q);
+    return tcp_rexmit_entry(pcb, q);
   if (pcb->fin_sent && c->snd_una != c->snd_nxt) {
     pcb->st->stats.tcp_retrans++;
     tcp_stat_sat(&c->n_retrans);
@@ -369,7 +372,7 @@ static bool send_lost(tern_tcp *pcb) {
        q = q->q_next) {
     if (!(q->q_flags & TCPQ_LOST) || (q->q_flags & TCPQ_SACKED)) continue;
     if (pipe >= c->cwnd) break;
-    if (rexmit_entry(pcb, q)) break;
+    if (tcp_rexmit_entry(pcb, q)) break;
     pipe += q->q_len;
     if (pcb->recovery && pcb->sack_on) {
       pcb->st->stats.tcp_sack_rexmit++;

@@ -47,8 +47,29 @@ void tcp_timer_update(tern_tcp *pcb) {
 
 void tcp_set_rtx(tern_tcp *pcb, uint32_t ms) {
   pcb->u.c.due_rtx = tcp_now32(pcb->st) + ms;
+  pcb->u.c.pto = 0;
   pcb->t_rtx = 1;
   tcp_timer_update(pcb);
+}
+
+/* RFC 8985 7.2: with SACK and an RTT measured, outside recovery, the
+ * timer fires first after PTO = 2 SRTT (plus the peer's delayed ACK when
+ * one segment is out) so a lost tail is found without waiting an RTO. */
+void tcp_arm_rtx(tern_tcp *pcb) {
+  struct tcp_conn_part *c = &pcb->u.c;
+  uint32_t rto = tcp_rto(pcb);
+  if (pcb->sack_on && pcb->rtt_seeded && !pcb->recovery && !pcb->loss &&
+      !pcb->persist && c->nrtx == 0) {
+    uint32_t pto = 2 * (c->srtt8 >> 3);
+    if (tcp_flight(pcb) <= c->mss) pto += TCP_DACK_MS;
+    if (pto < 10) pto = 10;
+    if (pto < rto) {
+      tcp_set_rtx(pcb, pto);
+      c->pto = 1;
+      return;
+    }
+  }
+  tcp_set_rtx(pcb, rto);
 }
 
 void tcp_stop_rtx(tern_tcp *pcb) {
@@ -163,6 +184,22 @@ static void rto_timeout(tern_tcp *pcb) {
   tcp_set_rtx(pcb, tcp_rto(pcb));
 }
 
+/* RFC 8985 7.3: the probe resends the last segment in flight (new data
+ * would be sent already if the windows allowed); its ACK, with SACK
+ * blocks, lets recovery find a lost tail. Then the RTO runs. */
+static void tlp_fire(tern_tcp *pcb) {
+  struct tcp_conn_part *c = &pcb->u.c;
+  tern_pbuf *last = NULL;
+  for (tern_pbuf *q = c->sndq; q && seq_lt(q->q_seq, c->snd_nxt);
+       q = q->q_next)
+    last = q;
+  if (last && !(last->q_flags & TCPQ_SACKED))
+    tcp_rexmit_entry(pcb, last);
+  else if (!last)
+    tcp_rexmit_head(pcb); /* a FIN alone */
+  tcp_set_rtx(pcb, tcp_rto(pcb));
+}
+
 static void rtx_due(tern_tcp *pcb) {
   pcb->t_rtx = 0;
   switch (pcb->state) {
@@ -181,6 +218,8 @@ static void rtx_due(tern_tcp *pcb) {
   }
   if (pcb->persist)
     persist_timeout(pcb);
+  else if (pcb->u.c.pto && tcp_flight(pcb))
+    tlp_fire(pcb);
   else
     rto_timeout(pcb);
 }
