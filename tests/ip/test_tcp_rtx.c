@@ -506,6 +506,41 @@ static void test_limited_transmit_sack_on_data(void **state) {
   end_all();
 }
 
+/* TSO: one super-segment entry; SACK blocks split it so only the hole is
+ * resent, one MSS at a time. */
+static void test_tso_sack_split(void **state) {
+  (void)state;
+  memset(&R, 0, sizeof R);
+  tt_init_opts(&T, NULL, TERN_NETIF_TX_CSUM | TERN_NETIF_TSO);
+  uint32_t iss;
+  tern_tcp *c = estab(&iss, TO_MSS | TO_SACK | TO_WS);
+  ack(iss + 1, 65535);
+  tern_tcp_write(c, big, 10 * 1460, TERN_TCP_WRITE_COPY);
+  tern_tcp_output(c);
+  tseg s;
+  tt_pop(&T, &s);
+  assert_int_equal(s.len, 10 * 1460);
+  assert_int_equal(T.last_meta.gso_mss, 1460);
+  uint32_t b = iss + 1;
+  /* #0 and #1 lost, #2..#9 arrived */
+  uint32_t blk[1][2] = {{b + 2 * 1460, b + 10 * 1460}};
+  ack_sack(b, blk, 1);
+  tt_pop(&T, &s);
+  assert_int_equal(s.seq, b);
+  assert_int_equal(s.len, 1460);
+  assert_int_equal(tt_pending(&T), 0);
+  ack_sack(b + 1460, blk, 1); /* partial ACK: the next MSS of the hole */
+  tt_pop(&T, &s);
+  assert_int_equal(s.seq, b + 1460);
+  assert_int_equal(s.len, 1460);
+  assert_memory_equal(s.data, big + 1460, 1460);
+  assert_int_equal(tt_pending(&T), 0);
+  ack(b + 10 * 1460, 65535);
+  assert_int_equal(R.sent_bytes, 10 * 1460);
+  assert_int_equal(tern_tcp_queued(c), 0);
+  end_all();
+}
+
 /* Zero-copy writes (views of caller memory) and data written before the
  * handshake completes. */
 static void test_write_view_early(void **state) {
@@ -568,6 +603,7 @@ int main(void) {
       cmocka_unit_test(test_recv_eagain),
       cmocka_unit_test(test_write_view_early),
       cmocka_unit_test(test_limited_transmit_sack_on_data),
+      cmocka_unit_test(test_tso_sack_split),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
