@@ -10,7 +10,8 @@
 # reports SKIP and the others still run.
 #
 # Environment: BENCH_ONLY="conn_idle conn_cycle" runs only those sections;
-# CONN_IDLE_N (10000), CONN_CYCLE_N (1000), CONN_CYCLE_CYCLES (10).
+# CONN_IDLE_N (10000), CONN_CYCLE_N (1000), CONN_CYCLE_CYCLES (10),
+# RM_RTT_N (20000).
 # Results and their meaning: docs/PERFORMANCE.md.
 set -u
 
@@ -22,7 +23,7 @@ fi
 BIN="$BUILD/bench"
 [ -d "$BIN" ] || BIN="$BUILD"
 
-SECTIONS=(conn_idle conn_cycle http_ws ip_tap ip_conn_mem)
+SECTIONS=(conn_idle conn_cycle http_ws ip_tap ip_conn_mem rm_rtt)
 
 SUMMARY=()
 FAILED=0
@@ -181,6 +182,29 @@ bench_ip_tap() {
   local ok
   ok=$(awk -v a="$tx" -v b="$rx" 'BEGIN{print (a >= 360 && b >= 360) ? 0 : 1}')
   SUMMARY+=("ip_tap: kernel->tern $tx MB/s, tern->kernel $rx MB/s (target >= 360 MB/s = 2x lwIP tuned): $(verdict "$ok")")
+}
+
+# ---- section: resource manager devctl round trip vs bare SEQPACKET ------
+bench_rm_rtt() {
+  local prog="$BIN/rm_rtt" out="$TMP/rm_rtt.out" rc
+  if [ ! -x "$prog" ]; then
+    SUMMARY+=("rm_rtt: SKIP ($prog not built)")
+    return
+  fi
+  run_prog 50 "$out" "$prog" -n "${RM_RTT_N:-20000}"
+  rc=$?
+  if [ $rc -ne 0 ]; then
+    SUMMARY+=("rm_rtt: FAIL (exit $rc)")
+    FAILED=1
+    return
+  fi
+  local fm rm ratio r99
+  fm=$(field floor_median_us "$out")
+  rm=$(field rm_median_us "$out")
+  ratio=$(field ratio_median "$out")
+  r99=$(field ratio_p99 "$out")
+  awk -v r="$ratio" 'BEGIN { exit !(r <= 1.5) }'
+  SUMMARY+=("rm_rtt: $(verdict $?) devctl round trip median ${rm} us vs bare SEQPACKET ${fm} us = ${ratio}x (p99 ${r99}x; target <= 1.5x)")
 }
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/tern-bench.XXXXXX")

@@ -176,7 +176,7 @@ int tern__rm_listen(const char *dir, const char *path, bool isdir, int *fd,
   if (rc != TERN_OK) return rc;
   rc = bind_listen(&sa, fd);
   if (rc == TERN_EADDRINUSE) { /* live or stale? */
-    int probe;
+    int probe = -1;
     rc = try_connect(&sa, &probe);
     if (rc == TERN_OK) {
       close(probe);
@@ -293,7 +293,7 @@ int tern__rm_registry_list(const char *dir, tern__rm_list_fn fn, void *ud) {
     char apath[TERN__RM_PATH_MAX + 1];
     struct sockaddr_un sa;
     bool isdir;
-    int fd;
+    int fd = -1;
     if (tern__rm_name_decode(e->d_name, apath, sizeof(apath), &isdir) != TERN_OK ||
         make_addr(dir, e->d_name, &sa) != TERN_OK)
       continue;
