@@ -304,11 +304,34 @@ static void test_pair_alloc_failures(void **state) {
   }
 }
 
+/* A pool far smaller than the default buffers (256 KiB each way): writes
+ * take what fits, receivers drop what they cannot hold, and TCP still
+ * delivers everything. */
+static void test_pair_small_pool(void **state) {
+  (void)state;
+  const uint64_t n = 300000;
+  tern_stack_opts o = {0};
+  o.pool_bytes = 96u << 10;
+  tern_tcp *l = setup(false, n, &o);
+  run_until(n, 600000);
+  assert_false(CS.err || SS.err);
+  assert_int_equal(CS.rcvd, n);
+  assert_int_equal(SS.rcvd, n);
+  assert_true(CS.fnv == fnv_of(n) && SS.fnv == fnv_of(n));
+  tern_stack_stats sa;
+  tern_stack_get_stats(A.st, &sa);
+  printf("small pool: %llu ms virtual, pool high %u of %u blocks, "
+         "mem_fail %llu\n", (unsigned long long)NOW, sa.pool_high,
+         sa.pool_blocks, (unsigned long long)sa.mem_fail);
+  close_and_check(l);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_pair_1mb),
       cmocka_unit_test(test_pair_1mb_offload),
       cmocka_unit_test(test_pair_alloc_failures),
+      cmocka_unit_test(test_pair_small_pool),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
