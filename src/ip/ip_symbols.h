@@ -58,6 +58,7 @@
 #define ip_udp_deinit tern__ip_udp_deinit
 #define ip_udp_init tern__ip_udp_init
 #define ip_udp_input tern__ip_udp_input
+#define tcp_arm_rtx tern__tcp_arm_rtx
 #define tcp_build_syn_opts tern__tcp_build_syn_opts
 #define tcp_busy tern__tcp_busy
 #define tcp_cb_accept tern__tcp_cb_accept
@@ -70,6 +71,8 @@
 #define tcp_cc_dupack tern__tcp_cc_dupack
 #define tcp_cc_init tern__tcp_cc_init
 #define tcp_cc_rto tern__tcp_cc_rto
+#define tcp_cc_sack tern__tcp_cc_sack
+#define tcp_cc_undo_lt tern__tcp_cc_undo_lt
 #define tcp_chain_pull tern__tcp_chain_pull
 #define tcp_challenge_ack tern__tcp_challenge_ack
 #define tcp_conn_input tern__tcp_conn_input
@@ -94,6 +97,7 @@
 #define tcp_output tern__tcp_output
 #define tcp_parse tern__tcp_parse
 #define tcp_pcb_alloc tern__tcp_pcb_alloc
+#define tcp_pcb_free tern__tcp_pcb_free
 #define tcp_pcb_kill tern__tcp_pcb_kill
 #define tcp_pcb_purge tern__tcp_pcb_purge
 #define tcp_pick_wscale tern__tcp_pick_wscale
@@ -101,6 +105,7 @@
 #define tcp_poll_reset tern__tcp_poll_reset
 #define tcp_process_ack tern__tcp_process_ack
 #define tcp_rcv_wnd_field tern__tcp_rcv_wnd_field
+#define tcp_rexmit_entry tern__tcp_rexmit_entry
 #define tcp_rexmit_head tern__tcp_rexmit_head
 #define tcp_rto tern__tcp_rto
 #define tcp_rtt_sample tern__tcp_rtt_sample
