@@ -93,7 +93,15 @@ static void grow(tern_tcp *pcb, uint32_t acked) {
     c->cwnd += acked < l ? acked : l;
   } else {
     /* RFC 5681 (3) in bytes: one SMSS per cwnd of data acknowledged */
-    uint32_t inc = (uint32_t)((uint64_t)c->mss * acked / c->cwnd);
+    /* in 32 bits (no 64-bit division on a microcontroller): a huge
+     * stretch ACK halves both terms until mss * acked fits; the ratio,
+     * which is all that counts, stays */
+    uint32_t a = acked, w = c->cwnd;
+    while (a > UINT32_MAX / 65535u) {
+      a >>= 1;
+      w >>= 1;
+    }
+    uint32_t inc = w ? c->mss * a / w : c->mss;
     c->cwnd += inc ? inc : 1;
   }
 }

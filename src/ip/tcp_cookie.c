@@ -1,7 +1,7 @@
 /* tcp_cookie.c: SipHash-2-4 (Aumasson and Bernstein, 2012) keyed with the
  * stack's secret, for RFC 6528 ISNs and SYN cookies (RFC 4987 3.6).
  *
- * A cookie is our ISN: 5 bits of a 64-second counter, 3 bits of an MSS
+ * A cookie is our ISN: 5 bits of a 65.5-second counter (ms >> 16), 3 bits of an MSS
  * table index and 24 bits of SipHash over the 4-tuple, the peer's ISN,
  * the counter and the index. A cookie is good for 2 periods (2-3 min).
  * When the SYN had timestamps, our TSval's low 6 bits carry the peer's
@@ -13,40 +13,40 @@
 
 static uint64_t rotl64(uint64_t x, int b) { return (x << b) | (x >> (64 - b)); }
 
-#define SIPROUND                                                           \
-  do {                                                                     \
-    v0 += v1; v1 = rotl64(v1, 13); v1 ^= v0; v0 = rotl64(v0, 32);          \
-    v2 += v3; v3 = rotl64(v3, 16); v3 ^= v2;                               \
-    v0 += v3; v3 = rotl64(v3, 21); v3 ^= v0;                               \
-    v2 += v1; v1 = rotl64(v1, 17); v1 ^= v2; v2 = rotl64(v2, 32);          \
-  } while (0)
+/* The state in an array and the rounds in one function called in
+ * loops: on a 32-bit microcontroller every 64-bit operation is several
+ * instructions, and eight inlined rounds cost 1 KB of code. */
+static void sip_rounds(uint64_t v[4], int n) {
+  while (n-- > 0) {
+    v[0] += v[1]; v[1] = rotl64(v[1], 13); v[1] ^= v[0]; v[0] = rotl64(v[0], 32);
+    v[2] += v[3]; v[3] = rotl64(v[3], 16); v[3] ^= v[2];
+    v[0] += v[3]; v[3] = rotl64(v[3], 21); v[3] ^= v[0];
+    v[2] += v[1]; v[1] = rotl64(v[1], 17); v[1] ^= v[2]; v[2] = rotl64(v[2], 32);
+  }
+}
 
 /* SipHash-2-4 of n 32-bit words (as little-endian bytes). */
 uint64_t tcp_siphash(const uint32_t key[4], const uint32_t *w, size_t n) {
   uint64_t k0 = (uint64_t)key[0] | (uint64_t)key[1] << 32;
   uint64_t k1 = (uint64_t)key[2] | (uint64_t)key[3] << 32;
-  uint64_t v0 = k0 ^ 0x736f6d6570736575ull, v1 = k1 ^ 0x646f72616e646f6dull;
-  uint64_t v2 = k0 ^ 0x6c7967656e657261ull, v3 = k1 ^ 0x7465646279746573ull;
+  uint64_t v[4] = {k0 ^ 0x736f6d6570736575ull, k1 ^ 0x646f72616e646f6dull,
+                   k0 ^ 0x6c7967656e657261ull, k1 ^ 0x7465646279746573ull};
   size_t bytes = n * 4, i = 0;
-  for (; i + 2 <= n; i += 2) {
-    uint64_t m = (uint64_t)w[i] | (uint64_t)w[i + 1] << 32;
-    v3 ^= m;
-    SIPROUND;
-    SIPROUND;
-    v0 ^= m;
+  for (;; i += 2) {
+    uint64_t m;
+    bool last = i + 2 > n;
+    if (!last)
+      m = (uint64_t)w[i] | (uint64_t)w[i + 1] << 32;
+    else /* the final block: the length in the top byte */
+      m = (uint64_t)(bytes & 0xff) << 56 | (i < n ? w[i] : 0);
+    v[3] ^= m;
+    sip_rounds(v, 2);
+    v[0] ^= m;
+    if (last) break;
   }
-  uint64_t b = (uint64_t)(bytes & 0xff) << 56;
-  if (i < n) b |= w[i];
-  v3 ^= b;
-  SIPROUND;
-  SIPROUND;
-  v0 ^= b;
-  v2 ^= 0xff;
-  SIPROUND;
-  SIPROUND;
-  SIPROUND;
-  SIPROUND;
-  return v0 ^ v1 ^ v2 ^ v3;
+  v[2] ^= 0xff;
+  sip_rounds(v, 4);
+  return v[0] ^ v[1] ^ v[2] ^ v[3];
 }
 
 static const uint16_t mss_table[8] = {536, 1024, 1220, 1360, 1400,
@@ -67,7 +67,7 @@ uint32_t tcp_cookie_make(tern_stack *st, const tcp_seg *seg, const ip_rx *rx,
   uint32_t idx = 0;
   for (uint32_t i = 0; i < 8; i++)
     if (mss_table[i] <= peer) idx = i;
-  uint32_t t = (uint32_t)(st->now / 64000);
+  uint32_t t = (uint32_t)(st->now >> 16) /* 65.5 s */;
   *mss_out = mss_table[idx];
   if (seg->has_ts) {
     uint32_t o = (seg->wscale == 0xff ? 0xfu : seg->wscale) |
@@ -83,7 +83,7 @@ bool tcp_cookie_check(tern_stack *st, const tcp_seg *seg, const ip_rx *rx,
                       uint8_t *wscale, bool *sack) {
   if ((seg->flags & (TCP_SYN | TCP_RST | TCP_ACK)) != TCP_ACK) return false;
   uint32_t cookie = seg->ack - 1, peer_isn = seg->seq - 1;
-  uint32_t now_t = (uint32_t)(st->now / 64000);
+  uint32_t now_t = (uint32_t)(st->now >> 16) /* 65.5 s */;
   uint32_t age = (now_t - (cookie >> 27)) & 0x1f;
   if (age > 2 || age > now_t) return false;
   uint32_t t = now_t - age, idx = (cookie >> 24) & 7;

@@ -136,7 +136,7 @@ drop:
 void tcp_challenge_ack(tern_tcp *pcb) {
   tern_stack *st = pcb->st;
   struct tcp_ctx *c = st->tcp;
-  uint32_t sec = (uint32_t)(st->now / 1000);
+  uint32_t sec = tcp_now32(st) / 1000u; /* 32-bit: only changes matter */
   if (sec != c->challenge_sec) {
     c->challenge_sec = sec;
     c->challenge_cnt = 0;
