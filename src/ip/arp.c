@@ -25,7 +25,8 @@ typedef struct arp_entry {
   uint8_t tries;
   uint16_t qlen;
   tern_netif *nif;
-  uint64_t expires;     /* stable: forget; pending: ask again */
+  uint32_t expires;     /* stable: forget; pending: ask again (ms, low
+                           32 bits, compared with ip_tdiff) */
   tern_pbuf *q_head, *q_tail;
 } arp_entry;
 
@@ -67,14 +68,15 @@ void ip_arp_deinit(tern_stack *st) {
 
 static void arm(tern_stack *st) {
   struct ip_arp *a = st->arp;
-  uint64_t next = UINT64_MAX;
+  arp_entry *next = NULL;
   for (uint32_t i = 0; i < a->n; i++)
-    if (a->e[i].state != E_FREE && a->e[i].expires < next)
-      next = a->e[i].expires;
-  if (next == UINT64_MAX)
+    if (a->e[i].state != E_FREE &&
+        (!next || ip_tdiff(a->e[i].expires, next->expires) < 0))
+      next = &a->e[i];
+  if (!next)
     ip_timer_stop(st, &a->timer);
   else
-    ip_timer_set(st, &a->timer, next);
+    ip_timer_set(st, &a->timer, next->expires);
 }
 
 static int arp_send(tern_netif *nif, uint16_t op, const uint8_t *dst_mac,
@@ -92,7 +94,7 @@ static int arp_send(tern_netif *nif, uint16_t op, const uint8_t *dst_mac,
   ip_put32(h + 14, nif->ip);
   memcpy(h + 18, target_mac, 6);
   ip_put32(h + 24, target_ip);
-  st->stats.arp_out++;
+  ip_stat_inc(&st->stats.arp_out);
   int err = ip_eth_send(nif, p, dst_mac, ETH_TYPE_ARP);
   tern_pbuf_free(p);
   return err;
@@ -126,7 +128,8 @@ static arp_entry *take(tern_stack *st) {
   for (uint32_t i = 0; i < a->n; i++) {
     arp_entry *e = &a->e[i];
     if (e->state == E_FREE) return e;
-    if (e->state == E_STABLE && (!victim || e->expires < victim->expires))
+    if (e->state == E_STABLE &&
+        (!victim || ip_tdiff(e->expires, victim->expires) < 0))
       victim = e;
   }
   if (victim) entry_clear(st, victim);
@@ -159,14 +162,14 @@ static void learn(tern_netif *nif, uint32_t ip, const uint8_t *mac,
   memcpy(e->mac, mac, 6);
   e->state = E_STABLE;
   e->tries = 0;
-  e->expires = st->now + st->opts.arp_ttl_ms;
+  e->expires = ip_now32(st) + st->opts.arp_ttl_ms;
   flush_queue(nif, e);
   arm(st);
 }
 
 void ip_arp_input(tern_netif *nif, tern_pbuf *p) {
   tern_stack *st = nif->st;
-  st->stats.arp_in++;
+  ip_stat_inc(&st->stats.arp_in);
   if (p->len < ARP_HLEN) goto drop;
   const uint8_t *h = p->payload;
   if (ip_get16(h) != 1 || ip_get16(h + 2) != ETH_TYPE_IP || h[4] != 6 ||
@@ -188,7 +191,7 @@ void ip_arp_input(tern_netif *nif, tern_pbuf *p) {
   tern_pbuf_free(p);
   return;
 drop:
-  st->stats.arp_drop++;
+  ip_stat_inc(&st->stats.arp_drop);
   tern_pbuf_free(p);
 }
 
@@ -199,14 +202,14 @@ int ip_arp_output(tern_netif *nif, tern_pbuf *p, uint32_t nexthop) {
   if (!e) {
     e = take(st);
     if (!e) {
-      st->stats.arp_drop++;
+      ip_stat_inc(&st->stats.arp_drop);
       return TERN_ENOMEM;
     }
     e->ip = nexthop;
     e->nif = nif;
     e->state = E_PENDING;
     e->tries = 1;
-    e->expires = st->now + ARP_RETRY_MS;
+    e->expires = ip_now32(st) + ARP_RETRY_MS;
     arp_request(nif, nexthop);
     arm(st);
   }
@@ -218,11 +221,11 @@ int ip_arp_output(tern_netif *nif, tern_pbuf *p, uint32_t nexthop) {
     old->q_next = NULL;
     tern_pbuf_free(old);
     e->qlen--;
-    st->stats.arp_drop++;
+    ip_stat_inc(&st->stats.arp_drop);
   }
   tern_pbuf *c = ip_pbuf_copy_range(st, p, 0, p->tot_len, IP_HEADROOM_LINK);
   if (!c) {
-    st->stats.arp_drop++;
+    ip_stat_inc(&st->stats.arp_drop);
     return TERN_ENOMEM;
   }
   c->meta = p->meta;
@@ -249,14 +252,15 @@ static void arp_tick(tern_stack *st, ip_timer *t) {
   struct ip_arp *a = st->arp;
   for (uint32_t i = 0; i < a->n; i++) {
     arp_entry *e = &a->e[i];
-    if (e->state == E_FREE || e->expires > st->now) continue;
+    if (e->state == E_FREE || ip_tdiff(e->expires, ip_now32(st)) > 0)
+      continue;
     if (e->state == E_STABLE || e->tries >= ARP_TRIES) {
       if (e->state == E_PENDING) st->stats.arp_drop += e->qlen;
       entry_clear(st, e);
       continue;
     }
     e->tries++;
-    e->expires = st->now + ARP_RETRY_MS;
+    e->expires = ip_now32(st) + ARP_RETRY_MS;
     arp_request(e->nif, e->ip);
   }
   arm(st);

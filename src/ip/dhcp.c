@@ -51,6 +51,7 @@ struct tern_dhcp {
   tern_netif *nif;
   tern_udp *pcb;
   ip_timer timer;
+  uint64_t due;                /* when on_timer acts (timer may wake before) */
   tern_dhcp_state state;
   tern_dhcp_cb cb;
   void *ud;
@@ -98,10 +99,18 @@ static tern_dhcp *from_timer(ip_timer *t) {
   return (tern_dhcp *)(void *)((char *)t - offsetof(tern_dhcp, timer));
 }
 
+/* The stack's timers take 32-bit due times less than 2^31 ms ahead; a
+ * lease's T1 may be further: the timer then wakes on the way (every 2^30
+ * ms) and on_timer re-arms until d->due. */
+#define DHCP_TIMER_STEP_MS (1u << 30)
 static void arm(tern_dhcp *d, uint64_t due) {
+  uint64_t now = d->st->now;
+  d->due = due;
+  if (due > now && due - now > DHCP_TIMER_STEP_MS)
+    due = now + DHCP_TIMER_STEP_MS;
   /* TERN_ENOMEM only if the heap cannot grow: then the client waits for
    * tern_dhcp_renew (nothing else to do without memory) */
-  (void)ip_timer_set(d->st, &d->timer, due);
+  (void)ip_timer_set(d->st, &d->timer, (uint32_t)due);
 }
 
 /* RFC 2131 4.1: 4 s before the first retransmission, doubled each time
@@ -353,6 +362,10 @@ static void rtx_or_give_up(tern_dhcp *d, uint32_t limit,
 
 static void on_timer(tern_stack *st, ip_timer *t) {
   tern_dhcp *d = from_timer(t);
+  if (d->due > st->now) { /* a step towards a far due time */
+    arm(d, d->due);
+    return;
+  }
   switch (d->state) {
   case TERN_DHCP_INIT:
     d->state = TERN_DHCP_SELECTING;

@@ -9,7 +9,7 @@ static const uint8_t bcast_mac[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
 void ip_eth_input(tern_netif *nif, tern_pbuf *p) {
   tern_stack *st = nif->st;
-  st->stats.eth_in++;
+  ip_stat_inc(&st->stats.eth_in);
   if (p->len < IP_ETH_HLEN) goto drop;
   const uint8_t *h = p->payload;
   bool group = (h[0] & 1) != 0; /* broadcast or multicast */
@@ -28,7 +28,7 @@ void ip_eth_input(tern_netif *nif, tern_pbuf *p) {
     break; /* IPv6 and the rest: not ours (yet) */
   }
 drop:
-  st->stats.eth_drop++;
+  ip_stat_inc(&st->stats.eth_drop);
   tern_pbuf_free(p);
 }
 
@@ -41,8 +41,8 @@ int ip_eth_send(tern_netif *nif, tern_pbuf *p, const uint8_t dst_mac[6],
     /* no headroom (a view): a header pbuf in front */
     frame = ip_pbuf_alloc_raw(st, IP_ETH_PAD, IP_ETH_HLEN);
     if (!frame) {
-      st->stats.eth_drop++;
-      nif->stats.tx_drop++;
+      ip_stat_inc(&st->stats.eth_drop);
+      ip_stat_inc(&nif->stats.tx_drop);
       return TERN_ENOMEM;
     }
     frame->meta = p->meta;
@@ -62,11 +62,11 @@ int ip_eth_send(tern_netif *nif, tern_pbuf *p, const uint8_t dst_mac[6],
   if (!nif->up) {
     err = TERN_ENETUNREACH;
   } else {
-    nif->stats.tx_frames++;
+    ip_stat_inc(&nif->stats.tx_frames);
     nif->stats.tx_bytes += frame->tot_len;
-    st->stats.eth_out++;
+    ip_stat_inc(&st->stats.eth_out);
     err = nif->drv->output(nif, frame);
-    if (err) nif->stats.tx_drop++;
+    if (err) ip_stat_inc(&nif->stats.tx_drop);
   }
   if (frame == p) {
     frame->meta = saved;

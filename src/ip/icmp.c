@@ -30,15 +30,15 @@ static void echo_reply(tern_stack *st, tern_pbuf *p, const ip_rx *rx) {
   /* RFC 1624 incremental update: type 8 -> 0 adds 0x0800 to the sum */
   uint32_t sum = (uint32_t)ip_get16(h + 2) + 0x0800u;
   ip_put16(h + 2, (uint16_t)(sum + (sum >> 16)));
-  st->stats.icmp_out++;
+  ip_stat_inc(&st->stats.icmp_out);
   ip4_output(st, r, rx->dst, rx->src, IP_PROTO_ICMP, 0, rx->tos);
   tern_pbuf_free(r);
 }
 
 void ip_icmp_input(tern_stack *st, tern_pbuf *p, const ip_rx *rx) {
-  st->stats.icmp_in++;
+  ip_stat_inc(&st->stats.icmp_in);
   if (p->tot_len < 8 || ip_chksum_pbuf(p, p->tot_len) != 0) {
-    st->stats.ip_drop++;
+    ip_stat_inc(&st->stats.ip_drop);
     tern_pbuf_free(p);
     return;
   }
@@ -114,7 +114,7 @@ void ip_icmp_unreach(tern_stack *st, tern_pbuf *p, const ip_rx *rx,
   uint8_t cb[2];
   ip_put16(cb, c);
   tern_pbuf_copy_in(r, 2, cb, 2);
-  st->stats.icmp_out++;
+  ip_stat_inc(&st->stats.icmp_out);
   ip4_output(st, r, rx->dst, rx->src, IP_PROTO_ICMP, 0, 0);
   tern_pbuf_free(r);
 }

@@ -24,7 +24,7 @@ typedef struct reass_dgram {
   bool have_last;
   uint32_t end;        /* payload length, known with the last fragment */
   uint32_t held;       /* bytes charged for this datagram */
-  uint64_t expires;
+  uint32_t expires; /* ms, low 32 bits (ip_tdiff) */
   tern_pbuf *frags;    /* sorted by offset (q_seq), linked by q_next */
 } reass_dgram;
 
@@ -51,7 +51,7 @@ static void dgram_drop(tern_stack *st, reass_dgram *d, bool count) {
     tern_pbuf_free(f);
   }
   st->reass->held -= d->held;
-  if (count) st->stats.ip_reass_drop++;
+  if (count) ip_stat_inc(&st->stats.ip_reass_drop);
   memset(d, 0, sizeof *d);
 }
 
@@ -64,21 +64,23 @@ void ip4_reass_deinit(tern_stack *st) {
 }
 
 static void arm(tern_stack *st) {
-  uint64_t next = UINT64_MAX;
+  reass_dgram *next = NULL;
   for (int i = 0; i < REASS_MAX_DGRAMS; i++)
-    if (st->reass->d[i].used && st->reass->d[i].expires < next)
-      next = st->reass->d[i].expires;
-  if (next == UINT64_MAX)
+    if (st->reass->d[i].used &&
+        (!next || ip_tdiff(st->reass->d[i].expires, next->expires) < 0))
+      next = &st->reass->d[i];
+  if (!next)
     ip_timer_stop(st, &st->reass->timer);
   else
-    ip_timer_set(st, &st->reass->timer, next);
+    ip_timer_set(st, &st->reass->timer, next->expires);
 }
 
 static void reass_tick(tern_stack *st, ip_timer *t) {
   (void)t;
   for (int i = 0; i < REASS_MAX_DGRAMS; i++) {
     reass_dgram *d = &st->reass->d[i];
-    if (d->used && d->expires <= st->now) dgram_drop(st, d, true);
+    if (d->used && ip_tdiff(d->expires, ip_now32(st)) <= 0)
+      dgram_drop(st, d, true);
   }
   arm(st);
 }
@@ -92,7 +94,8 @@ static uint32_t charge(const tern_stack *st, const tern_pbuf *p) {
 static reass_dgram *oldest(struct ip_reass *r) {
   reass_dgram *o = NULL;
   for (int i = 0; i < REASS_MAX_DGRAMS; i++)
-    if (r->d[i].used && (!o || r->d[i].expires < o->expires)) o = &r->d[i];
+    if (r->d[i].used && (!o || ip_tdiff(r->d[i].expires, o->expires) < 0))
+      o = &r->d[i];
   return o;
 }
 
@@ -171,7 +174,7 @@ tern_pbuf *ip4_reass(tern_stack *st, tern_pbuf *p) {
     d->dst = dst;
     d->id = id;
     d->proto = h[9];
-    d->expires = st->now + st->opts.reass_timeout_ms;
+    d->expires = ip_now32(st) + st->opts.reass_timeout_ms;
   }
   if (!more) {
     if (d->have_last && d->end != off + len) goto attack;
@@ -204,7 +207,7 @@ tern_pbuf *ip4_reass(tern_stack *st, tern_pbuf *p) {
       tern_pbuf *whole = assemble(st, d);
       dgram_drop(st, d, whole == NULL);
       arm(st);
-      if (whole) st->stats.ip_reass_ok++;
+      if (whole) ip_stat_inc(&st->stats.ip_reass_ok);
       return whole;
     }
   }
@@ -215,7 +218,7 @@ attack:
   dgram_drop(st, d, true);
   arm(st);
 drop:
-  st->stats.ip_drop++;
+  ip_stat_inc(&st->stats.ip_drop);
   tern_pbuf_free(p);
   return NULL;
 }

@@ -168,20 +168,25 @@ void ip_pool_deinit(tern_stack *st);
 
 /* ---- the timer heap ------------------------------------------------------ */
 /* Timers are embedded in the objects that own them (a pcb, the ARP table).
- * One binary heap per stack, ordered by due time; O(log n) set/stop. */
+ * One binary heap per stack, ordered by due time; O(log n) set/stop.
+ * Due times are the low 32 bits of the ms clock, compared with wrap-around
+ * (ip_tdiff): every deadline is far less than 2^31 ms (24 days) away. */
 typedef struct ip_timer ip_timer;
 typedef void (*ip_timer_fn)(tern_stack *st, ip_timer *t);
 struct ip_timer {
-  uint64_t due;
+  uint32_t due;   /* low 32 bits of the ms clock */
   uint32_t idx;   /* position in the heap + 1; 0 = not armed */
   ip_timer_fn fn;
 };
 void ip_timer_init(ip_timer *t, ip_timer_fn fn);
 /* Arm (or re-arm) at absolute time due (ms). TERN_ENOMEM only if the heap
  * cannot grow (it is sized for max_tcp + max_udp + 64 at creation). */
-int ip_timer_set(tern_stack *st, ip_timer *t, uint64_t due);
+int ip_timer_set(tern_stack *st, ip_timer *t, uint32_t due);
 void ip_timer_stop(tern_stack *st, ip_timer *t);
 static inline bool ip_timer_armed(const ip_timer *t) { return t->idx != 0; }
+/* a - b for 32-bit ms times, wrap-safe: < 0 when a is before b. */
+static inline int32_t ip_tdiff(uint32_t a, uint32_t b) { return (int32_t)(a - b); }
+static inline uint32_t ip_now32(const tern_stack *st);
 
 /* ---- small allocations (pcbs, table entries) ------------------------------ */
 /* Counted, subject to tern_stack_fail_alloc; NULL on failure. Zeroed. */
@@ -191,6 +196,9 @@ void ip_free(tern_stack *st, void *ptr);
  * blocks and ip_malloc both pass here. */
 bool ip_alloc_fails(tern_stack *st);
 uint32_t ip_random32(tern_stack *st);
+/* Count one event (*c)++: out of line, since a 64-bit increment inline at
+ * each of the many counting sites costs more code than the call. */
+void ip_stat_inc(uint64_t *c);
 
 /* ---- interfaces ---------------------------------------------------------- */
 struct tern_netif {
@@ -350,5 +358,9 @@ struct tern_stack {
   struct tcp_ctx *tcp;
   bool in_advance;        /* running timers */
 };
+
+static inline uint32_t ip_now32(const tern_stack *st) {
+  return (uint32_t)st->now;
+}
 
 #endif /* TERN_IP_INTERNAL_H */

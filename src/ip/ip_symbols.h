@@ -55,6 +55,7 @@
 #define ip_timer_init tern__ip_timer_init
 #define ip_timer_set tern__ip_timer_set
 #define ip_timer_stop tern__ip_timer_stop
+#define ip_stat_inc tern__ip_stat_inc
 #define ip_udp_deinit tern__ip_udp_deinit
 #define ip_udp_init tern__ip_udp_init
 #define ip_udp_input tern__ip_udp_input
@@ -121,6 +122,7 @@
 #define tcp_siphash tern__tcp_siphash
 #define tcp_stat_sat tern__tcp_stat_sat
 #define tcp_stop_rtx tern__tcp_stop_rtx
+#define tcp_take_syn_opts tern__tcp_take_syn_opts
 #define tcp_timer_fn tern__tcp_timer_fn
 #define tcp_timer_update tern__tcp_timer_update
 #define tcp_tsval tern__tcp_tsval

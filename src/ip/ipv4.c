@@ -13,7 +13,7 @@
 
 void ip4_input(tern_netif *nif, tern_pbuf *p, bool csum_ok) {
   tern_stack *st = nif->st;
-  st->stats.ip_in++;
+  ip_stat_inc(&st->stats.ip_in);
   if (p->len < IP_IP_HLEN) goto drop;
   const uint8_t *h = p->payload;
   uint8_t ihl = (uint8_t)((h[0] & 0x0f) * 4);
@@ -22,7 +22,7 @@ void ip4_input(tern_netif *nif, tern_pbuf *p, bool csum_ok) {
       total > p->tot_len)
     goto drop;
   if (ip_chksum(h, ihl) != 0) {
-    st->stats.ip_chksum_err++;
+    ip_stat_inc(&st->stats.ip_chksum_err);
     goto drop;
   }
   /* Ethernet pads short frames: the IP length is the truth. */
@@ -43,7 +43,7 @@ void ip4_input(tern_netif *nif, tern_pbuf *p, bool csum_ok) {
 
   uint16_t frag = ip_get16(h + 6);
   if (frag & 0x3fff) { /* MF set or offset non-zero */
-    st->stats.ip_frag_in++;
+    ip_stat_inc(&st->stats.ip_frag_in);
     p = ip4_reass(st, p);
     if (!p) return; /* held, or dropped by reassembly */
     h = p->payload;
@@ -79,7 +79,7 @@ void ip4_input(tern_netif *nif, tern_pbuf *p, bool csum_ok) {
     break;
   }
 drop:
-  st->stats.ip_drop++;
+  ip_stat_inc(&st->stats.ip_drop);
   tern_pbuf_free(p);
 }
 
@@ -88,10 +88,10 @@ drop:
 static int link_out(tern_netif *nif, tern_pbuf *p, uint32_t nexthop) {
   if (nif->flags & TERN_NETIF_ETHERNET) return ip_eth_output(nif, p, nexthop);
   if (!nif->up) return TERN_ENETUNREACH;
-  nif->stats.tx_frames++;
+  ip_stat_inc(&nif->stats.tx_frames);
   nif->stats.tx_bytes += p->tot_len;
   int err = nif->drv->output(nif, p);
-  if (err) nif->stats.tx_drop++;
+  if (err) ip_stat_inc(&nif->stats.tx_drop);
   return err;
 }
 
@@ -149,7 +149,7 @@ static int fragment(tern_netif *nif, const tern_pbuf *p, uint32_t src,
     uint8_t *h = ip_pbuf_push(f, IP_IP_HLEN);
     uint16_t flags = (uint16_t)((off / 8) | (off + n < total ? 0x2000 : 0));
     fill_header(h, n + IP_IP_HLEN, id, flags, ttl, tos, proto, src, dst);
-    st->stats.ip_out++;
+    ip_stat_inc(&st->stats.ip_out);
     err = link_out(nif, f, nexthop);
     tern_pbuf_free(f);
     if (err) break;
@@ -200,7 +200,7 @@ int ip4_output_if(tern_netif *nif, tern_pbuf *p, uint32_t src, uint32_t dst,
     pkt->meta.hdr_len = (uint16_t)(pkt->meta.hdr_len + IP_IP_HLEN);
   }
   fill_header(h, pkt->tot_len, st->ip_id++, 0, ttl, tos, proto, src, dst);
-  st->stats.ip_out++;
+  ip_stat_inc(&st->stats.ip_out);
   int err = link_out(nif, pkt, nexthop);
   if (pkt == p) {
     pkt->meta = saved;
@@ -216,7 +216,7 @@ int ip4_output(tern_stack *st, tern_pbuf *p, uint32_t src, uint32_t dst,
   uint32_t nexthop;
   tern_netif *nif = ip4_route(st, dst, &nexthop);
   if (!nif) {
-    st->stats.ip_drop++;
+    ip_stat_inc(&st->stats.ip_drop);
     return TERN_EHOSTUNREACH;
   }
   return ip4_output_if(nif, p, src, dst, nexthop, proto, ttl ? ttl : st->opts.ttl,

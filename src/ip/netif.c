@@ -107,16 +107,16 @@ void tern_netif_get_stats(const tern_netif *nif, tern_netif_stats *out) {
 
 void tern_netif_input(tern_netif *nif, tern_pbuf *p, bool csum_ok) {
   if (!p) return;
-  nif->stats.rx_frames++;
+  ip_stat_inc(&nif->stats.rx_frames);
   nif->stats.rx_bytes += p->tot_len;
   if (!nif->up) {
-    nif->stats.rx_drop++;
+    ip_stat_inc(&nif->stats.rx_drop);
     tern_pbuf_free(p);
     return;
   }
   size_t contig = p->tot_len < IP_HDR_CONTIG ? p->tot_len : IP_HDR_CONTIG;
   if (!ip_pbuf_make_contig(&p, contig)) {
-    nif->stats.rx_drop++;
+    ip_stat_inc(&nif->stats.rx_drop);
     tern_pbuf_free(p);
     return;
   }
@@ -166,7 +166,7 @@ tern_netif *ip4_route(tern_stack *st, uint32_t dst, uint32_t *nexthop) {
       *nexthop = dst;
       return n;
     }
-  st->stats.ip_noroute++;
+  ip_stat_inc(&st->stats.ip_noroute);
   return NULL;
 }
 

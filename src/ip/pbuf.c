@@ -59,7 +59,7 @@ uint32_t ip_pool_free_blocks(const tern_stack *st) {
 
 static tern_pbuf *block_get(tern_stack *st) {
   if (!st->pool_free || ip_alloc_fails(st)) {
-    if (!st->pool_free) st->stats.mem_fail++;
+    if (!st->pool_free) ip_stat_inc(&st->stats.mem_fail);
     return NULL;
   }
   void **b = st->pool_free;

@@ -13,33 +13,48 @@ static int default_random(void *ud, void *buf, size_t len) {
   return tern_random(buf, len);
 }
 
+/* The uint32_t fields from pool_block to reass_timeout_ms, in order (a
+ * table and a loop: smaller code than a test per field). */
+static const uint32_t u32_defaults[] = {
+  1600,       /* pool_block */
+  4096,       /* max_tcp */
+  512,        /* max_time_wait */
+  64,         /* max_udp */
+  256 * KIB,  /* tcp_snd_buf */
+  256 * KIB,  /* tcp_rcv_wnd */
+  0,          /* tcp_ooseq_max: tcp_rcv_wnd, below */
+  30000,      /* tcp_msl_ms */
+  64,         /* tcp_syn_backlog */
+  64,         /* arp_entries */
+  4,          /* arp_queue */
+  300000,     /* arp_ttl_ms */
+  64 * KIB,   /* reass_max_bytes */
+  15000,      /* reass_timeout_ms */
+};
+#define OPT_U32(f) \
+  ((offsetof(tern_stack_opts, f) - offsetof(tern_stack_opts, pool_block)) / 4)
+_Static_assert(OPT_U32(max_tcp) == 1 && OPT_U32(tcp_ooseq_max) == 6 &&
+                   OPT_U32(reass_timeout_ms) == 13 &&
+                   sizeof u32_defaults / 4 == 14,
+               "u32_defaults follows tern_stack_opts");
+
 static void fill_defaults(tern_stack_opts *o) {
-#define DEF(f, v) \
-  if (!o->f) o->f = (v)
-  DEF(pool_bytes, 4096u * KIB);
-  DEF(pool_block, 1600);
-  DEF(max_tcp, 4096);
-  DEF(max_time_wait, 512);
-  DEF(max_udp, 64);
-  DEF(tcp_snd_buf, 256 * KIB);
-  DEF(tcp_rcv_wnd, 256 * KIB);
-  DEF(tcp_ooseq_max, o->tcp_rcv_wnd);
-  DEF(tcp_msl_ms, 30000);
-  DEF(tcp_syn_backlog, 64);
-  DEF(arp_entries, 64);
-  DEF(arp_queue, 4);
-  DEF(arp_ttl_ms, 300000);
-  DEF(reass_max_bytes, 64 * KIB);
-  DEF(reass_timeout_ms, 15000);
-  DEF(ttl, 64);
-  DEF(random, default_random);
-#undef DEF
+  if (!o->pool_bytes) o->pool_bytes = 4096u * KIB;
+  uint32_t *f = (uint32_t *)(void *)((char *)o +
+                                     offsetof(tern_stack_opts, pool_block));
+  for (unsigned i = 0; i < sizeof u32_defaults / 4; i++)
+    if (!f[i]) f[i] = u32_defaults[i];
+  if (!o->tcp_ooseq_max) o->tcp_ooseq_max = o->tcp_rcv_wnd;
+  if (!o->ttl) o->ttl = 64;
+  if (!o->random) o->random = default_random;
 }
 
 /* xoshiro128** (Blackman & Vigna): fast, seeded once from the RNG. Used
  * for ephemeral ports, IP ids and jitter; ISNs use a keyed hash (RFC 6528)
  * on top of a secret drawn from it. */
 static uint32_t rotl(uint32_t x, int k) { return (x << k) | (x >> (32 - k)); }
+
+void ip_stat_inc(uint64_t *c) { (*c)++; }
 
 uint32_t ip_random32(tern_stack *st) {
   uint32_t *s = st->rand_state;
@@ -127,7 +142,7 @@ bool ip_alloc_fails(tern_stack *st) {
   st->alloc_count++;
   if (st->alloc_count == st->fail_nth ||
       (st->fail_sticky && st->alloc_count > st->fail_nth)) {
-    st->stats.mem_fail++;
+    ip_stat_inc(&st->stats.mem_fail);
     return true;
   }
   return false;
@@ -140,7 +155,7 @@ void *ip_malloc(tern_stack *st, size_t size) {
   if (ip_alloc_fails(st)) return NULL;
   void *p = calloc(1, size);
   if (!p) {
-    st->stats.mem_fail++;
+    ip_stat_inc(&st->stats.mem_fail);
     return NULL;
   }
   st->malloc_live++;
@@ -175,7 +190,7 @@ static void heap_up(tern_stack *st, uint32_t i) {
   ip_timer *t = st->heap[i];
   while (i > 0) {
     uint32_t parent = (i - 1) / 2;
-    if (st->heap[parent]->due <= t->due) break;
+    if (ip_tdiff(st->heap[parent]->due, t->due) <= 0) break;
     heap_place(st, i, st->heap[parent]);
     i = parent;
   }
@@ -187,21 +202,23 @@ static void heap_down(tern_stack *st, uint32_t i) {
   for (;;) {
     uint32_t c = 2 * i + 1;
     if (c >= st->heap_len) break;
-    if (c + 1 < st->heap_len && st->heap[c + 1]->due < st->heap[c]->due) c++;
-    if (st->heap[c]->due >= t->due) break;
+    if (c + 1 < st->heap_len &&
+        ip_tdiff(st->heap[c + 1]->due, st->heap[c]->due) < 0)
+      c++;
+    if (ip_tdiff(st->heap[c]->due, t->due) >= 0) break;
     heap_place(st, i, st->heap[c]);
     i = c;
   }
   heap_place(st, i, t);
 }
 
-int ip_timer_set(tern_stack *st, ip_timer *t, uint64_t due) {
+int ip_timer_set(tern_stack *st, ip_timer *t, uint32_t due) {
   if (t->idx) {
-    uint64_t old = t->due;
+    int32_t d = ip_tdiff(due, t->due);
     t->due = due;
-    if (due < old)
+    if (d < 0)
       heap_up(st, t->idx - 1);
-    else if (due > old)
+    else if (d > 0)
       heap_down(st, t->idx - 1);
     return TERN_OK;
   }
@@ -226,14 +243,16 @@ void ip_timer_stop(tern_stack *st, ip_timer *t) {
   if (i == st->heap_len) return;
   ip_timer *last = st->heap[st->heap_len];
   heap_place(st, i, last);
-  if (i > 0 && st->heap[(i - 1) / 2]->due > last->due)
+  if (i > 0 && ip_tdiff(st->heap[(i - 1) / 2]->due, last->due) > 0)
     heap_up(st, i);
   else
     heap_down(st, i);
 }
 
 uint64_t tern_stack_next_due(const tern_stack *st) {
-  return st->heap_len ? st->heap[0]->due : UINT64_MAX;
+  if (!st->heap_len) return UINT64_MAX;
+  /* back to the 64-bit clock: the due time is within 2^31 ms of now */
+  return st->now + (uint64_t)(int64_t)ip_tdiff(st->heap[0]->due, ip_now32(st));
 }
 
 void tern_stack_advance(tern_stack *st, uint64_t now_ms) {
@@ -243,7 +262,8 @@ void tern_stack_advance(tern_stack *st, uint64_t now_ms) {
   /* A timer re-armed for "now" by its own callback runs on the next
    * advance, not in this one: bound the work per call. */
   uint32_t budget = st->heap_len + 16;
-  while (st->heap_len && st->heap[0]->due <= st->now && budget--) {
+  while (st->heap_len && ip_tdiff(st->heap[0]->due, ip_now32(st)) <= 0 &&
+         budget--) {
     ip_timer *t = st->heap[0];
     ip_timer_stop(st, t);
     t->fn(st, t);

@@ -280,7 +280,7 @@ int tern_tcp_connect(tern_tcp *pcb, const tern_addr *peer) {
   tcp_cc_init(pcb);
   pcb->state = TERN_TCP_SYN_SENT;
   tcp_link(pcb, TCP_LIST_CONN);
-  st->stats.tcp_connects++;
+  ip_stat_inc(&st->stats.tcp_connects);
   /* A SYN the pool cannot build now goes out when the RTO fires. */
   pcb->u.c.due_ka = tcp_now32(st); /* the SYN's time: an RTT sample */
   tcp_send_ctl(pcb, TCP_SYN);

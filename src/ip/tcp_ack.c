@@ -78,7 +78,7 @@ bool tcp_process_ack(tern_tcp *pcb, const tcp_seg *seg) {
     bool dup = is_dupack(pcb, seg);
     update_wnd(pcb, seg, false);
     if (dup) {
-      st->stats.tcp_dupack++;
+      ip_stat_inc(&st->stats.tcp_dupack);
       tcp_cc_dupack(pcb);
     } else if (sacked) {
       tcp_cc_sack(pcb);

@@ -67,7 +67,7 @@ bool tcp_cb_accept(tern_tcp *l, tern_tcp *child) {
     tern_tcp_abort(child);
     return false;
   }
-  st->stats.tcp_accepts++;
+  ip_stat_inc(&st->stats.tcp_accepts);
   return true;
 }
 

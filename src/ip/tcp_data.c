@@ -168,7 +168,7 @@ bool tcp_data_input(tern_tcp *pcb, tern_pbuf *p, tcp_seg *seg) {
   }
   /* beyond a hole: keep it (bounded) and ACK at once (RFC 5681 4.2,
    * RFC 2018: with SACK blocks) */
-  pcb->st->stats.tcp_ooseq++;
+  ip_stat_inc(&pcb->st->stats.tcp_ooseq);
   pcb->ack_now = 1;
   if (seg->len > 0xffff || pcb->shut_rx) {
     tern_pbuf_free(p);

@@ -91,12 +91,12 @@ tern_pbuf *tcp_chain_pull(tern_pbuf *p, uint32_t n) {
 
 void ip_tcp_input(tern_stack *st, tern_pbuf *p, const ip_rx *rx) {
   tcp_seg seg;
-  st->stats.tcp_in++;
+  ip_stat_inc(&st->stats.tcp_in);
   if (rx->bcast || !st->tcp) goto drop;
   /* RFC 9293 3.1: the checksum covers the pseudo-header */
   if (!rx->csum_ok && !(p->flags & PBUF_F_CSUM_OK) &&
       ip_chksum_pseudo(p, IP_PROTO_TCP, p->tot_len, rx->src, rx->dst) != 0) {
-    st->stats.tcp_chksum_err++;
+    ip_stat_inc(&st->stats.tcp_chksum_err);
     goto drop;
   }
   if (!tcp_parse(p, &seg)) goto drop;
@@ -127,7 +127,7 @@ void ip_tcp_input(tern_stack *st, tern_pbuf *p, const ip_rx *rx) {
   /* RFC 9293 3.10.7.1: CLOSED, a reset answers anything but a reset */
   tcp_send_rst_for(st, &seg, rx, dport, sport);
 drop:
-  st->stats.tcp_drop++;
+  ip_stat_inc(&st->stats.tcp_drop);
   tern_pbuf_free(p);
 }
 
@@ -143,15 +143,23 @@ void tcp_challenge_ack(tern_tcp *pcb) {
   }
   if (c->challenge_cnt >= TCP_CHALLENGE_PER_S) return; /* RFC 5961 7 */
   c->challenge_cnt++;
-  st->stats.tcp_challenge_ack++;
+  ip_stat_inc(&st->stats.tcp_challenge_ack);
   tcp_send_ack(pcb);
+}
+
+/* A bare RST <SEQ=seq><CTL=RST> on pcb's 4-tuple (an unacceptable ACK,
+ * RFC 9293 3.10.7.3 and 3.10.7.4). */
+static void rst_at(tern_tcp *pcb, uint32_t seq) {
+  ip_stat_inc(&pcb->st->stats.tcp_rst_out);
+  tcp_send_raw(pcb->st, pcb->local_ip, pcb->local_port, pcb->remote_ip,
+               pcb->remote_port, seq, 0, TCP_RST, 0, NULL, 0);
 }
 
 /* ---- SYN_SENT (RFC 9293 3.10.7.3) ----------------------------------------- */
 
 /* Take the peer's SYN options: MSS (3.7.1), WS and TS (RFC 7323),
  * SACK-permitted (RFC 2018). */
-static void take_syn_opts(tern_tcp *pcb, const tcp_seg *seg) {
+void tcp_take_syn_opts(tern_tcp *pcb, const tcp_seg *seg) {
   struct tcp_conn_part *c = &pcb->u.c;
   uint32_t mine = tcp_mss_for(pcb->st, pcb->remote_ip);
   uint32_t peer = seg->mss ? seg->mss : TCP_MSS_DEFAULT;
@@ -197,9 +205,7 @@ static void syn_sent_input(tern_tcp *pcb, tcp_seg *seg) {
   if (seg->flags & TCP_ACK) {
     if (seq_le(seg->ack, c->snd_una) || seq_gt(seg->ack, c->snd_nxt)) {
       if (!(seg->flags & TCP_RST)) {
-        pcb->st->stats.tcp_rst_out++;
-        tcp_send_raw(pcb->st, pcb->local_ip, pcb->local_port, pcb->remote_ip,
-                     pcb->remote_port, seg->ack, 0, TCP_RST, 0, NULL, 0);
+        rst_at(pcb, seg->ack);
       }
       return;
     }
@@ -213,7 +219,7 @@ static void syn_sent_input(tern_tcp *pcb, tcp_seg *seg) {
   if (!(seg->flags & TCP_SYN)) return;
   c->rcv_nxt = seg->seq + 1;
   c->rcv_adv = c->rcv_nxt;
-  take_syn_opts(pcb, seg);
+  tcp_take_syn_opts(pcb, seg);
   if (ack_ok) {
     c->snd_wscale = seg->wscale == 0xff ? 0 : c->snd_wscale;
     become_established(pcb, seg);
@@ -331,9 +337,7 @@ static void rst_input(tern_tcp *pcb, const tcp_seg *seg) {
 static bool syn_rcvd_ack(tern_tcp *pcb, const tcp_seg *seg) {
   struct tcp_conn_part *c = &pcb->u.c;
   if (seq_le(seg->ack, c->snd_una) || seq_gt(seg->ack, c->snd_nxt)) {
-    pcb->st->stats.tcp_rst_out++;
-    tcp_send_raw(pcb->st, pcb->local_ip, pcb->local_port, pcb->remote_ip,
-                 pcb->remote_port, seg->ack, 0, TCP_RST, 0, NULL, 0);
+    rst_at(pcb, seg->ack);
     return false;
   }
   tern_tcp *l = c->u.parent;
@@ -489,9 +493,7 @@ void tcp_conn_input(tern_tcp *pcb, tern_pbuf *p, tcp_seg *seg) {
   } else if (pcb->state == TERN_TCP_CLOSED) {
     /* a pcb the user still holds after the end: like no pcb at all */
     if (!(seg->flags & TCP_RST)) {
-      pcb->st->stats.tcp_rst_out++;
-      tcp_send_raw(pcb->st, pcb->local_ip, pcb->local_port, pcb->remote_ip,
-                   pcb->remote_port, seg->ack, 0, TCP_RST, 0, NULL, 0);
+      rst_at(pcb, seg->ack);
     }
     tern_pbuf_free(p);
   } else {

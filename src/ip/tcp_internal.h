@@ -261,6 +261,9 @@ void tcp_stat_sat(uint16_t *c);
 
 /* ---- tcp_in.c ------------------------------------------------------------ */
 bool tcp_parse(tern_pbuf *p, tcp_seg *seg);
+/* Take the peer's SYN options: MSS, WS, TS, SACK-permitted (no WS: both
+ * scales 0). */
+void tcp_take_syn_opts(tern_tcp *pcb, const tcp_seg *seg);
 /* Offer data the app refused before (and a pending FIN). false: gone. */
 bool tcp_deliver_refused(tern_tcp *pcb);
 bool tcp_process_ack(tern_tcp *pcb, const tcp_seg *seg);

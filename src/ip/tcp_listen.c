@@ -69,7 +69,7 @@ static void cookie_synack(tern_tcp *l, const tcp_seg *seg, const ip_rx *rx,
     n = (uint8_t)(n + 8);
   }
   uint32_t buf = (uint32_t)l->u.l.rcv_buf_u * TCP_BUF_UNIT;
-  st->stats.tcp_syn_cookies++;
+  ip_stat_inc(&st->stats.tcp_syn_cookies);
   tcp_send_raw(st, rx->dst, l->local_port, rx->src, rport, isn, seg->seq + 1,
                TCP_SYN | TCP_ACK, (uint16_t)(buf > 0xffff ? 0xffff : buf), o,
                n);
@@ -94,23 +94,9 @@ static void syn_input(tern_tcp *l, const tcp_seg *seg, const ip_rx *rx,
   c->rcv_nxt = seg->seq + 1;
   c->rcv_adv = c->rcv_nxt;
   c->rcv_wscale = tcp_pick_wscale(tcp_rcv_buf(child)) & 15u;
-  /* take_syn_opts lives in tcp_in.c; the same rules here */
-  uint32_t mine = tcp_mss_for(st, rx->src);
-  uint32_t peer = seg->mss ? seg->mss : TCP_MSS_DEFAULT;
-  uint32_t mss = peer < mine ? peer : mine;
-  child->ts_on = seg->has_ts;
-  if (child->ts_on) {
-    c->ts_recent = seg->tsval;
-    mss -= 12;
-  }
-  c->mss = (uint16_t)(mss < 64 ? 64 : mss);
-  child->sack_on = seg->sack_ok;
-  if (seg->wscale == 0xff) {
+  tcp_take_syn_opts(child, seg);
+  if (seg->wscale == 0xff)
     c->snd_wscale = 15; /* none: the SYN-ACK offers none either */
-    c->rcv_wscale = 0;
-  } else {
-    c->snd_wscale = seg->wscale & 15u;
-  }
   c->snd_wnd = seg->wnd;
   c->u.parent = l;
   l->u.l.half_open++;
@@ -131,13 +117,13 @@ static void cookie_ack(tern_tcp *l, tern_pbuf *p, tcp_seg *seg,
   bool sack;
   if (!tcp_cookie_check(st, seg, rx, l->local_port, rport, &mss, &ws, &sack)) {
     tcp_send_rst_for(st, seg, rx, l->local_port, rport);
-    st->stats.tcp_drop++;
+    ip_stat_inc(&st->stats.tcp_drop);
     tern_pbuf_free(p);
     return;
   }
   tern_tcp *child = new_child(l, rx, rport);
   if (!child) {
-    st->stats.tcp_drop++;
+    ip_stat_inc(&st->stats.tcp_drop);
     tern_pbuf_free(p);
     return;
   }
@@ -198,6 +184,6 @@ void tcp_listen_input(tern_tcp *l, tern_pbuf *p, const tcp_seg *seg,
     return;
   }
 drop:
-  l->st->stats.tcp_drop++;
+  ip_stat_inc(&l->st->stats.tcp_drop);
   tern_pbuf_free(p);
 }

@@ -155,7 +155,7 @@ static int xmit(tern_stack *st, tern_pbuf *p, uint32_t src, uint32_t dst,
     ip_put16(h + 16, 0);
     ip_put16(h + 16, ip_chksum_pseudo(p, IP_PROTO_TCP, p->tot_len, src, dst));
   }
-  st->stats.tcp_out++;
+  ip_stat_inc(&st->stats.tcp_out);
   return ip4_output_if(nif, p, src, dst, nh, IP_PROTO_TCP, st->opts.ttl, 0);
 }
 
@@ -192,16 +192,19 @@ int tcp_send_raw(tern_stack *st, uint32_t src, uint16_t sport, uint32_t dst,
 void tcp_send_rst_for(tern_stack *st, const tcp_seg *seg, const ip_rx *rx,
                       uint16_t sport, uint16_t dport) {
   if ((seg->flags & TCP_RST) || rx->bcast) return;
-  st->stats.tcp_rst_out++;
+  ip_stat_inc(&st->stats.tcp_rst_out);
+  /* <SEQ=SEG.ACK><CTL=RST>, else <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK> */
+  uint32_t seq = 0, ack = 0;
+  uint8_t flags = TCP_RST;
   if (seg->flags & TCP_ACK) {
-    tcp_send_raw(st, rx->dst, sport, rx->src, dport, seg->ack, 0, TCP_RST, 0,
-                 NULL, 0);
+    seq = seg->ack;
   } else {
-    uint32_t ack = seg->seq + seg->len + ((seg->flags & TCP_SYN) ? 1 : 0) +
-                   ((seg->flags & TCP_FIN) ? 1 : 0);
-    tcp_send_raw(st, rx->dst, sport, rx->src, dport, 0, ack,
-                 TCP_RST | TCP_ACK, 0, NULL, 0);
+    ack = seg->seq + seg->len + ((seg->flags & TCP_SYN) ? 1 : 0) +
+          ((seg->flags & TCP_FIN) ? 1 : 0);
+    flags = TCP_RST | TCP_ACK;
   }
+  tcp_send_raw(st, rx->dst, sport, rx->src, dport, seq, ack, flags, 0, NULL,
+               0);
 }
 
 /* ---- segments of a pcb ------------------------------------------------------ */
@@ -260,7 +263,7 @@ int tcp_send_ctl(tern_tcp *pcb, uint8_t flags) {
 int tcp_send_ack(tern_tcp *pcb) { return tcp_send_ctl(pcb, TCP_ACK); }
 
 int tcp_send_rst(tern_tcp *pcb) {
-  pcb->st->stats.tcp_rst_out++;
+  ip_stat_inc(&pcb->st->stats.tcp_rst_out);
   return send_seg(pcb, pcb->u.c.snd_nxt, TCP_RST | TCP_ACK, NULL);
 }
 
@@ -330,7 +333,7 @@ int tcp_rexmit_entry(tern_tcp *pcb, tern_pbuf *q) {
   if (r) return r;
   q->q_flags = (uint16_t)((q->q_flags | TCPQ_RTX | TCPQ_REXMIT) & ~TCPQ_LOST);
   q->q_time = tcp_now32(pcb->st);
-  pcb->st->stats.tcp_retrans++;
+  ip_stat_inc(&pcb->st->stats.tcp_retrans);
   tcp_stat_sat(&c->n_retrans);
   return TERN_OK;
 }
@@ -342,7 +345,7 @@ int tcp_rexmit_head(tern_tcp *pcb) {
       seq_lt(c->snd_una, pcb->fin_sent ? c->snd_nxt - 1 : c->snd_nxt))
     return tcp_rexmit_entry(pcb, q);
   if (pcb->fin_sent && c->snd_una != c->snd_nxt) {
-    pcb->st->stats.tcp_retrans++;
+    ip_stat_inc(&pcb->st->stats.tcp_retrans);
     tcp_stat_sat(&c->n_retrans);
     return send_seg(pcb, c->snd_nxt - 1, TCP_ACK | TCP_FIN, NULL);
   }
@@ -375,7 +378,7 @@ static bool send_lost(tern_tcp *pcb) {
     if (tcp_rexmit_entry(pcb, q)) break;
     pipe += q->q_len;
     if (pcb->recovery && pcb->sack_on) {
-      pcb->st->stats.tcp_sack_rexmit++;
+      ip_stat_inc(&pcb->st->stats.tcp_sack_rexmit);
       tcp_stat_sat(&c->n_sack);
     }
     any = true;

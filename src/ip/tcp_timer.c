@@ -40,7 +40,7 @@ void tcp_timer_update(tern_tcp *pcb) {
     return;
   }
   if (best < 0) best = 0;
-  uint64_t due = st->now + (uint64_t)best;
+  uint32_t due = now + (uint32_t)best;
   if (!ip_timer_armed(&pcb->tmr) || pcb->tmr.due != due)
     ip_timer_set(st, &pcb->tmr, due);
 }
@@ -140,7 +140,7 @@ static void syn_timeout(tern_tcp *pcb) {
     }
     return;
   }
-  pcb->st->stats.tcp_retrans++;
+  ip_stat_inc(&pcb->st->stats.tcp_retrans);
   tcp_send_ctl(pcb, pcb->state == TERN_TCP_SYN_SENT ? TCP_SYN
                                                     : TCP_SYN | TCP_ACK);
   tcp_set_rtx(pcb, tcp_rto(pcb));
@@ -173,7 +173,7 @@ static void rto_timeout(tern_tcp *pcb) {
     return;
   }
   c->nrtx++;
-  st->stats.tcp_rto++;
+  ip_stat_inc(&st->stats.tcp_rto);
   tcp_stat_sat(&c->n_rto);
   tcp_cc_rto(pcb);
   /* (5.4) retransmit the earliest segment not acknowledged */

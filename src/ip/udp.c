@@ -210,7 +210,7 @@ static int udp_output(tern_udp *pcb, tern_pbuf *p, uint32_t dst,
     uint16_t c = ip_chksum_pseudo(d, IP_PROTO_UDP, len, src, dst);
     ip_put16(h + 6, c ? c : 0xffff); /* RFC 768: 0 means "none" */
   }
-  st->stats.udp_out++;
+  ip_stat_inc(&st->stats.udp_out);
   int err = ip4_output_if(nif, d, src, dst, nexthop, IP_PROTO_UDP,
                           st->opts.ttl, 0);
   if (d == p) {
@@ -227,7 +227,7 @@ int tern_udp_send(tern_udp *pcb, tern_pbuf *p) {
 }
 
 void ip_udp_input(tern_stack *st, tern_pbuf *p, const ip_rx *rx) {
-  st->stats.udp_in++;
+  ip_stat_inc(&st->stats.udp_in);
   if (p->len < IP_UDP_HLEN) goto drop;
   const uint8_t *h = p->payload;
   uint16_t sport = ip_get16(h), dport = ip_get16(h + 2);
@@ -236,7 +236,7 @@ void ip_udp_input(tern_stack *st, tern_pbuf *p, const ip_rx *rx) {
   if (ulen < p->tot_len) ip_pbuf_trim(p, ulen);
   if (ip_get16(h + 6) != 0 && !rx->csum_ok &&
       ip_chksum_pseudo(p, IP_PROTO_UDP, ulen, rx->src, rx->dst) != 0) {
-    st->stats.udp_chksum_err++;
+    ip_stat_inc(&st->stats.udp_chksum_err);
     goto drop;
   }
   tern_addr from;
@@ -258,7 +258,7 @@ void ip_udp_input(tern_stack *st, tern_pbuf *p, const ip_rx *rx) {
       any = true;
       u->recv(u->arg, u, p, &from);
     }
-    if (!any) st->stats.udp_noport++;
+    if (!any) ip_stat_inc(&st->stats.udp_noport);
     tern_pbuf_free(p);
     return;
   }
@@ -279,7 +279,7 @@ void ip_udp_input(tern_stack *st, tern_pbuf *p, const ip_rx *rx) {
     }
   }
   if (!best) {
-    st->stats.udp_noport++;
+    ip_stat_inc(&st->stats.udp_noport);
     ip_icmp_unreach(st, p, rx, ICMP_UNREACH_PORT);
     goto drop;
   }
@@ -288,6 +288,6 @@ void ip_udp_input(tern_stack *st, tern_pbuf *p, const ip_rx *rx) {
   best->recv(best->arg, best, p, &from);
   return;
 drop:
-  st->stats.udp_drop++;
+  ip_stat_inc(&st->stats.udp_drop);
   tern_pbuf_free(p);
 }
