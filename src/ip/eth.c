@@ -35,26 +35,14 @@ drop:
 int ip_eth_send(tern_netif *nif, tern_pbuf *p, const uint8_t dst_mac[6],
                 uint16_t ethertype) {
   tern_stack *st = nif->st;
-  tern_pbuf *frame = p;
-  uint8_t *h = ip_pbuf_push(p, IP_ETH_HLEN);
-  if (!h) {
-    /* no headroom (a view): a header pbuf in front */
-    frame = ip_pbuf_alloc_raw(st, IP_ETH_PAD, IP_ETH_HLEN);
-    if (!frame) {
-      ip_stat_inc(&st->stats.eth_drop);
-      ip_stat_inc(&nif->stats.tx_drop);
-      return TERN_ENOMEM;
-    }
-    frame->meta = p->meta;
-    tern_pbuf_ref(p);
-    tern_pbuf_cat(frame, p);
-    h = frame->payload;
+  tern_tx_meta saved;
+  tern_pbuf *frame = ip_hdr_push(p, IP_ETH_HLEN, IP_ETH_PAD, &saved, true);
+  if (!frame) {
+    ip_stat_inc(&st->stats.eth_drop);
+    ip_stat_inc(&nif->stats.tx_drop);
+    return TERN_ENOMEM;
   }
-  tern_tx_meta saved = frame->meta;
-  if (frame->meta.csum_offset || frame->meta.gso_mss) {
-    frame->meta.csum_start = (uint16_t)(frame->meta.csum_start + IP_ETH_HLEN);
-    frame->meta.hdr_len = (uint16_t)(frame->meta.hdr_len + IP_ETH_HLEN);
-  }
+  uint8_t *h = frame->payload;
   memcpy(h, dst_mac, 6);
   memcpy(h + 6, nif->mac, 6);
   ip_put16(h + 12, ethertype);
@@ -68,12 +56,7 @@ int ip_eth_send(tern_netif *nif, tern_pbuf *p, const uint8_t dst_mac[6],
     err = nif->drv->output(nif, frame);
     if (err) ip_stat_inc(&nif->stats.tx_drop);
   }
-  if (frame == p) {
-    frame->meta = saved;
-    ip_pbuf_pull(p, IP_ETH_HLEN);
-  } else {
-    tern_pbuf_free(frame); /* drops our ref of p with it */
-  }
+  ip_hdr_pop(p, frame, IP_ETH_HLEN, &saved);
   return err;
 }
 

@@ -149,6 +149,18 @@ size_t ip_layer_headroom(tern_pbuf_layer layer);
  * not enough headroom. Returns the new payload. Updates len/tot_len of p
  * (the first pbuf only; tot_len of the chain head). */
 uint8_t *ip_pbuf_push(tern_pbuf *p, size_t n);
+/* Put an n-byte header in front of p for output: pushed into p's
+ * headroom, else a new pbuf (with `room` headroom) chained in front with a
+ * reference of p. meta: the new pbuf takes p's offload metadata and
+ * csum_start/hdr_len grow by n (a layer below the transport). *saved keeps
+ * p's metadata for ip_hdr_pop. Returns the frame (payload at the new
+ * header), NULL if no memory. */
+tern_pbuf *ip_hdr_push(tern_pbuf *p, size_t n, size_t room,
+                       tern_tx_meta *saved, bool meta);
+/* After sending frame f from ip_hdr_push: p as it was (header pulled,
+ * metadata restored), or the header pbuf freed. */
+void ip_hdr_pop(tern_pbuf *p, tern_pbuf *f, size_t n,
+                const tern_tx_meta *saved);
 /* Drop n bytes from the front of the chain's first pbuf (n <= p->len). */
 void ip_pbuf_pull(tern_pbuf *p, size_t n);
 /* Trim the chain to new_len bytes (freeing pbufs no longer needed). */

@@ -32,6 +32,8 @@
 #define ip_eth_output tern__ip_eth_output
 #define ip_eth_send tern__ip_eth_send
 #define ip_free tern__ip_free
+#define ip_hdr_pop tern__ip_hdr_pop
+#define ip_hdr_push tern__ip_hdr_push
 #define ip_icmp_input tern__ip_icmp_input
 #define ip_icmp_unreach tern__ip_icmp_unreach
 #define ip_layer_headroom tern__ip_layer_headroom
@@ -119,6 +121,7 @@
 #define tcp_send_rst_for tern__tcp_send_rst_for
 #define tcp_set_dack tern__tcp_set_dack
 #define tcp_set_rtx tern__tcp_set_rtx
+#define tcp_set_rtx_rto tern__tcp_set_rtx_rto
 #define tcp_siphash tern__tcp_siphash
 #define tcp_stat_sat tern__tcp_stat_sat
 #define tcp_stop_rtx tern__tcp_stop_rtx

@@ -184,30 +184,13 @@ int ip4_output_if(tern_netif *nif, tern_pbuf *p, uint32_t src, uint32_t dst,
     return err;
   }
 
-  tern_pbuf *pkt = p;
-  uint8_t *h = ip_pbuf_push(p, IP_IP_HLEN);
-  if (!h) {
-    pkt = ip_pbuf_alloc_raw(st, IP_HEADROOM_LINK, IP_IP_HLEN);
-    if (!pkt) return TERN_ENOMEM;
-    pkt->meta = p->meta;
-    tern_pbuf_ref(p);
-    tern_pbuf_cat(pkt, p);
-    h = pkt->payload;
-  }
-  tern_tx_meta saved = pkt->meta;
-  if (pkt->meta.csum_offset || pkt->meta.gso_mss) {
-    pkt->meta.csum_start = (uint16_t)(pkt->meta.csum_start + IP_IP_HLEN);
-    pkt->meta.hdr_len = (uint16_t)(pkt->meta.hdr_len + IP_IP_HLEN);
-  }
-  fill_header(h, pkt->tot_len, st->ip_id++, 0, ttl, tos, proto, src, dst);
+  tern_tx_meta saved;
+  tern_pbuf *pkt = ip_hdr_push(p, IP_IP_HLEN, IP_HEADROOM_LINK, &saved, true);
+  if (!pkt) return TERN_ENOMEM;
+  fill_header(pkt->payload, pkt->tot_len, st->ip_id++, 0, ttl, tos, proto, src, dst);
   ip_stat_inc(&st->stats.ip_out);
   int err = link_out(nif, pkt, nexthop);
-  if (pkt == p) {
-    pkt->meta = saved;
-    ip_pbuf_pull(p, IP_IP_HLEN);
-  } else {
-    tern_pbuf_free(pkt);
-  }
+  ip_hdr_pop(p, pkt, IP_IP_HLEN, &saved);
   return err;
 }
 

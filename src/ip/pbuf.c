@@ -208,6 +208,35 @@ uint8_t *ip_pbuf_push(tern_pbuf *p, size_t n) {
   return p->payload;
 }
 
+tern_pbuf *ip_hdr_push(tern_pbuf *p, size_t n, size_t room,
+                       tern_tx_meta *saved, bool meta) {
+  tern_pbuf *f = p;
+  *saved = p->meta;
+  if (!ip_pbuf_push(p, n)) {
+    /* no headroom (a view): a header pbuf in front */
+    f = ip_pbuf_alloc_raw(p->st, room, n);
+    if (!f) return NULL;
+    if (meta) f->meta = p->meta;
+    tern_pbuf_ref(p);
+    tern_pbuf_cat(f, p);
+  }
+  if (meta && (f->meta.csum_offset || f->meta.gso_mss)) {
+    f->meta.csum_start = (uint16_t)(f->meta.csum_start + n);
+    f->meta.hdr_len = (uint16_t)(f->meta.hdr_len + n);
+  }
+  return f;
+}
+
+void ip_hdr_pop(tern_pbuf *p, tern_pbuf *f, size_t n,
+                const tern_tx_meta *saved) {
+  if (f == p) {
+    p->meta = *saved;
+    ip_pbuf_pull(p, n);
+  } else {
+    tern_pbuf_free(f); /* drops our reference of p with it */
+  }
+}
+
 void ip_pbuf_pull(tern_pbuf *p, size_t n) {
   if (n > p->len) n = p->len;
   p->payload += n;

@@ -285,7 +285,7 @@ int tern_tcp_connect(tern_tcp *pcb, const tern_addr *peer) {
   pcb->u.c.due_ka = tcp_now32(st); /* the SYN's time: an RTT sample */
   tcp_send_ctl(pcb, TCP_SYN);
   pcb->u.c.snd_nxt = iss + 1;
-  tcp_set_rtx(pcb, tcp_rto(pcb));
+  tcp_set_rtx_rto(pcb);
   return TERN_OK;
 }
 

@@ -50,7 +50,7 @@ static void update_wnd(tern_tcp *pcb, const tcp_seg *seg, bool new_ack) {
       c->sndq->q_flags &= (uint16_t)~TCPQ_SENT;
     }
     tcp_stop_rtx(pcb);
-    if (tcp_flight(pcb)) tcp_set_rtx(pcb, tcp_rto(pcb));
+    if (tcp_flight(pcb)) tcp_set_rtx_rto(pcb);
   }
 }
 

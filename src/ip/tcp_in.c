@@ -180,10 +180,12 @@ void tcp_take_syn_opts(tern_tcp *pcb, const tcp_seg *seg) {
   }
 }
 
-static void become_established(tern_tcp *pcb, const tcp_seg *seg) {
+/* ack: what the segment acknowledges of our SYN (SND.UNA from here). */
+static void become_established(tern_tcp *pcb, const tcp_seg *seg,
+                               uint32_t ack) {
   struct tcp_conn_part *c = &pcb->u.c;
   pcb->state = TERN_TCP_ESTABLISHED;
-  c->snd_una = seg->ack;
+  c->snd_una = ack;
   c->snd_wnd = seg->wnd << c->snd_wscale;
   uint32_t now = tcp_tsval(pcb->st);
   if (pcb->ts_on && seg->tsecr && seq_le(seg->tsecr, now))
@@ -222,7 +224,7 @@ static void syn_sent_input(tern_tcp *pcb, tcp_seg *seg) {
   tcp_take_syn_opts(pcb, seg);
   if (ack_ok) {
     c->snd_wscale = seg->wscale == 0xff ? 0 : c->snd_wscale;
-    become_established(pcb, seg);
+    become_established(pcb, seg, seg->ack);
     /* 7323 2.2: the SYN's window is never scaled */
     c->snd_wnd = seg->wnd;
     pcb->ack_now = 1;
@@ -238,7 +240,7 @@ static void syn_sent_input(tern_tcp *pcb, tcp_seg *seg) {
   c->nrtx = 0;
   c->due_ka = tcp_now32(pcb->st); /* for the handshake's RTT sample */
   tcp_send_ctl(pcb, TCP_SYN | TCP_ACK);
-  tcp_set_rtx(pcb, tcp_rto(pcb));
+  tcp_set_rtx_rto(pcb);
 }
 
 /* ---- synchronized states (3.10.7.4) ---------------------------------------- */
@@ -344,9 +346,8 @@ static bool syn_rcvd_ack(tern_tcp *pcb, const tcp_seg *seg) {
   c->u.parent = NULL;
   if (l && l->u.l.half_open) l->u.l.half_open--;
   if (c->snd_wscale == 15) c->snd_wscale = 0;
-  tcp_seg s2 = *seg;
-  s2.ack = c->snd_una + 1; /* the SYN; the rest is processed as an ACK */
-  become_established(pcb, &s2);
+  /* the SYN; the rest is processed as an ACK */
+  become_established(pcb, seg, c->snd_una + 1);
   if (l) {
     if (!tcp_cb_accept(l, pcb)) return false;
   } else if (!tcp_cb_connected(pcb)) {

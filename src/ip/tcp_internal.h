@@ -267,7 +267,7 @@ void tcp_take_syn_opts(tern_tcp *pcb, const tcp_seg *seg);
 /* Offer data the app refused before (and a pending FIN). false: gone. */
 bool tcp_deliver_refused(tern_tcp *pcb);
 bool tcp_process_ack(tern_tcp *pcb, const tcp_seg *seg);
-void tcp_listen_input(tern_tcp *lpcb, tern_pbuf *p, const tcp_seg *seg,
+void tcp_listen_input(tern_tcp *lpcb, tern_pbuf *p, tcp_seg *seg,
                       const ip_rx *rx);
 void tcp_conn_input(tern_tcp *pcb, tern_pbuf *p, tcp_seg *seg);
 bool tcp_data_input(tern_tcp *pcb, tern_pbuf *p, tcp_seg *seg);
@@ -324,6 +324,8 @@ void tcp_timer_fn(tern_stack *st, ip_timer *t);
 /* Re-arm the embedded timer for the earliest deadline. */
 void tcp_timer_update(tern_tcp *pcb);
 void tcp_set_rtx(tern_tcp *pcb, uint32_t ms);
+/* tcp_set_rtx(pcb, tcp_rto(pcb)): one call for a frequent pair. */
+void tcp_set_rtx_rto(tern_tcp *pcb);
 /* The retransmission timer for data in flight: RTO, or first a tail loss
  * probe (RFC 8985 7). */
 void tcp_arm_rtx(tern_tcp *pcb);

@@ -105,7 +105,7 @@ static void syn_input(tern_tcp *l, const tcp_seg *seg, const ip_rx *rx,
   tcp_cc_init(child);
   c->due_ka = tcp_now32(st); /* the SYN-ACK's time: an RTT sample */
   tcp_send_ctl(child, TCP_SYN | TCP_ACK);
-  tcp_set_rtx(child, tcp_rto(child));
+  tcp_set_rtx_rto(child);
 }
 
 /* An ACK that may complete a cookie handshake. */
@@ -164,14 +164,13 @@ static void cookie_ack(tern_tcp *l, tern_pbuf *p, tcp_seg *seg,
     tern_pbuf_free(p);
 }
 
-void tcp_listen_input(tern_tcp *l, tern_pbuf *p, const tcp_seg *seg,
+void tcp_listen_input(tern_tcp *l, tern_pbuf *p, tcp_seg *seg,
                       const ip_rx *rx) {
   uint16_t rport = seg->sport;
-  tcp_seg s = *seg;
   if (seg->flags & TCP_RST) goto drop; /* 3.10.7.2: ignore a RST */
   if (seg->flags & TCP_ACK) {
     if (!(seg->flags & TCP_SYN)) {
-      cookie_ack(l, p, &s, rx, rport);
+      cookie_ack(l, p, seg, rx, rport);
       return;
     }
     tcp_send_rst_for(l->st, seg, rx, l->local_port, rport);

@@ -476,7 +476,7 @@ int tcp_output(tern_tcp *pcb) {
       if (stop == STOP_WND) {
         pcb->persist = 1;
         c->nrtx = 0;
-        tcp_set_rtx(pcb, tcp_rto(pcb));
+        tcp_set_rtx_rto(pcb);
       } else if (stop == STOP_NOMEM) {
         /* no memory for the segment: try again soon */
         tcp_set_rtx(pcb, TCP_RTO_MIN);

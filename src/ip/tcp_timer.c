@@ -52,6 +52,8 @@ void tcp_set_rtx(tern_tcp *pcb, uint32_t ms) {
   tcp_timer_update(pcb);
 }
 
+void tcp_set_rtx_rto(tern_tcp *pcb) { tcp_set_rtx(pcb, tcp_rto(pcb)); }
+
 /* RFC 8985 7.2: with SACK and an RTT measured, outside recovery, the
  * timer fires first after PTO = 2 SRTT (plus the peer's delayed ACK when
  * one segment is out) so a lost tail is found without waiting an RTO. */
@@ -143,7 +145,7 @@ static void syn_timeout(tern_tcp *pcb) {
   ip_stat_inc(&pcb->st->stats.tcp_retrans);
   tcp_send_ctl(pcb, pcb->state == TERN_TCP_SYN_SENT ? TCP_SYN
                                                     : TCP_SYN | TCP_ACK);
-  tcp_set_rtx(pcb, tcp_rto(pcb));
+  tcp_set_rtx_rto(pcb);
 }
 
 /* RFC 9293 3.8.6.1: the persist timer probes a zero window. The probes
@@ -157,7 +159,7 @@ static void persist_timeout(tern_tcp *pcb) {
   c->ka_probes++;
   tcp_zero_window_probe(pcb);
   if (c->nrtx < 15) c->nrtx++;
-  tcp_set_rtx(pcb, tcp_rto(pcb));
+  tcp_set_rtx_rto(pcb);
 }
 
 /* RFC 6298 5.4-5.7 */
@@ -181,7 +183,7 @@ static void rto_timeout(tern_tcp *pcb) {
   tcp_rexmit_head(pcb);
   (void)q;
   /* (5.5), (5.6) */
-  tcp_set_rtx(pcb, tcp_rto(pcb));
+  tcp_set_rtx_rto(pcb);
 }
 
 /* RFC 8985 7.3: the probe resends the last segment in flight (new data
@@ -197,7 +199,7 @@ static void tlp_fire(tern_tcp *pcb) {
     tcp_rexmit_entry(pcb, last);
   else if (!last)
     tcp_rexmit_head(pcb); /* a FIN alone */
-  tcp_set_rtx(pcb, tcp_rto(pcb));
+  tcp_set_rtx_rto(pcb);
 }
 
 static void rtx_due(tern_tcp *pcb) {

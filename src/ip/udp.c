@@ -186,16 +186,10 @@ static int udp_output(tern_udp *pcb, tern_pbuf *p, uint32_t dst,
   tern_stack *st = pcb->st;
   uint32_t src = pcb->local_ip ? pcb->local_ip : nif->ip;
 
-  tern_pbuf *d = p;
-  uint8_t *h = ip_pbuf_push(p, IP_UDP_HLEN);
-  if (!h) { /* no headroom: header pbuf in front */
-    d = ip_pbuf_alloc_raw(st, IP_HEADROOM_IP, IP_UDP_HLEN);
-    if (!d) return TERN_ENOMEM;
-    tern_pbuf_ref(p);
-    tern_pbuf_cat(d, p);
-    h = d->payload;
-  }
-  tern_tx_meta saved = d->meta;
+  tern_tx_meta saved;
+  tern_pbuf *d = ip_hdr_push(p, IP_UDP_HLEN, IP_HEADROOM_IP, &saved, false);
+  if (!d) return TERN_ENOMEM;
+  uint8_t *h = d->payload;
   uint32_t len = d->tot_len;
   ip_put16(h, pcb->local_port);
   ip_put16(h + 2, dport);
@@ -213,12 +207,7 @@ static int udp_output(tern_udp *pcb, tern_pbuf *p, uint32_t dst,
   ip_stat_inc(&st->stats.udp_out);
   int err = ip4_output_if(nif, d, src, dst, nexthop, IP_PROTO_UDP,
                           st->opts.ttl, 0);
-  if (d == p) {
-    d->meta = saved;
-    ip_pbuf_pull(p, IP_UDP_HLEN);
-  } else {
-    tern_pbuf_free(d);
-  }
+  ip_hdr_pop(p, d, IP_UDP_HLEN, &saved);
   return err;
 }
 
