@@ -107,6 +107,8 @@
 #define tcp_pipe tern__tcp_pipe
 #define tcp_poll_reset tern__tcp_poll_reset
 #define tcp_process_ack tern__tcp_process_ack
+#define tcp_put_syn_opts tern__tcp_put_syn_opts
+#define tcp_put_ts tern__tcp_put_ts
 #define tcp_rcv_wnd_field tern__tcp_rcv_wnd_field
 #define tcp_rexmit_entry tern__tcp_rexmit_entry
 #define tcp_rexmit_head tern__tcp_rexmit_head

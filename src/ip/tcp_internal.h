@@ -317,6 +317,13 @@ uint16_t tcp_rcv_wnd_field(tern_tcp *pcb, bool syn);
 uint16_t tcp_mss_for(tern_stack *st, uint32_t dst);
 uint8_t tcp_build_syn_opts(tern_tcp *pcb, uint8_t *o, bool synack,
                            uint32_t tsval);
+/* The options of a SYN or SYN-ACK into o: MSS, then WS (ws 0xff: none),
+ * SACK-permitted, TS (RFC 9293 3.7.1, RFC 7323, RFC 2018). Returns the
+ * length. */
+uint8_t tcp_put_syn_opts(uint8_t *o, uint16_t mss, uint8_t ws, bool sack,
+                         bool ts, uint32_t tsval, uint32_t tsecr);
+/* NOP NOP TS (RFC 7323 3.2, the layout of RFC 7323 appendix A): 12. */
+uint8_t tcp_put_ts(uint8_t *o, uint32_t tsval, uint32_t tsecr);
 uint32_t tcp_tsval(const tern_stack *st);
 
 /* ---- tcp_timer.c --------------------------------------------------------- */

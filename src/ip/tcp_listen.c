@@ -42,32 +42,15 @@ static void cookie_synack(tern_tcp *l, const tcp_seg *seg, const ip_rx *rx,
   uint32_t tsval = 0;
   uint32_t isn = tcp_cookie_make(st, seg, rx, l->local_port, rport, &mss,
                                  &tsval);
-  uint8_t o[40], n = 0;
-  o[n++] = TCPOPT_MSS;
-  o[n++] = 4;
-  ip_put16(o + n, tcp_mss_for(st, rx->src));
-  n += 2;
-  if (seg->wscale != 0xff && seg->has_ts) {
-    o[n++] = TCPOPT_NOP;
-    o[n++] = TCPOPT_WS;
-    o[n++] = 3;
-    o[n++] = tcp_pick_wscale((uint32_t)l->u.l.rcv_buf_u * TCP_BUF_UNIT);
-  }
-  if (seg->sack_ok && seg->has_ts) {
-    o[n++] = TCPOPT_NOP;
-    o[n++] = TCPOPT_NOP;
-    o[n++] = TCPOPT_SACK_OK;
-    o[n++] = 2;
-  }
-  if (seg->has_ts) {
-    o[n++] = TCPOPT_NOP;
-    o[n++] = TCPOPT_NOP;
-    o[n++] = TCPOPT_TS;
-    o[n++] = 10;
-    ip_put32(o + n, tsval);
-    ip_put32(o + n + 4, seg->tsval);
-    n = (uint8_t)(n + 8);
-  }
+  uint8_t o[40];
+  /* WS and SACK-permitted only with timestamps (the cookie keeps them in
+   * our TSval) */
+  uint8_t n = tcp_put_syn_opts(
+      o, tcp_mss_for(st, rx->src),
+      seg->wscale != 0xff && seg->has_ts
+          ? tcp_pick_wscale((uint32_t)l->u.l.rcv_buf_u * TCP_BUF_UNIT)
+          : 0xff,
+      seg->sack_ok && seg->has_ts, seg->has_ts, tsval, seg->tsval);
   uint32_t buf = (uint32_t)l->u.l.rcv_buf_u * TCP_BUF_UNIT;
   ip_stat_inc(&st->stats.tcp_syn_cookies);
   tcp_send_raw(st, rx->dst, l->local_port, rx->src, rport, isn, seg->seq + 1,

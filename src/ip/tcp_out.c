@@ -56,7 +56,7 @@ uint16_t tcp_rcv_wnd_field(tern_tcp *pcb, bool syn) {
 
 /* ---- options ------------------------------------------------------------ */
 
-static uint8_t put_ts(uint8_t *o, uint32_t tsval, uint32_t tsecr) {
+uint8_t tcp_put_ts(uint8_t *o, uint32_t tsval, uint32_t tsecr) {
   o[0] = TCPOPT_NOP;
   o[1] = TCPOPT_NOP;
   o[2] = TCPOPT_TS;
@@ -66,32 +66,38 @@ static uint8_t put_ts(uint8_t *o, uint32_t tsval, uint32_t tsecr) {
   return 12;
 }
 
-/* RFC 9293 3.7.1 MSS, RFC 7323 WS and TS, RFC 2018 SACK-permitted. On a
- * SYN-ACK each is sent only if the peer's SYN had it (the flags in the
- * pcb say so). */
-uint8_t tcp_build_syn_opts(tern_tcp *pcb, uint8_t *o, bool synack,
-                           uint32_t tsval) {
-  uint8_t n = 0;
-  uint16_t mss = tcp_mss_for(pcb->st, pcb->remote_ip);
-  o[n++] = TCPOPT_MSS;
-  o[n++] = 4;
-  ip_put16(o + n, mss);
-  n += 2;
-  if (!synack || pcb->u.c.snd_wscale != 15) {
+uint8_t tcp_put_syn_opts(uint8_t *o, uint16_t mss, uint8_t ws, bool sack,
+                         bool ts, uint32_t tsval, uint32_t tsecr) {
+  uint8_t n = 4;
+  o[0] = TCPOPT_MSS;
+  o[1] = 4;
+  ip_put16(o + 2, mss);
+  if (ws != 0xff) {
     o[n++] = TCPOPT_NOP;
     o[n++] = TCPOPT_WS;
     o[n++] = 3;
-    o[n++] = pcb->u.c.rcv_wscale;
+    o[n++] = ws;
   }
-  if (!synack || pcb->sack_on) {
+  if (sack) {
     o[n++] = TCPOPT_NOP;
     o[n++] = TCPOPT_NOP;
     o[n++] = TCPOPT_SACK_OK;
     o[n++] = 2;
   }
-  if (!synack || pcb->ts_on)
-    n = (uint8_t)(n + put_ts(o + n, tsval, synack ? pcb->u.c.ts_recent : 0));
+  if (ts) n = (uint8_t)(n + tcp_put_ts(o + n, tsval, tsecr));
   return n;
+}
+
+/* RFC 9293 3.7.1 MSS, RFC 7323 WS and TS, RFC 2018 SACK-permitted. On a
+ * SYN-ACK each is sent only if the peer's SYN had it (the flags in the
+ * pcb say so). */
+uint8_t tcp_build_syn_opts(tern_tcp *pcb, uint8_t *o, bool synack,
+                           uint32_t tsval) {
+  return tcp_put_syn_opts(
+      o, tcp_mss_for(pcb->st, pcb->remote_ip),
+      !synack || pcb->u.c.snd_wscale != 15 ? pcb->u.c.rcv_wscale : 0xff,
+      !synack || pcb->sack_on, !synack || pcb->ts_on, tsval,
+      synack ? pcb->u.c.ts_recent : 0);
 }
 
 /* RFC 2018 4: SACK blocks from the out-of-order queue, the block holding
@@ -222,7 +228,7 @@ static int send_seg(tern_tcp *pcb, uint32_t seq, uint8_t flags,
   if (syn) {
     optlen = tcp_build_syn_opts(pcb, opts, flags & TCP_ACK, tcp_tsval(st));
   } else {
-    if (pcb->ts_on) optlen = put_ts(opts, tcp_tsval(st), c->ts_recent);
+    if (pcb->ts_on) optlen = tcp_put_ts(opts, tcp_tsval(st), c->ts_recent);
     if ((flags & TCP_ACK) && !(flags & TCP_RST))
       optlen = (uint8_t)(optlen + put_sack(pcb, opts + optlen,
                                            pcb->ts_on ? 3 : 4));

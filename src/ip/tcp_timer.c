@@ -247,15 +247,7 @@ static void ka_due(tern_tcp *pcb) {
   tern_stack *st = pcb->st;
   uint8_t o[12];
   uint8_t n = 0;
-  if (pcb->ts_on) {
-    o[0] = TCPOPT_NOP;
-    o[1] = TCPOPT_NOP;
-    o[2] = TCPOPT_TS;
-    o[3] = 10;
-    ip_put32(o + 4, tcp_tsval(st));
-    ip_put32(o + 8, c->ts_recent);
-    n = 12;
-  }
+  if (pcb->ts_on) n = tcp_put_ts(o, tcp_tsval(st), c->ts_recent);
   tcp_send_raw(st, pcb->local_ip, pcb->local_port, pcb->remote_ip,
                pcb->remote_port, c->snd_nxt - 1, c->rcv_nxt, TCP_ACK,
                tcp_rcv_wnd_field(pcb, false), o, n);
