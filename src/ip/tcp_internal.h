@@ -106,15 +106,17 @@ struct tern_tcp {
   ip_timer tmr;
   uint32_t local_ip, remote_ip; /* host order */
   uint16_t local_port, remote_port;
-  /* state and flags */
-  uint32_t state : 4;           /* tern_tcp_state */
+  /* state and flags. The state and the most tested flags are bytes of
+   * their own (a byte load or store is smaller code than a bitfield's);
+   * they fill the word after the ports. */
+  uint8_t state;                /* tern_tcp_state */
+  bool dead;                    /* unlinked; free when not busy */
+  bool fin_sent;                /* FIN was sent (snd_nxt counts it) */
+  bool user_closed;             /* close() succeeded: no callbacks */
   uint32_t list : 2;            /* TCP_LIST_* */
   uint32_t busy : 1;            /* the stack is working on it */
-  uint32_t dead : 1;            /* unlinked; free when not busy */
-  uint32_t user_closed : 1;     /* close() succeeded: no callbacks */
   uint32_t shut_rx : 1;         /* data arriving now gets a RST */
   uint32_t fin_queued : 1;      /* FIN follows the queued data */
-  uint32_t fin_sent : 1;        /* FIN was sent (snd_nxt counts it) */
   uint32_t fin_rcvd : 1;        /* FIN in order received */
   uint32_t fin_pending : 1;     /* recv(NULL) not delivered yet */
   uint32_t ack_now : 1;         /* an ACK must go out */
