@@ -116,6 +116,7 @@
 #define tcp_rtt_sample tern__tcp_rtt_sample
 #define tcp_sack_mark_lost tern__tcp_sack_mark_lost
 #define tcp_sack_update tern__tcp_sack_update
+#define tcp_seg_max tern__tcp_seg_max
 #define tcp_send_ack tern__tcp_send_ack
 #define tcp_send_ctl tern__tcp_send_ctl
 #define tcp_send_raw tern__tcp_send_raw

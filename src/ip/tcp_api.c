@@ -10,20 +10,6 @@
  */
 #include "ip/tcp_internal.h"
 
-/* The largest entry: one MSS or, with TSO, a super-segment. */
-static uint32_t entry_max(tern_tcp *pcb) {
-  uint32_t nh, mss = pcb->u.c.mss;
-  tern_netif *nif = ip4_route(pcb->st, pcb->remote_ip, &nh);
-  if (!nif || (nif->flags & (TERN_NETIF_TSO | TERN_NETIF_TX_CSUM)) !=
-                  (TERN_NETIF_TSO | TERN_NETIF_TX_CSUM))
-    return mss;
-  uint32_t max = nif->tso_max ? nif->tso_max : 65535;
-  if (max > 65535 - IP_IP_HLEN - IP_TCP_HLEN_MAX)
-    max = 65535 - IP_IP_HLEN - IP_TCP_HLEN_MAX;
-  max = max / mss * mss;
-  return max > mss ? max : mss;
-}
-
 /* Free room after the data of a pool pbuf nobody else references. */
 static uint32_t tailroom(const tern_pbuf *p) {
   if (p->type != PBUF_T_POOL || p->ref != 1) return 0;
@@ -97,7 +83,7 @@ long tern_tcp_write(tern_tcp *pcb, const void *data, size_t len,
   uint32_t room = tcp_snd_buf(pcb) > queued ? tcp_snd_buf(pcb) - queued : 0;
   uint32_t n = len > room ? room : (uint32_t)len;
   bool copy = flags & TERN_TCP_WRITE_COPY;
-  uint32_t emax = entry_max(pcb);
+  uint32_t emax = tcp_seg_max(pcb); /* the largest entry */
   const uint8_t *d = data;
   uint32_t done = append_tail(pcb, d, n, copy, emax);
   while (done < n) {

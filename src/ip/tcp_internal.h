@@ -131,6 +131,7 @@ struct tern_tcp {
   uint32_t rtt_seeded : 1;      /* srtt holds a measurement */
   uint32_t ka_cnt : 4;          /* keepalive probes before dropping */
   uint32_t push : 1;            /* PSH at the end of the queued data */
+  uint32_t pto : 1;             /* the rtx deadline is a tail loss probe */
   union {
     struct tcp_conn_part {
       uint32_t snd_una, snd_nxt; /* snd_nxt: highest sent + 1 (SND.MAX) */
@@ -161,9 +162,10 @@ struct tern_tcp {
       uint16_t poll_ms;
       uint8_t ka_intvl_s;
       uint8_t dupacks : 4;       /* saturating */
-      uint8_t pto : 1;           /* the rtx deadline is a tail loss probe */
-      uint8_t nrtx : 4;          /* retransmissions of the head / probes */
       uint8_t ka_probes : 4;
+      uint8_t nrtx;              /* retransmissions of the head / probes
+                                    (at most 15: a byte of its own, which
+                                    is smaller code than a bitfield) */
       uint8_t snd_wscale : 4, rcv_wscale : 4;
       uint16_t n_retrans, n_fast, n_rto, n_sack; /* saturating */
     } c;
@@ -317,6 +319,9 @@ int tcp_rexmit_entry(tern_tcp *pcb, tern_pbuf *q);
 int tcp_zero_window_probe(tern_tcp *pcb);
 uint16_t tcp_rcv_wnd_field(tern_tcp *pcb, bool syn);
 uint16_t tcp_mss_for(tern_stack *st, uint32_t dst);
+/* The largest (super-)segment, and send queue entry: one MSS, or with TSO
+ * up to the netif's tso_max. */
+uint32_t tcp_seg_max(tern_tcp *pcb);
 uint8_t tcp_build_syn_opts(tern_tcp *pcb, uint8_t *o, bool synack,
                            uint32_t tsval);
 /* The options of a SYN or SYN-ACK into o: MSS, then WS (ws 0xff: none),

@@ -306,7 +306,7 @@ static bool fin_goes_with(const tern_tcp *pcb, uint32_t end) {
 }
 
 /* The largest (super-)segment: one MSS, or with TSO up to tso_max. */
-static uint32_t seg_max(tern_tcp *pcb) {
+uint32_t tcp_seg_max(tern_tcp *pcb) {
   uint32_t nh, mss = pcb->u.c.mss;
   tern_netif *nif = ip4_route(pcb->st, pcb->remote_ip, &nh);
   if (!nif || !(nif->flags & TERN_NETIF_TSO) ||
@@ -420,7 +420,7 @@ enum { STOP_DONE, STOP_WND, STOP_OTHER, STOP_NOMEM };
 
 static int send_new(tern_tcp *pcb) {
   struct tcp_conn_part *c = &pcb->u.c;
-  uint32_t smax = seg_max(pcb);
+  uint32_t smax = tcp_seg_max(pcb);
   uint32_t pipe = tcp_pipe(pcb); /* (walks the queue in recovery: once) */
   while (c->snd_cur) {
     tern_pbuf *q = c->snd_cur;

@@ -47,7 +47,7 @@ void tcp_timer_update(tern_tcp *pcb) {
 
 void tcp_set_rtx(tern_tcp *pcb, uint32_t ms) {
   pcb->u.c.due_rtx = tcp_now32(pcb->st) + ms;
-  pcb->u.c.pto = 0;
+  pcb->pto = 0;
   pcb->t_rtx = 1;
   tcp_timer_update(pcb);
 }
@@ -67,7 +67,7 @@ void tcp_arm_rtx(tern_tcp *pcb) {
     if (pto < 10) pto = 10;
     if (pto < rto) {
       tcp_set_rtx(pcb, pto);
-      c->pto = 1;
+      pcb->pto = 1;
       return;
     }
   }
@@ -220,7 +220,7 @@ static void rtx_due(tern_tcp *pcb) {
   }
   if (pcb->persist)
     persist_timeout(pcb);
-  else if (pcb->u.c.pto && tcp_flight(pcb))
+  else if (pcb->pto && tcp_flight(pcb))
     tlp_fire(pcb);
   else
     rto_timeout(pcb);
