@@ -1,0 +1,85 @@
+/* api_internal.h: what the api layer's files share (tcpip.c, netconn.c,
+ * netconn_cb.c, sockets.c). Not installed. */
+#ifndef TERN_API_INTERNAL_H
+#define TERN_API_INTERNAL_H
+
+#include <stdatomic.h>
+
+#include "tern/loop.h"
+#include "tern/netconn.h"
+#include "tern/port.h"
+
+/* Run fn(arg) in the stack context of t (message or core lock), then
+ * re-arm the stack's timer. Returns fn's value, or TERN_ECLOSED when the
+ * stack thread is gone. */
+int tern__tcpip_run(tern_tcpip *t, int (*fn)(void *arg), void *arg);
+/* Debug builds: abort unless the calling thread is in t's stack context
+ * (holds its lock). Called at the top of every stack-side step of the api
+ * layer; the same check belongs at the raw API's entry points (later:
+ * src/ip is not this layer's). */
+void tern__tcpip_assert_ctx(const tern_tcpip *t);
+tern_stack *tern__tcpip_stack(const tern_tcpip *t);
+/* A semaphore for one wait, from a small per-tcpip cache. */
+tern_sem *tern__tcpip_sem_get(tern_tcpip *t);
+void tern__tcpip_sem_put(tern_tcpip *t, tern_sem *s);
+
+/* One unit in a netconn's receive mailbox. */
+typedef struct nc_item {
+  struct nc_item *next;
+  tern_pbuf *p;         /* data (NULL: end of stream) */
+  tern_netconn *child;  /* listeners: an accepted connection */
+  tern_addr from;
+} nc_item;
+
+enum nc_state { NC_NEW, NC_CONNECTING, NC_CONNECTED, NC_LISTEN, NC_DONE };
+
+struct tern_netconn {
+  tern_tcpip *t;
+  tern_netconn_type type;
+  /* Stack side: touched only in the stack context. */
+  tern_tcp *tcp;
+  tern_udp *udp;
+  /* Shared: under m. */
+  tern_mutex *m;
+  tern_sem *rx_sem, *tx_sem; /* posted for waiters (condvar emulation) */
+  unsigned rx_waiters, tx_waiters;
+  unsigned tx_seq;           /* bumped by every sent callback */
+  unsigned users;            /* threads inside a call; the last frees */
+  enum nc_state state;
+  int err;                   /* pending error of the connection */
+  bool closing, fin, shut_rx, shut_tx, nonblocking, send_full;
+  nc_item *head, *tail;
+  uint32_t count, recv_max, backlog;
+  size_t rx_bytes;
+  int recv_timeout, send_timeout;
+  tern_netconn_event_fn ev;
+  void *ud;
+};
+
+struct tern_netbuf {
+  tern_tcpip *t;
+  tern_pbuf *p, *cur;
+  tern_addr from;
+};
+
+/* Stack-side callbacks (netconn_cb.c). */
+extern const tern_tcp_cbs tern__nc_tcp_cbs;
+void tern__nc_udp_recv(void *arg, tern_udp *pcb, tern_pbuf *p,
+                       const tern_addr *from);
+/* Wake every waiter (m held). */
+void tern__nc_wake_all(tern_netconn *nc);
+void tern__nc_event(tern_netconn *nc, tern_netconn_evt e, size_t len);
+/* A netconn for a pcb (accepted); NULL when out of memory. */
+tern_netconn *tern__nc_alloc(tern_tcpip *t, tern_netconn_type type);
+void tern__nc_destroy(tern_netconn *nc);
+/* Free every queued item (stack context). */
+void tern__nc_drain(tern_netconn *nc);
+
+/* For sockets: receive one netbuf, first freeing `done` (may be NULL) in
+ * the same stack step. */
+int tern__netconn_recv2(tern_netconn *nc, tern_netbuf **out,
+                        tern_netbuf *done, int timeout_ms);
+/* Wait until nc is readable/writable-ish, used by select: nothing here;
+ * select watches events. */
+
+#endif
