@@ -119,14 +119,8 @@ static tern_pbuf *complete_csum(tern_stack *st, const tern_pbuf *p) {
   uint16_t off = p->meta.csum_offset;
   /* the field holds the pseudo-header sum: summing everything including
    * it gives the final value */
-  uint32_t sum = 0;
-  for (tern_pbuf *q = c; q; q = q->next) {
-    /* blocks after the first are full and even-sized, so no odd joins */
-    sum = ip_chksum_add(sum, q->payload, q->len);
-  }
   uint8_t b[2];
-  uint16_t v = (uint16_t)~ip_chksum_fold(sum);
-  ip_put16(b, v);
+  ip_put16(b, ip_chksum_pbuf(c, c->tot_len));
   tern_pbuf_copy_in(c, off, b, 2);
   return c;
 }

@@ -128,12 +128,15 @@ static uint8_t put_sack(tern_tcp *pcb, uint8_t *o, unsigned max) {
   o[2] = TCPOPT_SACK;
   o[3] = (uint8_t)(2 + 8 * nb);
   uint8_t n = 4;
-  unsigned order[4] = {first, 0, 0, 0}, k = 1;
-  for (unsigned i = 0; i < nb + 1 && k < nb; i++)
-    if (i != first) order[k++] = i;
-  for (unsigned i = 0; i < nb; i++) {
-    ip_put32(o + n, blk[order[i]][0]);
-    ip_put32(o + n + 4, blk[order[i]][1]);
+  /* the newest block, then the others in sequence order */
+  for (unsigned k = 0, i = 0; k < nb; k++) {
+    unsigned b = first;
+    if (k) {
+      if (i == first) i++;
+      b = i++;
+    }
+    ip_put32(o + n, blk[b][0]);
+    ip_put32(o + n + 4, blk[b][1]);
     n = (uint8_t)(n + 8);
   }
   return n;
