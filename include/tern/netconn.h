@@ -73,6 +73,8 @@ typedef struct tern_tcpip_opts {
   /* Calls queued for the stack thread in MSG mode before callers wait for
    * room [4096]. */
   size_t max_calls;
+  /* Sockets (tern/sockets.h) open at once on this stack [64]. */
+  uint32_t max_sockets;
 } tern_tcpip_opts;
 
 /* Start driving st from a new thread (or share's). st belongs to the

@@ -19,6 +19,11 @@ int tern__tcpip_run(tern_tcpip *t, int (*fn)(void *arg), void *arg);
  * src/ip is not this layer's). */
 void tern__tcpip_assert_ctx(const tern_tcpip *t);
 tern_stack *tern__tcpip_stack(const tern_tcpip *t);
+/* The sockets table of t, made by create on first use (NULL: do not
+ * make it); destroy runs at tern_tcpip_free. */
+void *tern__tcpip_sockets(tern_tcpip *t, void *(*create)(tern_tcpip *t),
+                          void (*destroy)(void *socks));
+uint32_t tern__tcpip_max_sockets(const tern_tcpip *t);
 /* A semaphore for one wait, from a small per-tcpip cache. */
 tern_sem *tern__tcpip_sem_get(tern_tcpip *t);
 void tern__tcpip_sem_put(tern_tcpip *t, tern_sem *s);
@@ -52,6 +57,10 @@ struct tern_netconn {
   uint32_t count, recv_max, backlog;
   size_t rx_bytes;
   int recv_timeout, send_timeout;
+  /* TCP options, kept to apply to a pcb made later (after a failed
+   * connect): stack side. */
+  bool nodelay;
+  uint32_t ka_idle, ka_intvl, ka_cnt;
   tern_netconn_event_fn ev;
   void *ud;
 };
@@ -79,7 +88,15 @@ void tern__nc_drain(tern_netconn *nc);
  * the same stack step. */
 int tern__netconn_recv2(tern_netconn *nc, tern_netbuf **out,
                         tern_netbuf *done, int timeout_ms);
-/* Wait until nc is readable/writable-ish, used by select: nothing here;
- * select watches events. */
+/* Keep nc's memory alive across calls (a socket holds its netconn);
+ * hold fails with TERN_ECLOSED once it is closing. */
+int tern__netconn_hold(tern_netconn *nc);
+void tern__netconn_release(tern_netconn *nc);
+/* Is nc being closed (tern_netconn_close called)? */
+bool tern__netconn_closing(tern_netconn *nc);
+/* Readiness for select/poll, without a stack step: readable (data, a
+ * connection, end of stream, error, closed), writable (connected with
+ * send-buffer room, or UDP), error pending. */
+void tern__netconn_poll(tern_netconn *nc, bool *rd, bool *wr, bool *er);
 
 #endif

@@ -83,6 +83,26 @@ static void leave(tern_netconn *nc) {
   if (last) tern__nc_destroy(nc);
 }
 
+int tern__netconn_hold(tern_netconn *nc) { return enter(nc); }
+void tern__netconn_release(tern_netconn *nc) { leave(nc); }
+
+bool tern__netconn_closing(tern_netconn *nc) {
+  tern_mutex_lock(nc->m);
+  bool c = nc->closing;
+  tern_mutex_unlock(nc->m);
+  return c;
+}
+
+void tern__netconn_poll(tern_netconn *nc, bool *rd, bool *wr, bool *er) {
+  tern_mutex_lock(nc->m);
+  bool dead = nc->closing || nc->err || nc->state == NC_DONE;
+  *rd = nc->count > 0 || nc->fin || nc->shut_rx || dead;
+  *wr = dead || (nc->type == TERN_NETCONN_UDP) ||
+        (nc->state == NC_CONNECTED && !nc->send_full && !nc->shut_tx);
+  *er = nc->err != 0;
+  tern_mutex_unlock(nc->m);
+}
+
 static uint64_t deadline_of(int timeout_ms) {
   return timeout_ms < 0 ? 0 : tern_clock_ms() + (uint64_t)timeout_ms;
 }
@@ -116,6 +136,9 @@ static int op_new(nc_op *o) {
     nc->tcp = tern_tcp_new(st);
     if (!nc->tcp) return TERN_ENOMEM;
     tern_tcp_set_callbacks(nc->tcp, &tern__nc_tcp_cbs, nc);
+    if (nc->nodelay) tern_tcp_set_nodelay(nc->tcp, true);
+    if (nc->ka_idle)
+      tern_tcp_set_keepalive(nc->tcp, nc->ka_idle, nc->ka_intvl, nc->ka_cnt);
     return TERN_OK;
   }
   nc->udp = tern_udp_new(st);
@@ -278,12 +301,16 @@ static int op_sndbuf(nc_op *o) {
 static int op_tcpopt(nc_op *o) {
   tern_netconn *nc = o->nc;
   tern__tcpip_assert_ctx(nc->t);
-  if (!nc->tcp) return nc->type == TERN_NETCONN_TCP ? TERN_ECLOSED
-                                                    : TERN_ENOTSUP;
-  if (o->x)
-    tern_tcp_set_nodelay(nc->tcp, o->y);
-  else
-    tern_tcp_set_keepalive(nc->tcp, o->a, o->b, o->c);
+  if (nc->type != TERN_NETCONN_TCP) return TERN_ENOTSUP;
+  if (o->x) {
+    nc->nodelay = o->y;
+    if (nc->tcp) tern_tcp_set_nodelay(nc->tcp, o->y);
+  } else {
+    nc->ka_idle = o->a;
+    nc->ka_intvl = o->b;
+    nc->ka_cnt = o->c;
+    if (nc->tcp) tern_tcp_set_keepalive(nc->tcp, o->a, o->b, o->c);
+  }
   return TERN_OK;
 }
 

@@ -32,6 +32,9 @@ struct tern_tcpip {
   tern_io *tap_io;
   tern_wire *wire;
   tern_timer *timer;
+  void *socks;            /* the sockets layer's table, made on first use */
+  void (*socks_free)(void *socks);
+  uint32_t max_sockets;
   uint64_t armed;         /* due time the timer is set for, or
                              UINT64_MAX: not armed */
   /* Owner only. */
@@ -65,6 +68,23 @@ void tern__tcpip_assert_ctx(const tern_tcpip *t) {
 }
 
 tern_stack *tern__tcpip_stack(const tern_tcpip *t) { return t->st; }
+
+void *tern__tcpip_sockets(tern_tcpip *t, void *(*create)(tern_tcpip *t),
+                          void (*destroy)(void *socks)) {
+  tern_tcpip *o = t->owner;
+  tern_mutex_lock(o->sem_m);
+  if (!t->socks && create) {
+    t->socks = create(t);
+    t->socks_free = destroy;
+  }
+  void *s = t->socks;
+  tern_mutex_unlock(o->sem_m);
+  return s;
+}
+
+uint32_t tern__tcpip_max_sockets(const tern_tcpip *t) {
+  return t->max_sockets ? t->max_sockets : 64;
+}
 tern_stack *tern_tcpip_stack(const tern_tcpip *t) { return t->st; }
 tern_tcpip_mode tern_tcpip_get_mode(const tern_tcpip *t) {
   return t->owner->mode;
@@ -325,6 +345,7 @@ int tern_tcpip_new(tern_tcpip **out, tern_stack *st,
   if (!t) return TERN_ENOMEM;
   t->st = st;
   t->armed = UINT64_MAX;
+  t->max_sockets = opts->max_sockets;
   t->tap = opts->tap;
   t->wire = opts->wire;
   t->owner = opts->share ? opts->share->owner : t;
@@ -347,6 +368,7 @@ int tern_tcpip_new(tern_tcpip **out, tern_stack *st,
 void tern_tcpip_free(tern_tcpip *t) {
   if (!t) return;
   run_on_loop(t, teardown_on_loop, t);
+  if (t->socks) t->socks_free(t->socks);
   if (t->owner == t) {
     tern_loop_stop(t->loop);
     tern_thread_join(t->thr);
