@@ -110,10 +110,11 @@ static int arp_request(tern_netif *nif, uint32_t ip) {
 void ip_arp_announce(tern_netif *nif) {
   /* RFC 5227 section 3: an ARP request with sender and target both our
    * address; hosts with a stale entry for us update it. */
-  arp_send(nif, 1, bcast, zero_mac, nif->ip);
+  arp_request(nif, nif->ip);
 }
 
-static arp_entry *find(struct ip_arp *a, tern_netif *nif, uint32_t ip) {
+IP_NOINLINE static arp_entry *find(struct ip_arp *a, tern_netif *nif,
+                                   uint32_t ip) {
   for (uint32_t i = 0; i < a->n; i++)
     if (a->e[i].state != E_FREE && a->e[i].ip == ip && a->e[i].nif == nif)
       return &a->e[i];

@@ -46,15 +46,10 @@ int ip_eth_send(tern_netif *nif, tern_pbuf *p, const uint8_t dst_mac[6],
   memcpy(h, dst_mac, 6);
   memcpy(h + 6, nif->mac, 6);
   ip_put16(h + 12, ethertype);
-  int err;
-  if (!nif->up) {
-    err = TERN_ENETUNREACH;
-  } else {
-    ip_stat_inc(&nif->stats.tx_frames);
-    nif->stats.tx_bytes += frame->tot_len;
+  int err = TERN_ENETUNREACH;
+  if (nif->up) {
     ip_stat_inc(&st->stats.eth_out);
-    err = nif->drv->output(nif, frame);
-    if (err) ip_stat_inc(&nif->stats.tx_drop);
+    err = ip_netif_xmit(nif, frame);
   }
   ip_hdr_pop(p, frame, IP_ETH_HLEN, &saved);
   return err;

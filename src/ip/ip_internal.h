@@ -89,6 +89,14 @@ static inline void ip_put32(uint8_t *p, uint32_t v) {
   p[3] = (uint8_t)v;
 }
 #endif
+/* A helper shared by several callers stays one copy (GCC at -Os may
+ * otherwise inline it into each). */
+#if defined(__GNUC__)
+#define IP_NOINLINE __attribute__((noinline))
+#else
+#define IP_NOINLINE
+#endif
+
 /* tern_addr <-> host-order IPv4. ip_addr_from returns false if a is not
  * an IPv4 address. */
 bool ip_addr_from(const tern_addr *a, uint32_t *ip);
@@ -227,6 +235,10 @@ struct tern_netif {
   void *drv_state;
   tern_netif_stats stats;
 };
+
+/* Hand a finished frame to nif's driver, counting it (TERN_ENETUNREACH
+ * when the netif is down). */
+int ip_netif_xmit(tern_netif *nif, tern_pbuf *frame);
 
 /* Routing (RFC 1812 lite): a netif whose subnet holds dst, else the
  * default netif's gateway. *nexthop is the link-level destination. NULL:

@@ -38,6 +38,7 @@
 #define ip_icmp_unreach tern__ip_icmp_unreach
 #define ip_layer_headroom tern__ip_layer_headroom
 #define ip_malloc tern__ip_malloc
+#define ip_netif_xmit tern__ip_netif_xmit
 #define ip_pbuf_alloc_raw tern__ip_pbuf_alloc_raw
 #define ip_pbuf_copy_range tern__ip_pbuf_copy_range
 #define ip_pbuf_make_contig tern__ip_pbuf_make_contig

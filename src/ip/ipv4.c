@@ -85,14 +85,10 @@ drop:
 
 /* ---- output ------------------------------------------------------------- */
 
-static int link_out(tern_netif *nif, tern_pbuf *p, uint32_t nexthop) {
+IP_NOINLINE static int link_out(tern_netif *nif, tern_pbuf *p,
+                                uint32_t nexthop) {
   if (nif->flags & TERN_NETIF_ETHERNET) return ip_eth_output(nif, p, nexthop);
-  if (!nif->up) return TERN_ENETUNREACH;
-  ip_stat_inc(&nif->stats.tx_frames);
-  nif->stats.tx_bytes += p->tot_len;
-  int err = nif->drv->output(nif, p);
-  if (err) ip_stat_inc(&nif->stats.tx_drop);
-  return err;
+  return ip_netif_xmit(nif, p);
 }
 
 static void fill_header(uint8_t *h, uint32_t total, uint16_t id, uint16_t frag,

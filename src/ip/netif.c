@@ -105,6 +105,15 @@ void tern_netif_get_stats(const tern_netif *nif, tern_netif_stats *out) {
   *out = nif->stats;
 }
 
+int ip_netif_xmit(tern_netif *nif, tern_pbuf *frame) {
+  if (!nif->up) return TERN_ENETUNREACH;
+  ip_stat_inc(&nif->stats.tx_frames);
+  nif->stats.tx_bytes += frame->tot_len;
+  int err = nif->drv->output(nif, frame);
+  if (err) ip_stat_inc(&nif->stats.tx_drop);
+  return err;
+}
+
 void tern_netif_input(tern_netif *nif, tern_pbuf *p, bool csum_ok) {
   if (!p) return;
   ip_stat_inc(&nif->stats.rx_frames);

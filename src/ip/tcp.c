@@ -59,7 +59,7 @@ void tcp_stat_sat(uint16_t *c) {
   if (*c != UINT16_MAX) (*c)++;
 }
 
-static uint16_t buf_units(uint32_t bytes) {
+IP_NOINLINE static uint16_t buf_units(uint32_t bytes) {
   uint32_t u = (bytes + TCP_BUF_UNIT - 1) / TCP_BUF_UNIT;
   if (u < 4) u = 4; /* at least 1 KiB */
   return (uint16_t)(u > UINT16_MAX ? UINT16_MAX : u);
@@ -83,6 +83,7 @@ void tcp_init_conn(tern_tcp *pcb, tern_stack *st) {
   pcb->u.c.mss = TCP_MSS_DEFAULT;
 }
 
+IP_NOINLINE
 static uint32_t tuple_hash(uint32_t lip, uint16_t lport, uint32_t rip,
                            uint16_t rport) {
   uint32_t h = lip ^ (rip * 2654435761u) ^ ((uint32_t)lport << 16 | rport);

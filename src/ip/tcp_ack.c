@@ -33,7 +33,8 @@ static void free_acked(tern_tcp *pcb, uint32_t *rtt, bool *rtt_ok) {
  * than the last one used. RFC 9293 keeps SND.WL1/WL2 for that; we keep
  * no WL fields (pcb size) and use: a new ACK, or the same ACK on a
  * segment that is not behind RCV.NXT (an old reordered one would be). */
-static void update_wnd(tern_tcp *pcb, const tcp_seg *seg, bool new_ack) {
+IP_NOINLINE static void update_wnd(tern_tcp *pcb, const tcp_seg *seg,
+                                   bool new_ack) {
   struct tcp_conn_part *c = &pcb->u.c;
   if (!new_ack && !(seg->ack == c->snd_una && seq_ge(seg->seq, c->rcv_nxt)))
     return;

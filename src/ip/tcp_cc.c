@@ -158,7 +158,7 @@ static void enter_recovery(tern_tcp *pcb) {
 
 /* RFC 5827 early retransmit: with fewer than 4 segments out and nothing
  * new to send, a loss is declared after (segments - 1) duplicates. */
-static uint32_t early_thresh(const tern_tcp *pcb, uint32_t segs) {
+IP_NOINLINE static uint32_t early_thresh(const tern_tcp *pcb, uint32_t segs) {
   if (pcb->u.c.snd_cur || segs >= TCP_DUPTHRESH + 1 || segs < 2)
     return TCP_DUPTHRESH;
   return segs - 1;

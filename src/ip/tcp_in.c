@@ -13,7 +13,7 @@
 
 /* ---- parsing ------------------------------------------------------------- */
 
-static void parse_opts(const uint8_t *o, size_t n, tcp_seg *seg) {
+IP_NOINLINE static void parse_opts(const uint8_t *o, size_t n, tcp_seg *seg) {
   size_t i = 0;
   while (i < n) {
     uint8_t kind = o[i];

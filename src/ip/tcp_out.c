@@ -315,10 +315,8 @@ uint32_t tcp_seg_max(tern_tcp *pcb) {
   if (!nif || !(nif->flags & TERN_NETIF_TSO) ||
       !(nif->flags & TERN_NETIF_TX_CSUM))
     return mss;
-  uint32_t max = nif->tso_max ? nif->tso_max : 65535;
-  if (max > 65535 - IP_IP_HLEN - IP_TCP_HLEN_MAX)
-    max = 65535 - IP_IP_HLEN - IP_TCP_HLEN_MAX;
-  max = max / mss * mss;
+  /* tso_max: set and bounded by the IP length field (tern_netif_add) */
+  uint32_t max = nif->tso_max / mss * mss;
   return max > mss ? max : mss;
 }
 

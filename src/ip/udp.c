@@ -134,6 +134,12 @@ void tern_udp_local(const tern_udp *pcb, tern_addr *out) {
 static int udp_output(tern_udp *pcb, tern_pbuf *p, uint32_t dst,
                       uint16_t dport, tern_netif *nif, uint32_t nexthop);
 
+/* Both sends: the datagram fits in IPv4, the pcb gets a port. */
+IP_NOINLINE static int send_check(tern_udp *pcb, const tern_pbuf *p) {
+  if (p->tot_len > 65535 - IP_IP_HLEN - IP_UDP_HLEN) return TERN_EMSGSIZE;
+  return pcb->bound ? TERN_OK : tern_udp_bind(pcb, NULL);
+}
+
 int tern_udp_sendto(tern_udp *pcb, tern_pbuf *p, const tern_addr *to) {
   tern_stack *st = pcb->st;
   uint32_t dst;
@@ -147,11 +153,8 @@ int tern_udp_sendto(tern_udp *pcb, tern_pbuf *p, const tern_addr *to) {
     dport = pcb->remote_port;
   }
   if (!dport) return TERN_EINVAL;
-  if (p->tot_len > 65535 - IP_IP_HLEN - IP_UDP_HLEN) return TERN_EMSGSIZE;
-  if (!pcb->bound) {
-    int err = tern_udp_bind(pcb, NULL);
-    if (err) return err;
-  }
+  int err = send_check(pcb, p);
+  if (err) return err;
   uint32_t nexthop;
   tern_netif *nif = ip4_route(st, dst, &nexthop);
   if (!nif) return TERN_EHOSTUNREACH;
@@ -168,11 +171,8 @@ int tern_udp_sendto_netif(tern_udp *pcb, tern_pbuf *p, const tern_addr *to,
   if (!nif || !to) return TERN_EINVAL;
   if (!ip_addr_from(to, &dst)) return TERN_EAFNOSUPPORT;
   if (!to->port) return TERN_EINVAL;
-  if (p->tot_len > 65535 - IP_IP_HLEN - IP_UDP_HLEN) return TERN_EMSGSIZE;
-  if (!pcb->bound) {
-    int err = tern_udp_bind(pcb, NULL);
-    if (err) return err;
-  }
+  int err = send_check(pcb, p);
+  if (err) return err;
   uint32_t nexthop = dst;
   if (nif->ip && nif->gw && !ip4_is_bcast(nif, dst) &&
       (dst & nif->mask) != (nif->ip & nif->mask))
