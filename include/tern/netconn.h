@@ -82,8 +82,9 @@ typedef struct tern_tcpip_opts {
  * tern_tcpip_call; free it after tern_tcpip_free. */
 TERN_API int tern_tcpip_new(tern_tcpip **out, tern_stack *st,
                             const tern_tcpip_opts *opts);
-/* Stop the thread (if this one started it) and free. Every netconn of
- * this stack must be closed first. */
+/* Stop the thread (if this one started it) and free. Sockets left open
+ * are closed; every netconn of this stack must be closed first, and no
+ * thread may still be inside a call on this stack. */
 TERN_API void tern_tcpip_free(tern_tcpip *t);
 TERN_API tern_stack *tern_tcpip_stack(const tern_tcpip *t);
 TERN_API tern_tcpip_mode tern_tcpip_get_mode(const tern_tcpip *t);
@@ -207,7 +208,11 @@ TERN_API int tern_netconn_sendto(tern_netconn *nc, const void *data,
 TERN_API int tern_netconn_shutdown(tern_netconn *nc, bool rx, bool tx);
 /* Close (TCP: graceful, FIN after queued data; RST if received data is
  * left unread) and free. Threads blocked in this netconn wake up with
- * TERN_ECLOSED. nc must not be used after this returns. */
+ * TERN_ECLOSED. nc must not be used after this returns. With a linger
+ * time (tern_netconn_set_linger) of 0 the connection is reset instead;
+ * with N > 0 close first waits up to N seconds until the peer has
+ * acknowledged everything written, then closes as usual (returning
+ * TERN_ETIMEDOUT if the time ran out; the FIN still follows the data). */
 TERN_API int tern_netconn_close(tern_netconn *nc);
 /* Local (local = true) or peer address. TERN_ENOTCONN for a peer that is
  * not known. */
@@ -223,6 +228,10 @@ TERN_API void tern_netconn_set_sendtimeout(tern_netconn *nc, int ms);
 TERN_API int tern_netconn_get_recvtimeout(const tern_netconn *nc);
 TERN_API int tern_netconn_get_sendtimeout(const tern_netconn *nc);
 TERN_API void tern_netconn_set_nonblocking(tern_netconn *nc, bool on);
+/* Linger on close, in seconds: negative off [-1], 0 reset, N wait up to
+ * N s for the data to be acknowledged (SO_LINGER). */
+TERN_API void tern_netconn_set_linger(tern_netconn *nc, int secs);
+TERN_API int tern_netconn_get_linger(const tern_netconn *nc);
 TERN_API bool tern_netconn_is_nonblocking(const tern_netconn *nc);
 /* Units (segments, datagrams, connections) the receive mailbox holds
  * [32]. A full TCP mailbox leaves the data in the stack (unacknowledged

@@ -50,6 +50,9 @@ enum {
   TERN_SO_SNDBUF = 7,    /* int, get: free room in the send buffer */
   TERN_SO_RCVBUF = 8,    /* int, get: bytes waiting to be read */
   TERN_SO_KEEPALIVE = 9, /* int bool */
+  TERN_SO_LINGER = 13,   /* tern_linger: off; on with 0: close resets;
+                            on with N: close waits up to N s for the data
+                            to be acknowledged */
   TERN_SO_RCVTIMEO = 20, /* struct-free: int ms, or a struct timeval
                             when optlen is sizeof(struct timeval) */
   TERN_SO_SNDTIMEO = 21,
@@ -60,6 +63,11 @@ enum {
   TERN_TCP_KEEPINTVL = 5, /* int seconds between probes [75] */
   TERN_TCP_KEEPCNT = 6,  /* int probes [9] */
 };
+
+typedef struct tern_linger {
+  int l_onoff;
+  int l_linger; /* seconds */
+} tern_linger;
 
 /* send/recv flags. */
 enum {

@@ -57,6 +57,7 @@ struct tern_netconn {
   uint32_t count, recv_max, backlog;
   size_t rx_bytes;
   int recv_timeout, send_timeout;
+  int linger;                /* seconds; negative: off */
   /* TCP options, kept to apply to a pcb made later (after a failed
    * connect): stack side. */
   bool nodelay;

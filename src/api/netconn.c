@@ -52,6 +52,7 @@ tern_netconn *tern__nc_alloc(tern_tcpip *t, tern_netconn_type type) {
   nc->backlog = NC_BACKLOG_DEFAULT;
   nc->recv_timeout = -1;
   nc->send_timeout = -1;
+  nc->linger = -1;
   if (tern_mutex_new(&nc->m) || tern_sem_new(&nc->rx_sem, 0) ||
       tern_sem_new(&nc->tx_sem, 0)) {
     tern__nc_destroy(nc);
@@ -259,8 +260,9 @@ static int op_close(nc_op *o) {
   tern__tcpip_assert_ctx(nc->t);
   if (nc->tcp) {
     /* Closing with received data unread resets the connection, as a
-     * kernel socket does (RFC 2525 2.17): the peer learns it was lost. */
-    if (nc->rx_bytes) {
+     * kernel socket does (RFC 2525 2.17): the peer learns it was lost.
+     * So does a linger time of zero (o->x). */
+    if (nc->rx_bytes || o->x) {
       tern_tcp_abort(nc->tcp);
     } else if (tern_tcp_close(nc->tcp) != TERN_OK) {
       tern_tcp_abort(nc->tcp);
@@ -270,6 +272,12 @@ static int op_close(nc_op *o) {
   if (nc->udp) tern_udp_free(nc->udp);
   nc->udp = NULL;
   tern__nc_drain(nc);
+  return TERN_OK;
+}
+
+static int op_queued(nc_op *o) {
+  tern__tcpip_assert_ctx(o->nc->t);
+  o->a = o->nc->tcp ? tern_tcp_queued(o->nc->tcp) : 0;
   return TERN_OK;
 }
 
@@ -580,6 +588,26 @@ int tern_netconn_shutdown(tern_netconn *nc, bool rx, bool tx) {
   return err;
 }
 
+/* Linger: wait until the peer has acknowledged everything written, or
+ * ms pass. Every acknowledgment bumps tx_seq. */
+static int linger_wait(tern_netconn *nc, int ms) {
+  uint64_t dl = deadline_of(ms);
+  for (;;) {
+    tern_mutex_lock(nc->m);
+    unsigned seq = nc->tx_seq;
+    tern_mutex_unlock(nc->m);
+    nc_op o = {0};
+    if (run(nc, op_queued, &o) || o.a == 0) return TERN_OK;
+    int err = TERN_OK;
+    tern_mutex_lock(nc->m);
+    while (!err && nc->tx_seq == seq && !nc->err)
+      err = wait_for(nc, false, dl);
+    bool failed = nc->err != 0;
+    tern_mutex_unlock(nc->m);
+    if (err || failed) return err;
+  }
+}
+
 int tern_netconn_close(tern_netconn *nc) {
   if (!nc) return TERN_EINVAL;
   tern_mutex_lock(nc->m);
@@ -589,12 +617,17 @@ int tern_netconn_close(tern_netconn *nc) {
   }
   nc->closing = true;
   nc->users++;
+  int linger = nc->linger;
   tern__nc_wake_all(nc);
   tern_mutex_unlock(nc->m);
-  nc_op o = {0};
+  int lerr = TERN_OK;
+  if (nc->type == TERN_NETCONN_TCP && linger > 0)
+    lerr = linger_wait(nc, linger > INT32_MAX / 1000 ? INT32_MAX
+                                                     : linger * 1000);
+  nc_op o = {.x = linger == 0};
   int err = run(nc, op_close, &o);
   leave(nc);
-  return err;
+  return err ? err : lerr;
 }
 
 int tern_netconn_getaddr(tern_netconn *nc, tern_addr *out, bool local) {
@@ -625,6 +658,11 @@ int tern_netconn_get_recvtimeout(const tern_netconn *nc) {
 int tern_netconn_get_sendtimeout(const tern_netconn *nc) {
   return nc->send_timeout;
 }
+void tern_netconn_set_linger(tern_netconn *nc, int secs) {
+  nc->linger = secs;
+}
+int tern_netconn_get_linger(const tern_netconn *nc) { return nc->linger; }
+
 void tern_netconn_set_nonblocking(tern_netconn *nc, bool on) {
   nc->nonblocking = on;
 }

@@ -101,8 +101,18 @@ typedef struct socks {
   uint64_t seq;
 } socks;
 
+static void sock_destroy(sock *k);
+
+/* At tern_tcpip_free (the stack thread still runs): close what the
+ * application left open. No thread may still be inside a call. */
 static void socks_free(void *p) {
   socks *s = p;
+  for (uint32_t i = 0; i < s->max; i++) {
+    sock *k = s->slot[i];
+    if (!k) continue;
+    tern_netconn_close(k->nc);
+    if (--k->refs == 0) sock_destroy(k);
+  }
   tern_mutex_free(s->m);
   free(s->slot);
   free(s);
@@ -434,6 +444,13 @@ static int setopt(sock *k, int level, int name, const void *val, size_t len) {
       tern_netconn_set_sendtimeout(k->nc, ms);
     return 0;
   }
+  if (level == TERN_SOL_SOCKET && name == TERN_SO_LINGER) {
+    if (len < sizeof(tern_linger)) return TERN_EINVAL;
+    const tern_linger *lg = val;
+    if (lg->l_onoff && lg->l_linger < 0) return TERN_EINVAL;
+    tern_netconn_set_linger(k->nc, lg->l_onoff ? lg->l_linger : -1);
+    return 0;
+  }
   if (len < sizeof(int)) return TERN_EINVAL;
   int v = *(const int *)val;
   if (level == TERN_SOL_SOCKET && name == TERN_SO_REUSEADDR) {
@@ -514,6 +531,15 @@ int tern_sock_getsockopt(tern_tcpip *t, int fd, int level, int name,
       *len = sizeof ms;
     } else {
       err = TERN_EINVAL;
+    }
+  } else if (level == TERN_SOL_SOCKET && name == TERN_SO_LINGER) {
+    int secs = tern_netconn_get_linger(k->nc);
+    tern_linger lg = {secs >= 0, secs >= 0 ? secs : 0};
+    if (*len < sizeof lg) {
+      err = TERN_EINVAL;
+    } else {
+      memcpy(val, &lg, sizeof lg);
+      *len = sizeof lg;
     }
   } else if (*len < sizeof(int)) {
     err = TERN_EINVAL;

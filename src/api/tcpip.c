@@ -367,8 +367,8 @@ int tern_tcpip_new(tern_tcpip **out, tern_stack *st,
 
 void tern_tcpip_free(tern_tcpip *t) {
   if (!t) return;
+  if (t->socks) t->socks_free(t->socks); /* closes sockets left open */
   run_on_loop(t, teardown_on_loop, t);
-  if (t->socks) t->socks_free(t->socks);
   if (t->owner == t) {
     tern_loop_stop(t->loop);
     tern_thread_join(t->thr);

@@ -462,6 +462,52 @@ static void test_events(void **s) {
   net2_down(&n);
 }
 
+/* ---- linger on close ---- */
+
+static void test_linger(void **s) {
+  (void)s;
+  net2 n;
+  net2_up(&n, TERN_TCPIP_MSG, 16384);
+  tern_netconn *cl, *sv;
+  static uint8_t big[65536];
+  /* N > 0 and a peer that does not read: close waits N s, then gives up */
+  pair_up(&n, 30, &cl, &sv);
+  tern_netconn_set_recv_max(sv, 1);
+  size_t w;
+  tern_netconn_write(cl, big, sizeof big, TERN_NETCONN_DONTBLOCK, &w);
+  assert_true(w > 0);
+  tern_netconn_set_linger(cl, 1);
+  uint64_t t0 = tern_clock_ms();
+  assert_int_equal(tern_netconn_close(cl), TERN_ETIMEDOUT);
+  assert_true(tern_clock_ms() - t0 >= 1000);
+  assert_int_equal(tern_netconn_close(sv), 0);
+  /* N > 0 and a reader: close returns once all is acknowledged */
+  pair_up(&n, 31, &cl, &sv);
+  echo_arg re = {.nc = sv};
+  tern_thread *tr;
+  assert_int_equal(tern_thread_new(&tr, "r", reader, &re), 0);
+  assert_int_equal(tern_netconn_write(cl, big, 40000, 0, NULL), 0);
+  tern_netconn_set_linger(cl, 5);
+  t0 = tern_clock_ms();
+  assert_int_equal(tern_netconn_close(cl), 0);
+  assert_true(tern_clock_ms() - t0 < 4000);
+  tern_thread_join(tr);
+  assert_int_equal(re.total, 40000);
+  assert_int_equal(re.err, TERN_ECLOSED); /* FIN after the data */
+  assert_int_equal(tern_netconn_close(sv), 0);
+  /* 0: close resets; the peer's blocked reader sees it */
+  pair_up(&n, 32, &cl, &sv);
+  blocked r = {.nc = sv};
+  assert_int_equal(tern_thread_new(&tr, "r", block_in, &r), 0);
+  nap(30);
+  tern_netconn_set_linger(cl, 0);
+  assert_int_equal(tern_netconn_close(cl), 0);
+  tern_thread_join(tr);
+  assert_int_equal(r.err, TERN_ECONNRESET);
+  assert_int_equal(tern_netconn_close(sv), 0);
+  net2_down(&n);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_echo_msg),
@@ -475,6 +521,7 @@ int main(void) {
       cmocka_unit_test(test_contention_msg),
       cmocka_unit_test(test_contention_lock),
       cmocka_unit_test(test_events),
+      cmocka_unit_test(test_linger),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -280,6 +280,14 @@ static void test_errors(void **s) {
   assert_int_equal(tern_sock_setsockopt(n.ta, c, TERN_SOL_SOCKET,
                                         TERN_SO_KEEPALIVE, &one, 1), -1);
   assert_int_equal(tern_errno(), EINVAL);
+  tern_linger lg = {1, 3}, lg2 = {0, 0};
+  assert_int_equal(tern_sock_setsockopt(n.ta, c, TERN_SOL_SOCKET,
+                                        TERN_SO_LINGER, &lg, sizeof lg), 0);
+  len = sizeof lg2;
+  assert_int_equal(tern_sock_getsockopt(n.ta, c, TERN_SOL_SOCKET,
+                                        TERN_SO_LINGER, &lg2, &len), 0);
+  assert_int_equal(lg2.l_onoff, 1);
+  assert_int_equal(lg2.l_linger, 3);
   assert_int_equal(tern_sock_close(n.ta, c), 0);
   assert_int_equal(tern_sock_close(n.ta, c), -1);
   assert_int_equal(tern_errno(), EBADF);
@@ -293,6 +301,8 @@ static void test_errors(void **s) {
   assert_int_equal(tern_errno(), EMFILE);
   for (int i = 0; i < nf; i++) tern_sock_close(n.ta, fds[i]);
   assert_int_equal(h_pcbs(n.ta), 0);
+  /* a socket left open is closed by tern_tcpip_free (LSan checks) */
+  assert_true(tern_socket(n.ta, TERN_AF_INET, TERN_SOCK_STREAM, 0) >= 0);
   net2_down(&n);
 }
 
