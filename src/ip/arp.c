@@ -48,12 +48,7 @@ int ip_arp_init(tern_stack *st) {
 }
 
 static void entry_clear(tern_stack *st, arp_entry *e) {
-  while (e->q_head) {
-    tern_pbuf *p = e->q_head;
-    e->q_head = p->q_next;
-    p->q_next = NULL;
-    tern_pbuf_free(p);
-  }
+  ip_pbuf_free_queue(e->q_head);
   memset(e, 0, sizeof *e);
   (void)st;
 }

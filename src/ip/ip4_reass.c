@@ -44,12 +44,7 @@ int ip4_reass_init(tern_stack *st) {
 }
 
 static void dgram_drop(tern_stack *st, reass_dgram *d, bool count) {
-  while (d->frags) {
-    tern_pbuf *f = d->frags;
-    d->frags = f->q_next;
-    f->q_next = NULL;
-    tern_pbuf_free(f);
-  }
+  ip_pbuf_free_queue(d->frags);
   st->reass->held -= d->held;
   if (count) ip_stat_inc(&st->stats.ip_reass_drop);
   memset(d, 0, sizeof *d);

@@ -169,6 +169,8 @@ tern_pbuf *ip_hdr_push(tern_pbuf *p, size_t n, size_t room,
  * metadata restored), or the header pbuf freed. */
 void ip_hdr_pop(tern_pbuf *p, tern_pbuf *f, size_t n,
                 const tern_tx_meta *saved);
+/* Free every packet of a queue linked by q_next (from q on). */
+void ip_pbuf_free_queue(tern_pbuf *q);
 /* Drop n bytes from the front of the chain's first pbuf (n <= p->len). */
 void ip_pbuf_pull(tern_pbuf *p, size_t n);
 /* Trim the chain to new_len bytes (freeing pbufs no longer needed). */

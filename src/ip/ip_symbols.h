@@ -41,6 +41,7 @@
 #define ip_netif_xmit tern__ip_netif_xmit
 #define ip_pbuf_alloc_raw tern__ip_pbuf_alloc_raw
 #define ip_pbuf_copy_range tern__ip_pbuf_copy_range
+#define ip_pbuf_free_queue tern__ip_pbuf_free_queue
 #define ip_pbuf_make_contig tern__ip_pbuf_make_contig
 #define ip_pbuf_pull tern__ip_pbuf_pull
 #define ip_pbuf_push tern__ip_pbuf_push
@@ -132,7 +133,6 @@
 #define tcp_take_syn_opts tern__tcp_take_syn_opts
 #define tcp_timer_fn tern__tcp_timer_fn
 #define tcp_timer_update tern__tcp_timer_update
-#define tcp_tsval tern__tcp_tsval
 #define tcp_unbusy tern__tcp_unbusy
 #define tcp_unlink tern__tcp_unlink
 #define tcp_zero_window_probe tern__tcp_zero_window_probe

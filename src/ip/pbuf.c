@@ -237,6 +237,15 @@ void ip_hdr_pop(tern_pbuf *p, tern_pbuf *f, size_t n,
   }
 }
 
+void ip_pbuf_free_queue(tern_pbuf *q) {
+  while (q) {
+    tern_pbuf *n = q->q_next;
+    q->q_next = NULL;
+    tern_pbuf_free(q);
+    q = n;
+  }
+}
+
 void ip_pbuf_pull(tern_pbuf *p, size_t n) {
   if (n > p->len) n = p->len;
   p->payload += n;

@@ -300,12 +300,7 @@ void tcp_pcb_purge(tern_tcp *pcb) {
     st->stats.tcp_time_wait = st->tcp->n_tw;
   }
   if (pcb->state != TERN_TCP_LISTEN) {
-    tern_pbuf *q = pcb->u.c.sndq;
-    while (q) {
-      tern_pbuf *n = q->q_next;
-      tern_pbuf_free(q);
-      q = n;
-    }
+    ip_pbuf_free_queue(pcb->u.c.sndq);
     pcb->u.c.sndq = pcb->u.c.sndq_tail = pcb->u.c.snd_cur = NULL;
     if (pcb->state == TERN_TCP_SYN_RCVD && pcb->u.c.u.parent) {
       tern_tcp *l = pcb->u.c.u.parent;

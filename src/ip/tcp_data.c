@@ -16,12 +16,7 @@ uint32_t tcp_ooseq_bytes(const tern_tcp *pcb) {
 
 void tcp_ooseq_free(tern_tcp *pcb) {
   if (pcb->state == TERN_TCP_SYN_RCVD || pcb->state == TERN_TCP_LISTEN) return;
-  tern_pbuf *q = pcb->u.c.u.ooseq;
-  while (q) {
-    tern_pbuf *n = q->q_next;
-    tern_pbuf_free(q);
-    q = n;
-  }
+  ip_pbuf_free_queue(pcb->u.c.u.ooseq);
   pcb->u.c.u.ooseq = NULL;
 }
 

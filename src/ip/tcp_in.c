@@ -63,6 +63,8 @@ bool tcp_parse(tern_pbuf *p, tcp_seg *seg) {
   const uint8_t *h = p->payload;
   uint8_t hlen = (uint8_t)((h[12] >> 4) * 4);
   if (hlen < TCP_HLEN || hlen > p->tot_len || hlen > p->len) return false;
+  seg->sport = ip_get16(h);
+  seg->dport = ip_get16(h + 2);
   seg->seq = ip_get32(h + 4);
   seg->ack = ip_get32(h + 8);
   seg->flags = h[13] & 0x3f;
@@ -100,10 +102,8 @@ void ip_tcp_input(tern_stack *st, tern_pbuf *p, const ip_rx *rx) {
     goto drop;
   }
   if (!tcp_parse(p, &seg)) goto drop;
-  uint16_t sport = ip_get16(p->payload), dport = ip_get16(p->payload + 2);
+  uint16_t sport = seg.sport, dport = seg.dport;
   if (!sport || !dport) goto drop;
-  seg.sport = sport;
-  seg.dport = dport;
   p = tcp_chain_pull(p, seg.hlen);
   tern_tcp *pcb = tcp_lookup(st, rx->dst, dport, rx->src, sport);
   if (pcb && pcb->state == TERN_TCP_TIME_WAIT && (seg.flags & TCP_SYN) &&

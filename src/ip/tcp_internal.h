@@ -331,7 +331,10 @@ uint8_t tcp_put_syn_opts(uint8_t *o, uint16_t mss, uint8_t ws, bool sack,
                          bool ts, uint32_t tsval, uint32_t tsecr);
 /* NOP NOP TS (RFC 7323 3.2, the layout of RFC 7323 appendix A): 12. */
 uint8_t tcp_put_ts(uint8_t *o, uint32_t tsval, uint32_t tsecr);
-uint32_t tcp_tsval(const tern_stack *st);
+/* RFC 7323 TSval: the ms clock (a load, inline). */
+static inline uint32_t tcp_tsval(const tern_stack *st) {
+  return (uint32_t)st->now;
+}
 
 /* ---- tcp_timer.c --------------------------------------------------------- */
 void tcp_timer_fn(tern_stack *st, ip_timer *t);

@@ -15,7 +15,6 @@
  */
 #include "ip/tcp_internal.h"
 
-uint32_t tcp_tsval(const tern_stack *st) { return (uint32_t)st->now; }
 
 /* RFC 9293 3.7.1: the MSS we announce: the route's MTU minus 40. */
 uint16_t tcp_mss_for(tern_stack *st, uint32_t dst) {
