@@ -237,10 +237,10 @@ static int run_on_loop(tern_tcpip *t, int (*fn)(void *arg), void *arg) {
 
 int tern__tcpip_run(tern_tcpip *t, int (*fn)(void *arg), void *arg) {
   tern_tcpip *o = t->owner;
-  if (o->mode == TERN_TCPIP_MSG) {
-    if (tern_loop_on_thread(o->loop)) return fn(arg); /* from a callback */
-    return run_on_loop(t, fn, arg);
-  }
+  /* Already in the stack context (a stack or event callback freeing a
+   * netbuf): run it here; the lock is not recursive. */
+  if (atomic_load(&o->holder) == tern_thread_self()) return fn(arg);
+  if (o->mode == TERN_TCPIP_MSG) return run_on_loop(t, fn, arg);
   lock_stack(o);
   int ret = fn(arg);
   /* The loop thread owns the timers: ask it to move one that must fire
