@@ -71,11 +71,16 @@ static inline uint32_t h_pcbs(tern_tcpip *t) {
   return n;
 }
 
-static inline void net2_down(net2 *n) {
+/* Stop the thread and free the stacks; the wire stays (its counters). */
+static inline void net2_down_keep_wire(net2 *n) {
   tern_tcpip_free(n->tb);
   tern_tcpip_free(n->ta);
   tern_stack_free(n->a);
   tern_stack_free(n->b);
+}
+
+static inline void net2_down(net2 *n) {
+  net2_down_keep_wire(n);
   tern_wire_free(n->w);
 }
 
