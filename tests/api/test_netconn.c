@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "api/api_internal.h" /* to see that threads are blocked */
 #include "api/harness.h"
 
 static void nap(int ms) {
@@ -207,7 +208,13 @@ static void run_close_wakes(tern_tcpip_mode mode) {
   tern_thread *tr, *tw;
   assert_int_equal(tern_thread_new(&tr, "r", block_in, &r), 0);
   assert_int_equal(tern_thread_new(&tw, "w", block_in, &w), 0);
-  nap(100);
+  /* close only once both are inside (after close returns, cl is gone:
+   * a call that starts later would use freed memory, as with any free) */
+  for (bool in = false; !in; nap(1)) {
+    tern_mutex_lock(cl->m);
+    in = cl->rx_waiters == 1 && cl->tx_waiters == 1;
+    tern_mutex_unlock(cl->m);
+  }
   assert_int_equal(tern_netconn_close(cl), 0);
   tern_thread_join(tr);
   tern_thread_join(tw);
