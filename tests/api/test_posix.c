@@ -1,0 +1,149 @@
+/* test_posix.c: code written against POSIX sockets (sockaddr_in, fd_set,
+ * struct timeval, errno, fcntl, close/read/write) compiled onto tern's
+ * sockets through tern/sockets_posix.h, over two stacks on the in-memory
+ * wire. Each thread picks its stack in a thread-local (test-only) that
+ * TERN_POSIX_TCPIP names. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "api/harness.h"
+
+static _Thread_local tern_tcpip *cur; /* test only: one stack per thread */
+#define TERN_POSIX_TCPIP cur
+#define TERN_POSIX_IO_NAMES
+#include "tern/sockets_posix.h"
+
+typedef struct srv {
+  tern_tcpip *t;
+  int err;
+  long echoed;
+} srv;
+
+/* A plain POSIX echo server. */
+static void server(void *arg) {
+  srv *s = arg;
+  cur = s->t;
+  int l = socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_port = htons(7);
+  a.sin_addr.s_addr = htonl(INADDR_ANY);
+  if (l < 0 || setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
+      bind(l, (struct sockaddr *)&a, sizeof a) || listen(l, 4)) {
+    s->err = errno;
+    return;
+  }
+  struct sockaddr_in peer;
+  socklen_t plen = sizeof peer;
+  int c = accept(l, (struct sockaddr *)&peer, &plen);
+  if (c < 0 || plen != sizeof peer || peer.sin_family != AF_INET) {
+    s->err = errno ? errno : -1;
+    return;
+  }
+  char buf[512];
+  long n;
+  while ((n = read(c, buf, sizeof buf)) > 0) {
+    if (write(c, buf, (size_t)n) != n) break;
+    s->echoed += n;
+  }
+  close(c);
+  close(l);
+}
+
+static void test_posix_echo(void **st) {
+  (void)st;
+  net2 n;
+  net2_up(&n, TERN_TCPIP_MSG, 16384);
+  srv s = {.t = n.tb};
+  tern_thread *th;
+  assert_int_equal(tern_thread_new(&th, "srv", server, &s), 0);
+  cur = n.ta;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  assert_true(fd >= 0);
+  struct sockaddr_in a;
+  memset(&a, 0, sizeof a);
+  a.sin_family = AF_INET;
+  a.sin_port = htons(7);
+  inet_pton(AF_INET, "10.9.0.2", &a.sin_addr);
+  int rc = -1;
+  for (int i = 0; i < 200 && rc != 0; i++) { /* until the server listens */
+    rc = connect(fd, (struct sockaddr *)&a, sizeof a);
+    if (rc) {
+      close(fd);
+      fd = socket(AF_INET, SOCK_STREAM, 0);
+      struct timespec ts = {0, 5000000};
+      nanosleep(&ts, NULL);
+    }
+  }
+  assert_int_equal(rc, 0);
+  struct sockaddr_in me;
+  socklen_t len = sizeof me;
+  assert_int_equal(getsockname(fd, (struct sockaddr *)&me, &len), 0);
+  assert_int_equal(len, sizeof me);
+  assert_true(ntohs(me.sin_port) != 0);
+  struct timeval tv = {2, 0};
+  assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+  int one = 1;
+  assert_int_equal(
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one), 0);
+  assert_int_equal(setsockopt(fd, SOL_SOCKET, 9999, &one, sizeof one), -1);
+  assert_int_equal(errno, ENOPROTOOPT);
+  assert_int_equal(write(fd, "hello posix", 11), 11);
+  fd_set r;
+  FD_ZERO(&r);
+  FD_SET(fd, &r);
+  struct timeval wait = {2, 0};
+  assert_int_equal(select(fd + 1, &r, NULL, NULL, &wait), 1);
+  assert_true(FD_ISSET(fd, &r));
+  char buf[32];
+  long got = 0;
+  while (got < 11) {
+    long k = read(fd, buf + got, sizeof buf - (size_t)got);
+    assert_true(k > 0);
+    got += k;
+  }
+  assert_memory_equal(buf, "hello posix", 11);
+  /* non-blocking through fcntl, poll */
+  int fl = fcntl(fd, F_GETFL);
+  assert_int_equal(fcntl(fd, F_SETFL, fl | O_NONBLOCK), 0);
+  assert_true(fcntl(fd, F_GETFL) & O_NONBLOCK);
+  assert_int_equal(recv(fd, buf, sizeof buf, 0), -1);
+  assert_int_equal(errno, EAGAIN);
+  struct pollfd p = {.fd = fd, .events = POLLOUT};
+  assert_int_equal(poll(&p, 1, 0), 1);
+  assert_true(p.revents & POLLOUT);
+  int avail = -1;
+  assert_int_equal(ioctl(fd, FIONREAD, &avail), 0);
+  assert_int_equal(avail, 0);
+  assert_int_equal(shutdown(fd, SHUT_WR), 0);
+  tern_thread_join(th);
+  assert_int_equal(s.err, 0);
+  assert_int_equal(s.echoed, 11);
+  assert_int_equal(close(fd), 0);
+  assert_int_equal(close(fd), -1);
+  assert_int_equal(errno, EBADF);
+  /* UDP with sockaddr */
+  int u = socket(AF_INET, SOCK_DGRAM, 0);
+  assert_int_equal(socket(AF_INET6, SOCK_STREAM, 0), -1);
+  assert_int_equal(errno, EAFNOSUPPORT);
+  a.sin_port = htons(9);
+  assert_int_equal(sendto(u, "x", 1, 0, (struct sockaddr *)&a, sizeof a), 1);
+  assert_int_equal(close(u), 0);
+  net2_down(&n);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_posix_echo),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
