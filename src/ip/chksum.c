@@ -44,7 +44,7 @@ static uint32_t swap16(uint32_t s) {
   return (uint32_t)(uint16_t)((f << 8) | (f >> 8));
 }
 
-static uint32_t pseudo_sum(uint8_t proto, uint32_t len, uint32_t src,
+IP_NOINLINE static uint32_t pseudo_sum(uint8_t proto, uint32_t len, uint32_t src,
                            uint32_t dst) {
   return (src >> 16) + (src & 0xffffu) + (dst >> 16) + (dst & 0xffffu) +
          proto + (len >> 16) + (len & 0xffffu);

@@ -55,8 +55,9 @@ void ip_tcp_deinit(tern_stack *st) {
 
 /* ---- allocation and lists ------------------------------------------------- */
 
-void tcp_stat_sat(uint16_t *c) {
+void tcp_stat_sat(uint16_t *c, uint64_t *stack_ctr) {
   if (*c != UINT16_MAX) (*c)++;
+  (*stack_ctr)++;
 }
 
 IP_NOINLINE static uint16_t buf_units(uint32_t bytes) {
@@ -246,7 +247,8 @@ int tern_tcp_listen(tern_tcp *pcb, uint32_t backlog) {
   return TERN_OK;
 }
 
-uint8_t tcp_pick_wscale(uint32_t rcv_buf) {
+uint8_t tcp_pick_wscale(uint32_t rcv_buf_u) {
+  uint32_t rcv_buf = rcv_buf_u * TCP_BUF_UNIT;
   uint8_t ws = 0;
   while (ws < TCP_MAX_WSCALE && (rcv_buf >> ws) > 0xffffu) ws++;
   /* RFC 7323 2.2: offer scaling even when not needed now, so a window
@@ -277,7 +279,7 @@ int tern_tcp_connect(tern_tcp *pcb, const tern_addr *peer) {
    * (data written before then is cut to it) */
   pcb->u.c.mss = (uint16_t)(tcp_mss_for(st, rip) - 12);
   pcb->u.c.rcv_wnd = tcp_rcv_buf(pcb);
-  pcb->u.c.rcv_wscale = tcp_pick_wscale(tcp_rcv_buf(pcb)) & 15u;
+  pcb->u.c.rcv_wscale = tcp_pick_wscale(pcb->u.c.rcv_buf_u) & 15u;
   tcp_cc_init(pcb);
   pcb->state = TERN_TCP_SYN_SENT;
   tcp_link(pcb, TCP_LIST_CONN);

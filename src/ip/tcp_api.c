@@ -24,7 +24,7 @@ static tern_pbuf *last_pbuf(tern_pbuf *p) {
 }
 
 /* Up to n bytes into a new chain (copy or view). */
-static tern_pbuf *make_chain(tern_tcp *pcb, const uint8_t *d, uint32_t n,
+IP_NOINLINE static tern_pbuf *make_chain(tern_tcp *pcb, const uint8_t *d, uint32_t n,
                              bool copy) {
   if (!copy) return tern_pbuf_view(pcb->st, d, n, NULL, NULL);
   tern_pbuf *p = ip_pbuf_alloc_raw(pcb->st, 0, n);

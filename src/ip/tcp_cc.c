@@ -73,8 +73,7 @@ static void rexmit_head_lost(tern_tcp *pcb) {
   tern_pbuf *q = pcb->u.c.sndq;
   if (!q || !(q->q_flags & TCPQ_LOST)) return;
   if (tcp_rexmit_head(pcb) == TERN_OK && pcb->sack_on) {
-    ip_stat_inc(&pcb->st->stats.tcp_sack_rexmit);
-    tcp_stat_sat(&pcb->u.c.n_sack);
+    tcp_stat_sat(&pcb->u.c.n_sack, &pcb->st->stats.tcp_sack_rexmit);
   }
 }
 
@@ -147,8 +146,7 @@ static void enter_recovery(tern_tcp *pcb) {
   /* NewReno inflates by the segments that left (RFC 6582 3.2 (2));
    * with SACK, pipe counts them instead (RFC 6675 5) */
   c->cwnd = pcb->sack_on ? c->ssthresh : c->ssthresh + 3u * c->mss;
-  ip_stat_inc(&st->stats.tcp_fast_retrans);
-  tcp_stat_sat(&c->n_fast);
+  tcp_stat_sat(&c->n_fast, &st->stats.tcp_fast_retrans);
   if (pcb->sack_on) tcp_sack_mark_lost(pcb);
   mark_head_lost(pcb);
   /* RFC 5681 3.2 (2) / RFC 6675 5 (3): the first one goes now, whatever

@@ -260,8 +260,10 @@ bool tcp_cb_accept(tern_tcp *lpcb, tern_tcp *child);
 void tcp_cb_err(tern_tcp *pcb, int err);
 /* Copy a listener's (or defaults') settings into a new pcb. */
 void tcp_init_conn(tern_tcp *pcb, tern_stack *st);
-uint8_t tcp_pick_wscale(uint32_t rcv_buf);
-void tcp_stat_sat(uint16_t *c);
+/* The window scale we offer for a receive buffer of rcv_buf_u units. */
+uint8_t tcp_pick_wscale(uint32_t rcv_buf_u);
+/* Count an event in the pcb's saturating counter and the stack's. */
+void tcp_stat_sat(uint16_t *c, uint64_t *stack_ctr);
 
 /* ---- tcp_in.c ------------------------------------------------------------ */
 bool tcp_parse(tern_pbuf *p, tcp_seg *seg);

@@ -48,7 +48,7 @@ static void cookie_synack(tern_tcp *l, const tcp_seg *seg, const ip_rx *rx,
   uint8_t n = tcp_put_syn_opts(
       o, tcp_mss_for(st, rx->src),
       seg->wscale != 0xff && seg->has_ts
-          ? tcp_pick_wscale((uint32_t)l->u.l.rcv_buf_u * TCP_BUF_UNIT)
+          ? tcp_pick_wscale(l->u.l.rcv_buf_u)
           : 0xff,
       seg->sack_ok && seg->has_ts, seg->has_ts, tsval, seg->tsval);
   uint32_t buf = (uint32_t)l->u.l.rcv_buf_u * TCP_BUF_UNIT;
@@ -76,7 +76,7 @@ static void syn_input(tern_tcp *l, const tcp_seg *seg, const ip_rx *rx,
   c->snd_lbb = iss + 1;
   c->rcv_nxt = seg->seq + 1;
   c->rcv_adv = c->rcv_nxt;
-  c->rcv_wscale = tcp_pick_wscale(tcp_rcv_buf(child)) & 15u;
+  c->rcv_wscale = tcp_pick_wscale(c->rcv_buf_u) & 15u;
   tcp_take_syn_opts(child, seg);
   if (seg->wscale == 0xff)
     c->snd_wscale = 15; /* none: the SYN-ACK offers none either */
@@ -122,7 +122,7 @@ static void cookie_ack(tern_tcp *l, tern_pbuf *p, tcp_seg *seg,
   c->mss = (uint16_t)m;
   if (ws != 0xff) {
     c->snd_wscale = ws & 15u;
-    c->rcv_wscale = tcp_pick_wscale(tcp_rcv_buf(child)) & 15u;
+    c->rcv_wscale = tcp_pick_wscale(c->rcv_buf_u) & 15u;
   }
   uint32_t buf = tcp_rcv_buf(child);
   c->rcv_adv = c->rcv_nxt + (buf > 0xffff ? 0xffff : buf);

@@ -55,7 +55,7 @@ uint16_t tcp_rcv_wnd_field(tern_tcp *pcb, bool syn) {
 
 /* ---- options ------------------------------------------------------------ */
 
-uint8_t tcp_put_ts(uint8_t *o, uint32_t tsval, uint32_t tsecr) {
+IP_NOINLINE uint8_t tcp_put_ts(uint8_t *o, uint32_t tsval, uint32_t tsecr) {
   o[0] = TCPOPT_NOP;
   o[1] = TCPOPT_NOP;
   o[2] = TCPOPT_TS;
@@ -319,7 +319,7 @@ uint32_t tcp_seg_max(tern_tcp *pcb) {
   return max > mss ? max : mss;
 }
 
-static void after_send(tern_tcp *pcb) {
+IP_NOINLINE static void after_send(tern_tcp *pcb) {
   if (!pcb->t_rtx) tcp_arm_rtx(pcb);
 }
 
@@ -339,8 +339,7 @@ int tcp_rexmit_entry(tern_tcp *pcb, tern_pbuf *q) {
   if (r) return r;
   q->q_flags = (uint16_t)((q->q_flags | TCPQ_RTX | TCPQ_REXMIT) & ~TCPQ_LOST);
   q->q_time = tcp_now32(pcb->st);
-  ip_stat_inc(&pcb->st->stats.tcp_retrans);
-  tcp_stat_sat(&c->n_retrans);
+  tcp_stat_sat(&c->n_retrans, &pcb->st->stats.tcp_retrans);
   return TERN_OK;
 }
 
@@ -351,8 +350,7 @@ int tcp_rexmit_head(tern_tcp *pcb) {
       seq_lt(c->snd_una, pcb->fin_sent ? c->snd_nxt - 1 : c->snd_nxt))
     return tcp_rexmit_entry(pcb, q);
   if (pcb->fin_sent && c->snd_una != c->snd_nxt) {
-    ip_stat_inc(&pcb->st->stats.tcp_retrans);
-    tcp_stat_sat(&c->n_retrans);
+    tcp_stat_sat(&c->n_retrans, &pcb->st->stats.tcp_retrans);
     return send_seg(pcb, c->snd_nxt - 1, TCP_ACK | TCP_FIN, NULL);
   }
   return TERN_OK;
@@ -384,8 +382,7 @@ static bool send_lost(tern_tcp *pcb) {
     if (tcp_rexmit_entry(pcb, q)) break;
     pipe += q->q_len;
     if (pcb->recovery && pcb->sack_on) {
-      ip_stat_inc(&pcb->st->stats.tcp_sack_rexmit);
-      tcp_stat_sat(&c->n_sack);
+      tcp_stat_sat(&c->n_sack, &pcb->st->stats.tcp_sack_rexmit);
     }
     any = true;
   }

@@ -175,8 +175,7 @@ static void rto_timeout(tern_tcp *pcb) {
     return;
   }
   c->nrtx++;
-  ip_stat_inc(&st->stats.tcp_rto);
-  tcp_stat_sat(&c->n_rto);
+  tcp_stat_sat(&c->n_rto, &st->stats.tcp_rto);
   tcp_cc_rto(pcb);
   /* (5.4) retransmit the earliest segment not acknowledged */
   tern_pbuf *q = c->sndq;
