@@ -368,7 +368,7 @@ struct tern_stack {
   /* allocation failure injection */
   uint64_t alloc_count, fail_nth;
   bool fail_sticky;
-  uint64_t malloc_live;   /* ip_malloc blocks alive (leak checks) */
+  uint32_t malloc_live;   /* ip_malloc blocks alive (leak checks) */
 
   uint16_t ip_id;         /* next IPv4 identification */
   uint32_t icmp_tokens;   /* ICMP error rate limit (icmp.c), starts full */

@@ -72,7 +72,7 @@ tern_tcp *tcp_pcb_alloc(tern_stack *st) {
   tern_tcp *pcb = ip_malloc(st, sizeof *pcb);
   if (!pcb) return NULL;
   pcb->st = st;
-  ip_timer_init(&pcb->tmr, tcp_timer_fn);
+  pcb->tmr.fn = tcp_timer_fn; /* ip_malloc zeroed the rest: not armed */
   c->n_pcbs++;
   st->stats.tcp_pcbs = c->n_pcbs;
   return pcb;

@@ -61,14 +61,12 @@ static uint32_t cookie_hash(tern_stack *st, const ip_rx *rx, uint16_t lport,
 }
 
 uint32_t tcp_cookie_make(tern_stack *st, const tcp_seg *seg, const ip_rx *rx,
-                         uint16_t lport, uint16_t rport, uint16_t *mss_out,
-                         uint32_t *tsval) {
+                         uint16_t lport, uint16_t rport, uint32_t *tsval) {
   uint32_t peer = seg->mss ? seg->mss : TCP_MSS_DEFAULT;
   uint32_t idx = 0;
   for (uint32_t i = 0; i < 8; i++)
     if (mss_table[i] <= peer) idx = i;
   uint32_t t = (uint32_t)(st->now >> 16) /* 65.5 s */;
-  *mss_out = mss_table[idx];
   if (seg->has_ts) {
     uint32_t o = (seg->wscale == 0xff ? 0xfu : seg->wscale) |
                  (seg->sack_ok ? 0x10u : 0);

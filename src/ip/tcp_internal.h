@@ -358,8 +358,7 @@ uint64_t tcp_siphash(const uint32_t key[4], const uint32_t *w, size_t n);
 /* RFC 4987 3.6: a SYN cookie for seg (the ISN of our SYN-ACK); *tsval
  * gets the options encoded (wscale, SACK-ok) when timestamps are used. */
 uint32_t tcp_cookie_make(tern_stack *st, const tcp_seg *seg, const ip_rx *rx,
-                         uint16_t lport, uint16_t rport, uint16_t *mss_out,
-                         uint32_t *tsval);
+                         uint16_t lport, uint16_t rport, uint32_t *tsval);
 /* Check the ACK completing a cookie handshake; fills mss, wscale (0xff:
  * none) and sack. */
 bool tcp_cookie_check(tern_stack *st, const tcp_seg *seg, const ip_rx *rx,

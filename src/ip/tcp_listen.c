@@ -38,10 +38,8 @@ static tern_tcp *new_child(tern_tcp *l, const ip_rx *rx, uint16_t rport) {
 static void cookie_synack(tern_tcp *l, const tcp_seg *seg, const ip_rx *rx,
                           uint16_t rport) {
   tern_stack *st = l->st;
-  uint16_t mss;
   uint32_t tsval = 0;
-  uint32_t isn = tcp_cookie_make(st, seg, rx, l->local_port, rport, &mss,
-                                 &tsval);
+  uint32_t isn = tcp_cookie_make(st, seg, rx, l->local_port, rport, &tsval);
   uint8_t o[40];
   /* WS and SACK-permitted only with timestamps (the cookie keeps them in
    * our TSval) */
@@ -56,7 +54,6 @@ static void cookie_synack(tern_tcp *l, const tcp_seg *seg, const ip_rx *rx,
   tcp_send_raw(st, rx->dst, l->local_port, rx->src, rport, isn, seg->seq + 1,
                TCP_SYN | TCP_ACK, (uint16_t)(buf > 0xffff ? 0xffff : buf), o,
                n);
-  (void)mss;
 }
 
 static void syn_input(tern_tcp *l, const tcp_seg *seg, const ip_rx *rx,
