@@ -51,6 +51,7 @@
 #define ip_pool_free_blocks tern__ip_pool_free_blocks
 #define ip_pool_init tern__ip_pool_init
 #define ip_random32 tern__ip_random32
+#define ip_stat_inc tern__ip_stat_inc
 #define ip_tcp_deinit tern__ip_tcp_deinit
 #define ip_tcp_icmp_err tern__ip_tcp_icmp_err
 #define ip_tcp_init tern__ip_tcp_init
@@ -59,7 +60,6 @@
 #define ip_timer_init tern__ip_timer_init
 #define ip_timer_set tern__ip_timer_set
 #define ip_timer_stop tern__ip_timer_stop
-#define ip_stat_inc tern__ip_stat_inc
 #define ip_udp_deinit tern__ip_udp_deinit
 #define ip_udp_init tern__ip_udp_init
 #define ip_udp_input tern__ip_udp_input
