@@ -1,10 +1,15 @@
 /* sock_echo_tap: a blocking TCP echo server written with tern's BSD-style
  * sockets (tern/sockets.h), one thread per client, on tern's own stack on
  * a TAP device. The stack runs on its tcpip thread; this program's threads
- * only make blocking socket calls, as code ported from POSIX would.
+ * only make blocking socket calls, as code ported from POSIX would. The
+ * main thread waits on its listeners with tern_select.
  *
  *   example_sock_echo_tap IFNAME IP/PREFIX [--port N] [--secs S] [--lock]
+ *                         [--bytes N]
  *
+ * Ports: N (7) echo; 10 discard (reads until EOF); 19 source (writes
+ * --bytes bytes of the tcp_blast pattern, then closes): the sockets side
+ * of bench/api_tap.sh, which compares them with the raw-API server.
  * --lock runs the calls under the core lock instead of as messages to the
  * stack thread. Prints "ready" once listening and "client bytes=N" when a
  * client leaves; stops on SIGTERM/SIGINT or after --secs. The test is
@@ -23,18 +28,47 @@
 static volatile sig_atomic_t stop;
 static void on_sig(int s) { (void)s; stop = 1; }
 
+static uint64_t source_bytes = 100000000ull;
+
+static uint8_t pat(uint64_t i) { return (uint8_t)((i * 7 + i / 4096) & 0xff); }
+
+#define PERIOD (1u << 20)
+static uint8_t pattern[PERIOD + 65536];
+
 typedef struct client {
   tern_tcpip *t;
-  int fd;
+  int fd, port;
   tern_thread *th;
   volatile int done; /* set by the client thread, read by main */
 } client;
 
+/* port 19: the tcp_blast pattern, then close */
+static long source(client *c) {
+  uint64_t off = 0;
+  while (off < source_bytes) {
+    uint64_t left = source_bytes - off;
+    size_t n = left > 65536 ? 65536 : (size_t)left;
+    long w = tern_sock_send(c->t, c->fd, pattern + off % PERIOD, n, 0);
+    if (w <= 0) break;
+    off += (uint64_t)w;
+  }
+  return (long)off;
+}
+
 static void serve(void *arg) {
   client *c = arg;
-  char buf[4096];
+  static _Thread_local char buf[65536];
   long n, total = 0;
+  if (c->port == 19) {
+    total = source(c);
+    tern_sock_shutdown(c->t, c->fd, TERN_SHUT_WR); /* EOF for the peer */
+    goto out;
+  }
   while ((n = tern_sock_recv(c->t, c->fd, buf, sizeof buf, 0)) > 0) {
+    if (c->port == 10) {
+      total += n;
+      continue;
+    }
     for (long off = 0; off < n;) {
       long w = tern_sock_send(c->t, c->fd, buf + off, (size_t)(n - off), 0);
       if (w < 0) goto out;
@@ -63,25 +97,38 @@ static void reap(client *cl, bool force) {
   }
 }
 
-static int serve_forever(tern_tcpip *t, uint16_t port, double secs) {
+static int listen_on(tern_tcpip *t, uint16_t port) {
   int l = tern_socket(t, TERN_AF_INET, TERN_SOCK_STREAM, 0);
   tern_addr any = {.family = TERN_AF_INET, .port = port};
   if (l < 0 || tern_sock_bind(t, l, &any) || tern_sock_listen(t, l, 16)) {
-    fprintf(stderr, "listen: errno %d\n", tern_errno());
-    return 1;
+    fprintf(stderr, "listen on %u: errno %d\n", port, tern_errno());
+    exit(1);
   }
-  /* wake up now and then to look at the stop flag */
-  struct timeval tv = {0, 200000};
-  tern_sock_setsockopt(t, l, TERN_SOL_SOCKET, TERN_SO_RCVTIMEO, &tv,
-                       sizeof tv);
+  return l;
+}
+
+static int serve_forever(tern_tcpip *t, uint16_t port, double secs) {
+  int ls[3] = {listen_on(t, port), listen_on(t, 10), listen_on(t, 19)};
+  const int ports[3] = {port, 10, 19};
   printf("ready\n");
   fflush(stdout);
   static client cl[MAX_CLIENTS];
   uint64_t end = tern_clock_ms() + (uint64_t)(secs * 1000);
   while (!stop && tern_clock_ms() < end) {
     reap(cl, false);
-    int fd = tern_sock_accept(t, l, NULL);
-    if (fd < 0) continue; /* EAGAIN: the timeout */
+    tern_fd_set r;
+    tern_fd_zero(&r);
+    int maxfd = 0;
+    for (int i = 0; i < 3; i++) {
+      tern_fd_set_add(ls[i], &r);
+      if (ls[i] > maxfd) maxfd = ls[i];
+    }
+    /* wake up now and then to look at the stop flag */
+    if (tern_select(t, maxfd + 1, &r, NULL, NULL, 200) <= 0) continue;
+    int which = 0;
+    while (!tern_fd_isset(ls[which], &r)) which++;
+    int fd = tern_sock_accept(t, ls[which], NULL);
+    if (fd < 0) continue;
     int one = 1;
     tern_sock_setsockopt(t, fd, TERN_IPPROTO_TCP, TERN_TCP_NODELAY, &one,
                          sizeof one);
@@ -92,14 +139,14 @@ static int serve_forever(tern_tcpip *t, uint16_t port, double secs) {
       tern_sock_close(t, fd);
       continue;
     }
-    *c = (client){.t = t, .fd = fd};
+    *c = (client){.t = t, .fd = fd, .port = ports[which]};
     if (tern_thread_new(&c->th, "echo", serve, c)) {
       c->th = NULL;
       tern_sock_close(t, fd);
     }
   }
   reap(cl, true);
-  tern_sock_close(t, l);
+  for (int i = 0; i < 3; i++) tern_sock_close(t, ls[i]);
   return 0;
 }
 
@@ -119,7 +166,10 @@ int main(int argc, char **argv) {
       secs = atof(argv[++i]);
     else if (!strcmp(argv[i], "--lock"))
       mode = TERN_TCPIP_CORE_LOCK;
+    else if (!strcmp(argv[i], "--bytes") && i + 1 < argc)
+      source_bytes = strtoull(argv[++i], NULL, 10);
   }
+  for (size_t i = 0; i < sizeof pattern; i++) pattern[i] = pat(i);
   signal(SIGTERM, on_sig);
   signal(SIGINT, on_sig);
   tern_stack *st;

@@ -85,10 +85,15 @@ void tern__nc_destroy(tern_netconn *nc);
 /* Free every queued item (stack context). */
 void tern__nc_drain(tern_netconn *nc);
 
-/* For sockets: receive one netbuf, first freeing `done` (may be NULL) in
- * the same stack step. */
-int tern__netconn_recv2(tern_netconn *nc, tern_netbuf **out,
-                        tern_netbuf *done, int timeout_ms);
+/* For sockets, which batch the stack steps of receiving: take one unit
+ * from the mailbox without a stack step (TERN_ECLOSED at end of stream),
+ * then give back consumed chains and open the window by `bytes` in one
+ * step for many units. done works also on a closing netconn the caller
+ * still holds (tern__netconn_hold). */
+int tern__netconn_take(tern_netconn *nc, int timeout_ms, tern_pbuf **p,
+                       tern_addr *from);
+void tern__netconn_done(tern_netconn *nc, tern_pbuf **ps, size_t n,
+                        uint32_t bytes);
 /* Keep nc's memory alive across calls (a socket holds its netconn);
  * hold fails with TERN_ECLOSED once it is closing. */
 int tern__netconn_hold(tern_netconn *nc);

@@ -469,21 +469,18 @@ int tern_netconn_accept(tern_netconn *nc, tern_netconn **out) {
   return err;
 }
 
-int tern__netconn_recv2(tern_netconn *nc, tern_netbuf **out,
-                        tern_netbuf *done, int timeout_ms) {
+static int recv_netbuf(tern_netconn *nc, tern_netbuf **out, int timeout_ms) {
   int err = enter(nc);
   if (err) return err;
   nc_item *it = NULL;
   tern_mutex_lock(nc->m);
   err = nc->state == NC_LISTEN ? TERN_EINVAL : wait_item(nc, timeout_ms, &it);
   tern_mutex_unlock(nc->m);
-  nc_op o = {.p = done ? done->p : NULL};
-  tern_netbuf *nb = done; /* its struct is reused for the next one */
-  if (nb) nb->p = nb->cur = NULL;
+  nc_op o = {0};
   if (!err) {
     size_t len = it->p ? tern_pbuf_tot_len(it->p) : 0;
     tern__nc_event(nc, TERN_NETCONN_EVT_RCVMINUS, len);
-    if (it->p && !nb) nb = malloc(sizeof *nb);
+    tern_netbuf *nb = it->p ? malloc(sizeof *nb) : NULL;
     if (!it->p) {
       err = TERN_ECLOSED; /* end of stream */
     } else if (!nb) { /* keep the data: back at the head */
@@ -502,20 +499,60 @@ int tern__netconn_recv2(tern_netconn *nc, tern_netbuf **out,
       nb->from = it->from;
       if (nc->type == TERN_NETCONN_TCP) o.a = (uint32_t)len;
       *out = nb;
-      nb = NULL;
     }
     free(it);
   }
-  if (o.p || o.a) run(nc, op_consumed, &o);
-  free(nb);
+  if (o.a) run(nc, op_consumed, &o); /* taking it opens the window */
   leave(nc);
   return err;
+}
+
+int tern__netconn_take(tern_netconn *nc, int timeout_ms, tern_pbuf **p,
+                       tern_addr *from) {
+  int err = enter(nc);
+  if (err) return err;
+  nc_item *it = NULL;
+  tern_mutex_lock(nc->m);
+  err = nc->state == NC_LISTEN ? TERN_EINVAL : wait_item(nc, timeout_ms, &it);
+  tern_mutex_unlock(nc->m);
+  if (!err) {
+    size_t len = it->p ? tern_pbuf_tot_len(it->p) : 0;
+    tern__nc_event(nc, TERN_NETCONN_EVT_RCVMINUS, len);
+    if (!it->p) err = TERN_ECLOSED; /* end of stream */
+    *p = it->p;
+    if (from) *from = it->from;
+    free(it);
+  }
+  leave(nc);
+  return err;
+}
+
+typedef struct done_arg {
+  tern_netconn *nc;
+  tern_pbuf **ps;
+  size_t n;
+  uint32_t bytes;
+} done_arg;
+
+static int op_done(void *arg) {
+  done_arg *d = arg;
+  tern__tcpip_assert_ctx(d->nc->t);
+  for (size_t i = 0; i < d->n; i++) tern_pbuf_free(d->ps[i]);
+  if (d->nc->tcp && d->bytes) tern_tcp_recved(d->nc->tcp, d->bytes);
+  return TERN_OK;
+}
+
+void tern__netconn_done(tern_netconn *nc, tern_pbuf **ps, size_t n,
+                        uint32_t bytes) {
+  if (!n && !bytes) return;
+  done_arg d = {nc, ps, n, nc->type == TERN_NETCONN_TCP ? bytes : 0};
+  tern__tcpip_run(nc->t, op_done, &d);
 }
 
 int tern_netconn_recv(tern_netconn *nc, tern_netbuf **out) {
   if (!out) return TERN_EINVAL;
   *out = NULL;
-  return tern__netconn_recv2(nc, out, NULL, nc ? nc->recv_timeout : 0);
+  return recv_netbuf(nc, out, nc ? nc->recv_timeout : 0);
 }
 
 int tern_netconn_write(tern_netconn *nc, const void *data, size_t len,

@@ -86,7 +86,7 @@ typedef struct sock {
   int type;
   unsigned refs;          /* under the table's mutex */
   tern_mutex *rm;         /* serializes receivers: last, last_off */
-  tern_netbuf *last;      /* a TCP netbuf read in part */
+  tern_pbuf *last;        /* a TCP segment read in part */
   size_t last_off;
   bool reuseaddr, keepalive, nodelay;
   uint32_t keep_idle_s, keep_intvl_s, keep_cnt;
@@ -154,7 +154,7 @@ static void on_event(tern_netconn *nc, tern_netconn_evt e, size_t len,
 static void wake_selects(socks *s) { on_event(NULL, 0, 0, s); }
 
 static void sock_destroy(sock *k) {
-  if (k->last) tern_netbuf_free(k->last);
+  if (k->last) tern__netconn_done(k->nc, &k->last, 1, 0);
   tern__netconn_release(k->nc);
   tern_mutex_free(k->rm);
   free(k);
@@ -309,35 +309,50 @@ long tern_sock_sendto(tern_tcpip *t, int fd, const void *buf, size_t len,
   return err ? fail(err) : (long)len;
 }
 
-/* TCP: copy from the kept netbuf, then from further ones that are
- * already there, without waiting once something was copied. k->rm held. */
+/* Chains given back to the stack per recv call, in one stack step. */
+#define RECV_BATCH 32
+
+/* TCP: copy from the kept segment, then from further ones that are
+ * already there, without waiting once something was copied; then one
+ * stack step frees what was used up and opens the window by its size.
+ * k->rm held. */
 static long recv_stream(sock *k, uint8_t *buf, size_t len, bool noblock) {
-  size_t got = 0;
-  while (got < len) {
+  tern_pbuf *spent[RECV_BATCH];
+  size_t got = 0, nspent = 0;
+  uint32_t bytes = 0;
+  long ret;
+  if (tern_netconn_is_nonblocking(k->nc)) noblock = true;
+  while (got < len && nspent < RECV_BATCH) {
     if (!k->last) {
-      int to = noblock || got ? 0 : tern_netconn_get_recvtimeout(k->nc);
-      if (tern_netconn_is_nonblocking(k->nc)) to = 0;
       if (got && tern_netconn_rx_count(k->nc) == 0) break;
-      int err = tern__netconn_recv2(k->nc, &k->last, NULL, to);
+      int to = noblock || got ? 0 : tern_netconn_get_recvtimeout(k->nc);
+      int err = tern__netconn_take(k->nc, to, &k->last, NULL);
       if (err) {
         k->last = NULL;
         if (got) break;
         /* end of stream (FIN, shut down): 0; closed by another thread:
          * EBADF */
-        if (err == TERN_ECLOSED && !tern__netconn_closing(k->nc)) return 0;
-        return fail_io(err);
+        ret = err == TERN_ECLOSED && !tern__netconn_closing(k->nc)
+                  ? 0
+                  : fail_io(err);
+        goto out;
       }
       k->last_off = 0;
     }
-    size_t n = tern_netbuf_copy(k->last, k->last_off, buf + got, len - got);
+    size_t n = tern_pbuf_copy_out(k->last, k->last_off, buf + got, len - got);
+    size_t tot = tern_pbuf_tot_len(k->last);
     got += n;
     k->last_off += n;
-    if (k->last_off >= tern_netbuf_len(k->last)) {
-      tern_netbuf_free(k->last);
+    if (k->last_off >= tot) {
+      spent[nspent++] = k->last;
+      bytes += (uint32_t)tot;
       k->last = NULL;
     }
   }
-  return (long)got;
+  ret = (long)got;
+out:
+  tern__netconn_done(k->nc, spent, nspent, bytes);
+  return ret;
 }
 
 long tern_sock_recvfrom(tern_tcpip *t, int fd, void *buf, size_t len,
@@ -351,17 +366,18 @@ long tern_sock_recvfrom(tern_tcpip *t, int fd, void *buf, size_t len,
     if (r >= 0 && from && tern_netconn_getaddr(k->nc, from, false))
       memset(from, 0, sizeof *from);
   } else {
-    tern_netbuf *nb = NULL;
+    tern_pbuf *p = NULL;
+    tern_addr src;
     int to = noblock || tern_netconn_is_nonblocking(k->nc)
                  ? 0
                  : tern_netconn_get_recvtimeout(k->nc);
-    int err = tern__netconn_recv2(k->nc, &nb, NULL, to);
+    int err = tern__netconn_take(k->nc, to, &p, &src);
     if (err) {
       r = fail_io(err);
     } else {
-      r = (long)tern_netbuf_copy(nb, 0, buf, len);
-      if (from) *from = *tern_netbuf_from(nb);
-      tern_netbuf_free(nb);
+      r = (long)tern_pbuf_copy_out(p, 0, buf, len);
+      if (from) *from = src;
+      tern__netconn_done(k->nc, &p, 1, 0);
     }
   }
   tern_mutex_unlock(k->rm);
@@ -579,7 +595,7 @@ int tern_sock_ioctl(tern_tcpip *t, int fd, unsigned long req, void *argp) {
   } else if (req == TERN_FIONREAD) {
     tern_mutex_lock(k->rm);
     size_t n = tern_netconn_rx_bytes(k->nc);
-    if (k->last) n += tern_netbuf_len(k->last) - k->last_off;
+    if (k->last) n += tern_pbuf_tot_len(k->last) - k->last_off;
     tern_mutex_unlock(k->rm);
     *ip = n > INT32_MAX ? INT32_MAX : (int)n;
   } else {
