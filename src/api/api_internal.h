@@ -19,6 +19,9 @@ int tern__tcpip_run(tern_tcpip *t, int (*fn)(void *arg), void *arg);
  * src/ip is not this layer's). */
 void tern__tcpip_assert_ctx(const tern_tcpip *t);
 tern_stack *tern__tcpip_stack(const tern_tcpip *t);
+/* Stack context: post s when the stack lock is released (once, however
+ * often this is called before). */
+void tern__tcpip_post_later(tern_tcpip *t, tern_sem *s);
 /* The sockets table of t, made by create on first use (NULL: do not
  * make it); destroy runs at tern_tcpip_free. */
 void *tern__tcpip_sockets(tern_tcpip *t, void *(*create)(tern_tcpip *t),

@@ -25,7 +25,7 @@ void tern__nc_event(tern_netconn *nc, tern_netconn_evt e, size_t len) {
 }
 
 static void wake_rx(tern_netconn *nc) {
-  if (nc->rx_waiters) tern_sem_post(nc->rx_sem);
+  if (nc->rx_waiters) tern__tcpip_post_later(nc->t, nc->rx_sem);
 }
 
 static void enqueue(tern_netconn *nc, nc_item *it) {
@@ -80,7 +80,7 @@ static int on_sent(void *arg, tern_tcp *pcb, uint32_t len) {
   uint32_t room = tern_tcp_sndbuf(pcb);
   tern_mutex_lock(nc->m);
   nc->tx_seq++;
-  if (nc->tx_waiters) tern_sem_post(nc->tx_sem);
+  if (nc->tx_waiters) tern__tcpip_post_later(nc->t, nc->tx_sem);
   bool plus = nc->send_full && room > 0;
   if (plus) nc->send_full = false;
   tern_mutex_unlock(nc->m);

@@ -314,8 +314,8 @@ long tern_sock_sendto(tern_tcpip *t, int fd, const void *buf, size_t len,
 
 /* TCP: copy from the kept segment, then from further ones that are
  * already there, without waiting once something was copied; then one
- * stack step frees what was used up and opens the window by its size.
- * k->rm held. */
+ * stack step frees what was used up and opens the window by what was
+ * taken from the mailbox. k->rm held. */
 static long recv_stream(sock *k, uint8_t *buf, size_t len, bool noblock) {
   tern_pbuf *spent[RECV_BATCH];
   size_t got = 0, nspent = 0;
@@ -338,14 +338,15 @@ static long recv_stream(sock *k, uint8_t *buf, size_t len, bool noblock) {
         goto out;
       }
       k->last_off = 0;
+      /* taken from the mailbox: the window opens by its size now (as
+       * lwIP's netconn_recv does), not when the last byte is copied */
+      bytes += (uint32_t)tern_pbuf_tot_len(k->last);
     }
     size_t n = tern_pbuf_copy_out(k->last, k->last_off, buf + got, len - got);
-    size_t tot = tern_pbuf_tot_len(k->last);
     got += n;
     k->last_off += n;
-    if (k->last_off >= tot) {
+    if (k->last_off >= tern_pbuf_tot_len(k->last)) {
       spent[nspent++] = k->last;
-      bytes += (uint32_t)tot;
       k->last = NULL;
     }
   }

@@ -22,6 +22,8 @@
  * once, so a few rounds let a handshake finish in one wakeup. */
 #define TCPIP_WIRE_ROUNDS 16
 #define TCPIP_TAP_ROUNDS 8
+/* Wake-ups held back until the stack lock is released (see post_later). */
+#define TCPIP_PEND_MAX 64
 
 struct tern_tcpip {
   tern_tcpip *owner;      /* the one that owns thread, loop and lock */
@@ -41,7 +43,9 @@ struct tern_tcpip {
   tern_loop *loop;
   tern_thread *thr;
   tern_mutex *lock;
-  _Atomic uintptr_t holder; /* thread holding lock (debug checks) */
+  _Atomic uintptr_t holder; /* thread holding lock */
+  tern_sem *pend[TCPIP_PEND_MAX]; /* posts held until unlock (lock held) */
+  int npend;
   atomic_bool rearm_queued;
   tern_mutex *sem_m;
   tern_sem *sems[TCPIP_SEM_CACHE];
@@ -54,8 +58,30 @@ static void lock_stack(tern_tcpip *o) {
 }
 
 static void unlock_stack(tern_tcpip *o) {
+  int n = o->npend;
+  tern_sem *pend[TCPIP_PEND_MAX];
+  for (int i = 0; i < n; i++) pend[i] = o->pend[i];
+  o->npend = 0;
   atomic_store(&o->holder, (uintptr_t)0);
   tern_mutex_unlock(o->lock);
+  for (int i = 0; i < n; i++) tern_sem_post(pend[i]);
+}
+
+/* A burst of input (a TAP batch, a wire delivery) would wake a reader
+ * per segment, and it would go back to sleep in between: each wake-up is
+ * a context switch. Posts made in the stack context are held until the
+ * lock is released, once per semaphore, so the reader wakes once per
+ * burst and takes all of it. The semaphore's owner cannot be freed
+ * before that: freeing a netconn needs a stack step of its own. */
+void tern__tcpip_post_later(tern_tcpip *t, tern_sem *s) {
+  tern_tcpip *o = t->owner;
+  for (int i = 0; i < o->npend; i++)
+    if (o->pend[i] == s) return;
+  if (o->npend == TCPIP_PEND_MAX) {
+    tern_sem_post(s);
+    return;
+  }
+  o->pend[o->npend++] = s;
 }
 
 void tern__tcpip_assert_ctx(const tern_tcpip *t) {
