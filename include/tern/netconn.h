@@ -244,6 +244,13 @@ TERN_API uint32_t tern_netconn_rx_count(tern_netconn *nc);
 /* Room in the TCP send buffer (0 for UDP: always writable). */
 TERN_API uint32_t tern_netconn_sndbuf(tern_netconn *nc);
 
+/* TCP buffer sizes in bytes (0: leave as is): the send buffer and the
+ * receive window. They take effect for connections made after the call
+ * (set them before connect or listen; accepted connections inherit the
+ * listener's). */
+TERN_API int tern_netconn_set_bufs(tern_netconn *nc, uint32_t snd_buf,
+                                   uint32_t rcv_buf);
+
 /* TCP options (any time after new). */
 TERN_API int tern_netconn_set_nodelay(tern_netconn *nc, bool on);
 TERN_API int tern_netconn_set_keepalive(tern_netconn *nc, uint32_t idle_ms,

@@ -47,8 +47,11 @@ enum {
   TERN_SO_REUSEADDR = 2, /* int; accepted and reported (see .c) */
   TERN_SO_TYPE = 3,      /* int, get only */
   TERN_SO_ERROR = 4,     /* int errno value, get only; reading clears */
-  TERN_SO_SNDBUF = 7,    /* int, get: free room in the send buffer */
-  TERN_SO_RCVBUF = 8,    /* int, get: bytes waiting to be read */
+  TERN_SO_SNDBUF = 7,    /* int bytes: TCP send buffer (set before
+                            connect/listen); FIONREAD gives bytes waiting */
+  TERN_SO_RCVBUF = 8,    /* int bytes: TCP receive window (same); get
+                            without a set: the window now (0 before the
+                            connection exists) */
   TERN_SO_KEEPALIVE = 9, /* int bool */
   TERN_SO_LINGER = 13,   /* tern_linger: off; on with 0: close resets;
                             on with N: close waits up to N s for the data

@@ -65,6 +65,7 @@ struct tern_netconn {
    * connect): stack side. */
   bool nodelay;
   uint32_t ka_idle, ka_intvl, ka_cnt;
+  uint32_t snd_buf, rcv_buf; /* 0: the stack's defaults */
   tern_netconn_event_fn ev;
   void *ud;
 };
@@ -101,6 +102,9 @@ void tern__netconn_done(tern_netconn *nc, tern_pbuf **ps, size_t n,
  * hold fails with TERN_ECLOSED once it is closing. */
 int tern__netconn_hold(tern_netconn *nc);
 void tern__netconn_release(tern_netconn *nc);
+/* TCP buffer sizes: the configured ones, else what the pcb has now
+ * (send buffer: room + queued; receive: window + bytes in the mailbox). */
+int tern__netconn_bufs(tern_netconn *nc, uint32_t *snd, uint32_t *rcv);
 /* Is nc being closed (tern_netconn_close called)? */
 bool tern__netconn_closing(tern_netconn *nc);
 /* Readiness for select/poll, without a stack step: readable (data, a

@@ -138,6 +138,8 @@ static int op_new(nc_op *o) {
     if (!nc->tcp) return TERN_ENOMEM;
     tern_tcp_set_callbacks(nc->tcp, &tern__nc_tcp_cbs, nc);
     if (nc->nodelay) tern_tcp_set_nodelay(nc->tcp, true);
+    if (nc->snd_buf || nc->rcv_buf)
+      tern_tcp_set_bufs(nc->tcp, nc->snd_buf, nc->rcv_buf);
     if (nc->ka_idle)
       tern_tcp_set_keepalive(nc->tcp, nc->ka_idle, nc->ka_intvl, nc->ka_cnt);
     return TERN_OK;
@@ -303,6 +305,27 @@ static int op_getaddr(nc_op *o) {
 static int op_sndbuf(nc_op *o) {
   tern__tcpip_assert_ctx(o->nc->t);
   o->a = o->nc->tcp ? tern_tcp_sndbuf(o->nc->tcp) : 0;
+  return TERN_OK;
+}
+
+static int op_bufs(nc_op *o) {
+  tern_netconn *nc = o->nc;
+  tern__tcpip_assert_ctx(nc->t);
+  if (nc->type != TERN_NETCONN_TCP) return TERN_ENOTSUP;
+  if (o->x) { /* set */
+    if (o->a) nc->snd_buf = o->a;
+    if (o->b) nc->rcv_buf = o->b;
+    if (nc->tcp) tern_tcp_set_bufs(nc->tcp, nc->snd_buf, nc->rcv_buf);
+    return TERN_OK;
+  }
+  o->a = nc->snd_buf;
+  o->b = nc->rcv_buf;
+  if (nc->tcp && (!o->a || !o->b)) {
+    tern_tcp_info info;
+    tern_tcp_get_info(nc->tcp, &info);
+    if (!o->a) o->a = tern_tcp_sndbuf(nc->tcp) + tern_tcp_queued(nc->tcp);
+    if (!o->b) o->b = info.rcv_wnd + (uint32_t)tern_netconn_rx_bytes(nc);
+  }
   return TERN_OK;
 }
 
@@ -742,6 +765,20 @@ int tern_netconn_set_keepalive(tern_netconn *nc, uint32_t idle_ms,
                                uint32_t intvl_ms, uint32_t count) {
   nc_op o = {.a = idle_ms, .b = intvl_ms, .c = count};
   return simple(nc, op_tcpopt, &o);
+}
+
+int tern__netconn_bufs(tern_netconn *nc, uint32_t *snd, uint32_t *rcv) {
+  nc_op o = {0};
+  int err = simple(nc, op_bufs, &o);
+  *snd = o.a;
+  *rcv = o.b;
+  return err;
+}
+
+int tern_netconn_set_bufs(tern_netconn *nc, uint32_t snd_buf,
+                          uint32_t rcv_buf) {
+  nc_op o = {.x = true, .a = snd_buf, .b = rcv_buf};
+  return simple(nc, op_bufs, &o);
 }
 
 /* ---- netbufs ---- */

@@ -476,6 +476,13 @@ static int setopt(sock *k, int level, int name, const void *val, size_t len) {
     return 0;
   }
   if (k->type != TERN_SOCK_STREAM) return TERN_ENOTSUP;
+  if (level == TERN_SOL_SOCKET &&
+      (name == TERN_SO_SNDBUF || name == TERN_SO_RCVBUF)) {
+    if (v <= 0) return TERN_EINVAL;
+    return tern_netconn_set_bufs(k->nc,
+                                 name == TERN_SO_SNDBUF ? (uint32_t)v : 0,
+                                 name == TERN_SO_RCVBUF ? (uint32_t)v : 0);
+  }
   if (level == TERN_SOL_SOCKET && name == TERN_SO_KEEPALIVE) {
     k->keepalive = v != 0;
     return apply_keepalive(k);
@@ -511,8 +518,14 @@ static int getopt_int(sock *k, int level, int name, int *v) {
     case TERN_SO_ERROR:
       *v = tern_sock_errno_of(tern_netconn_err(k->nc, true));
       return 0;
-    case TERN_SO_SNDBUF: *v = (int)tern_netconn_sndbuf(k->nc); return 0;
-    case TERN_SO_RCVBUF: *v = (int)tern_netconn_rx_bytes(k->nc); return 0;
+    case TERN_SO_SNDBUF:
+    case TERN_SO_RCVBUF: {
+      uint32_t snd = 0, rcv = 0;
+      if (k->type == TERN_SOCK_STREAM) tern__netconn_bufs(k->nc, &snd, &rcv);
+      uint32_t b = name == TERN_SO_SNDBUF ? snd : rcv;
+      *v = b > INT32_MAX ? INT32_MAX : (int)b;
+      return 0;
+    }
     default: return 1;
     }
   }

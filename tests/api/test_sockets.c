@@ -280,6 +280,20 @@ static void test_errors(void **s) {
   assert_int_equal(tern_sock_setsockopt(n.ta, c, TERN_SOL_SOCKET,
                                         TERN_SO_KEEPALIVE, &one, 1), -1);
   assert_int_equal(tern_errno(), EINVAL);
+  int c2 = tern_socket(n.ta, TERN_AF_INET, TERN_SOCK_STREAM, 0), sz = 50000;
+  assert_int_equal(tern_sock_setsockopt(n.ta, c2, TERN_SOL_SOCKET,
+                                        TERN_SO_SNDBUF, &sz, sizeof sz), 0);
+  len = sizeof v;
+  assert_int_equal(tern_sock_getsockopt(n.ta, c2, TERN_SOL_SOCKET,
+                                        TERN_SO_SNDBUF, &v, &len), 0);
+  assert_int_equal(v, 50000);
+  sz = 40000;
+  assert_int_equal(tern_sock_setsockopt(n.ta, c2, TERN_SOL_SOCKET,
+                                        TERN_SO_RCVBUF, &sz, sizeof sz), 0);
+  assert_int_equal(tern_sock_getsockopt(n.ta, c2, TERN_SOL_SOCKET,
+                                        TERN_SO_RCVBUF, &v, &len), 0);
+  assert_int_equal(v, 40000);
+  tern_sock_close(n.ta, c2);
   tern_linger lg = {1, 3}, lg2 = {0, 0};
   assert_int_equal(tern_sock_setsockopt(n.ta, c, TERN_SOL_SOCKET,
                                         TERN_SO_LINGER, &lg, sizeof lg), 0);
