@@ -55,12 +55,14 @@ struct tern_netconn {
   unsigned users;            /* threads inside a call; the last frees */
   enum nc_state state;
   int err;                   /* pending error of the connection */
-  bool closing, fin, shut_rx, shut_tx, nonblocking, send_full;
+  bool closing, fin, shut_rx, shut_tx, send_full;
   nc_item *head, *tail;
   uint32_t count, recv_max, backlog;
   size_t rx_bytes;
-  int recv_timeout, send_timeout;
-  int linger;                /* seconds; negative: off */
+  /* Settings any thread may change while others block: atomics. */
+  _Atomic int recv_timeout, send_timeout;
+  _Atomic int linger;        /* seconds; negative: off */
+  atomic_bool nonblocking;
   /* TCP options, kept to apply to a pcb made later (after a failed
    * connect): stack side. */
   bool nodelay;

@@ -57,14 +57,13 @@ static void lock_stack(tern_tcpip *o) {
   atomic_store(&o->holder, tern_thread_self());
 }
 
+/* The held-back posts go out before the lock is released: once it is,
+ * a core-locking caller may close a netconn and free its semaphores. */
 static void unlock_stack(tern_tcpip *o) {
-  int n = o->npend;
-  tern_sem *pend[TCPIP_PEND_MAX];
-  for (int i = 0; i < n; i++) pend[i] = o->pend[i];
+  for (int i = 0; i < o->npend; i++) tern_sem_post(o->pend[i]);
   o->npend = 0;
   atomic_store(&o->holder, (uintptr_t)0);
   tern_mutex_unlock(o->lock);
-  for (int i = 0; i < n; i++) tern_sem_post(pend[i]);
 }
 
 /* A burst of input (a TAP batch, a wire delivery) would wake a reader
@@ -72,7 +71,8 @@ static void unlock_stack(tern_tcpip *o) {
  * a context switch. Posts made in the stack context are held until the
  * lock is released, once per semaphore, so the reader wakes once per
  * burst and takes all of it. The semaphore's owner cannot be freed
- * before that: freeing a netconn needs a stack step of its own. */
+ * before that: freeing a netconn needs a stack step of its own, which
+ * needs the lock. */
 void tern__tcpip_post_later(tern_tcpip *t, tern_sem *s) {
   tern_tcpip *o = t->owner;
   for (int i = 0; i < o->npend; i++)
@@ -143,10 +143,11 @@ static void rearm_all(tern_tcpip *o) {
   for (tern_tcpip *t = o; t; t = t->next) rearm(t);
 }
 
-/* Bring every stack on the thread to the loop's time, deliver the wires,
- * re-arm. */
-static void service(tern_tcpip *o) {
+/* fired's timer went off: bring every stack on the thread to the loop's
+ * time, deliver the wires, re-arm. */
+static void service(tern_tcpip *o, tern_tcpip *fired) {
   lock_stack(o);
+  fired->armed = UINT64_MAX; /* read by core-locking callers: under lock */
   uint64_t now = tern_loop_now(o->loop);
   for (tern_tcpip *t = o; t; t = t->next) tern_stack_advance(t->st, now);
   for (tern_tcpip *t = o; t; t = t->next)
@@ -159,8 +160,7 @@ static void service(tern_tcpip *o) {
 static void on_timer(tern_timer *tm, void *ud) {
   (void)tm;
   tern_tcpip *t = ud;
-  t->armed = UINT64_MAX;
-  service(t->owner);
+  service(t->owner, t);
 }
 
 static void on_tap(tern_io *io, unsigned events, void *ud) {

@@ -24,7 +24,7 @@ typedef struct conn {
   int cfd, sfd;
   uint64_t sent_hash, rcvd_hash, rcvd, echoed;
   int werr, rerr;
-  uint32_t seed;
+  uint32_t seed, wseed; /* wseed: the writer's own copy */
 } conn;
 
 static uint32_t rnd(uint32_t *s) {
@@ -37,7 +37,7 @@ static void c_writer(void *arg) {
   uint8_t buf[9000];
   uint64_t off = 0, h = H_FNV0;
   while (off < BYTES) {
-    size_t len = 1 + rnd(&c->seed) % sizeof buf;
+    size_t len = 1 + rnd(&c->wseed) % sizeof buf;
     if (len > BYTES - off) len = (size_t)(BYTES - off);
     for (size_t i = 0; i < len; i++) buf[i] = h_pat(off + i + c->seed % 7);
     long w = tern_sock_send(c->ta, c->cfd, buf, len, 0);
@@ -107,6 +107,7 @@ static void run_stress(tern_tcpip_mode mode) {
   tern_thread *tw[NCONN], *tr[NCONN], *ts[NCONN];
   for (int i = 0; i < NCONN; i++) {
     c[i] = (conn){.ta = n.ta, .tb = n.tb, .seed = (uint32_t)(i * 7919 + 1)};
+    c[i].wseed = c[i].seed;
     c[i].cfd = tern_socket(n.ta, TERN_AF_INET, TERN_SOCK_STREAM, 0);
     assert_int_equal(tern_sock_connect(n.ta, c[i].cfd, &la), 0);
     c[i].sfd = tern_sock_accept(n.tb, l, NULL);
