@@ -35,7 +35,7 @@ static void print_addr(const char *what, const tern_addr *a) {
 /* Lease events, on the loop thread (the stack runs there). */
 static void on_dhcp(tern_dhcp *c, tern_dhcp_event ev, const tern_dhcp_lease *l,
                     void *ud) {
-  (void)c, (void)ud;
+  (void)c;
   static const char *const names[] = {"?", "lease", "renewed", "lost",
                                       "failed"};
   printf("ternd: DHCP %s", names[ev <= TERN_DHCP_EV_FAILED ? ev : 0]);
@@ -51,6 +51,13 @@ static void on_dhcp(tern_dhcp *c, tern_dhcp_event ev, const tern_dhcp_lease *l,
   }
   printf("\n");
   if (ev == TERN_DHCP_EV_FAILED) tern_dhcp_renew(c); /* keep trying */
+  /* The network is up now: a time sync that failed for want of it (its
+   * name could not be resolved, its packets had no route) need not wait
+   * for its retry back-off. */
+  ternd *d = ud;
+  tern_sntp_sample smp;
+  if (ev == TERN_DHCP_EV_BOUND && d->sntp && !tern_sntp_last(d->sntp, &smp))
+    tern_sntp_sync(d->sntp);
 }
 
 static int dhcp_start(ternd *d) {

@@ -62,7 +62,9 @@ TERN_API int tern_sntp_new(tern_mgr *m, const tern_sntp_opts *opts,
                            tern_sntp **out);
 /* Not from inside its own callbacks; before the manager is freed. */
 TERN_API void tern_sntp_free(tern_sntp *s);
-/* Start a sync now unless one is running. */
+/* Start a sync now. If one is running, it goes on, and should it fail a
+ * new one starts at once instead of after the retry wait (call this when
+ * the network comes up). */
 TERN_API void tern_sntp_sync(tern_sntp *s);
 /* The last good sample; false if there has been none. */
 TERN_API bool tern_sntp_last(const tern_sntp *s, tern_sntp_sample *out);

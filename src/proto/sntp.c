@@ -45,6 +45,7 @@ struct tern_sntp {
   size_t nsrv;
   tern_timer *timer;  /* a try's wait, or the time to the next sync */
   bool syncing;
+  bool again;         /* tern_sntp_sync during a sync: go again if it fails */
   unsigned try_no;
   bool kissed_all;    /* this sync: every server asked said go away */
   bool have_last;
@@ -107,11 +108,14 @@ static void sync_finish(tern_sntp *s) {
   if (best.status == TERN_OK) {
     s->failures = 0;
     next_ms = (uint64_t)s->o.interval_s * 1000;
+  } else if (s->again) {
+    next_ms = 0; /* asked again meanwhile (e.g. the network came up) */
   } else if (s->o.retry) {
     next_ms = tern_retry_next(s->o.retry, &s->failures, NULL);
   } else {
     next_ms = (uint64_t)s->o.retry_s * 1000;
   }
+  s->again = false;
   tern_timer_start(s->timer, next_ms, 0);
   if (s->o.on_sample) s->o.on_sample(s, &best, s->o.ud);
 }
@@ -202,7 +206,10 @@ static void on_timer(tern_timer *t, void *ud) {
 }
 
 void tern_sntp_sync(tern_sntp *s) {
-  if (s->syncing) return;
+  if (s->syncing) {
+    s->again = true;
+    return;
+  }
   s->syncing = true;
   s->try_no = 0;
   s->kissed_all = false;
