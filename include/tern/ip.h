@@ -255,7 +255,9 @@ TERN_API void tern_netif_get_stats(const tern_netif *nif, tern_netif_stats *out)
 /* UDP (raw API)                                                       */
 /* ------------------------------------------------------------------ */
 
-/* A datagram arrived: p is yours (free it). from: the sender. */
+/* A datagram arrived: p is yours (free it). from: the sender. A
+ * broadcast or multicast datagram is one chain shared by every pcb bound
+ * to its port (each holds a reference): read it, do not write into it. */
 typedef void (*tern_udp_recv_fn)(void *arg, tern_udp *pcb, tern_pbuf *p,
                                  const tern_addr *from);
 
