@@ -12,7 +12,6 @@
  */
 #include <assert.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "api/api_internal.h"
 #include "tern/backend.h"
@@ -233,17 +232,14 @@ void tern__tcpip_sem_put(tern_tcpip *t, tern_sem *s) {
   if (s) tern_sem_free(s);
 }
 
-static void nap_ms(long ms) {
-  struct timespec ts = {0, ms * 1000000L};
-  nanosleep(&ts, NULL);
-}
-
 /* Post m to the loop, waiting for room in its bounded call queue. */
 static int post_call(tern_tcpip *o, call_msg *m) {
   for (;;) {
     int err = tern_loop_call(o->loop, on_call, m);
     if (err != TERN_ENOSPC) return err;
-    nap_ms(1);
+    /* a 1 ms nap through the port layer: nobody posts m->done before
+     * the call is queued */
+    tern_sem_wait(m->done, 1);
   }
 }
 
