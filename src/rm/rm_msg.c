@@ -42,7 +42,10 @@ int tern__rm_hdr_decode(const uint8_t *p, size_t n, tern__rm_hdr *h) {
       get16(p + 14) != 0 || h->len != n - TERN__RM_HDR_LEN)
     return TERN_EPROTO;
   if (h->type == 0 || h->type > TERN__RM_T_MAX) return TERN_EPROTO;
-  if (h->subtype != 0 && h->type != TERN__RM_T_MSG) return TERN_EPROTO;
+  /* only an _IO_MSG request carries a subtype (replies never do) */
+  if (h->subtype != 0 &&
+      (h->type != TERN__RM_T_MSG || (h->flags & TERN__RM_F_REPLY) != 0))
+    return TERN_EPROTO;
   return TERN_OK;
 }
 
