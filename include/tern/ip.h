@@ -104,6 +104,15 @@ TERN_API uint64_t tern_stack_next_due(const tern_stack *st);
  * sticky, else only that one. 0 turns it off. */
 TERN_API void tern_stack_fail_alloc(tern_stack *st, uint64_t nth, bool sticky);
 
+/* Debug aid for threaded use (lwIP's LWIP_ASSERT_CORE_LOCKED): ok(ud) is
+ * asked at the start of the raw TCP and UDP calls; if it says false the
+ * program aborts, naming the call. The api layer's stack thread sets it
+ * ("am I the stack thread or the lock holder?"). Checked in builds with
+ * TERN_IP_CTX_CHECK (default: when NDEBUG is not defined, hosted builds);
+ * elsewhere the call does nothing. NULL turns it off. */
+TERN_API void tern_stack_set_ctx_check(tern_stack *st, bool (*ok)(void *ud),
+                                       void *ud);
+
 /* Counters, read at any time on the stack's thread. */
 typedef struct tern_stack_stats {
   uint64_t eth_in, eth_out, eth_drop;

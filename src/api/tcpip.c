@@ -305,6 +305,13 @@ static void thread_main(void *arg) {
   tern_loop_run(o->loop);
 }
 
+/* The raw API's context check (tern_stack_set_ctx_check): the caller
+ * must hold the stack lock, as the stack thread does while it works. */
+static bool ctx_ok(void *ud) {
+  tern_tcpip *o = ud;
+  return atomic_load(&o->holder) == tern_thread_self();
+}
+
 static int setup_on_loop(void *arg) {
   tern_tcpip *t = arg;
   tern_tcpip *o = t->owner;
@@ -323,6 +330,7 @@ static int setup_on_loop(void *arg) {
     t->next = o->next;
     o->next = t;
   }
+  tern_stack_set_ctx_check(t->st, ctx_ok, o);
   rearm(t);
   return TERN_OK;
 }
@@ -330,6 +338,7 @@ static int setup_on_loop(void *arg) {
 static int teardown_on_loop(void *arg) {
   tern_tcpip *t = arg;
   tern_tcpip *o = t->owner;
+  tern_stack_set_ctx_check(t->st, NULL, NULL);
   if (t->tap_io) tern_io_stop(t->tap_io);
   if (t->timer) tern_timer_free(t->timer);
   t->tap_io = NULL;

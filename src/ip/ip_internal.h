@@ -222,6 +222,21 @@ uint32_t ip_random32(tern_stack *st);
  * each of the many counting sites costs more code than the call. */
 void ip_stat_inc(uint64_t *c);
 
+/* ---- raw API context check (tern_stack_set_ctx_check) -------------------- */
+#ifndef TERN_IP_CTX_CHECK
+#if defined(NDEBUG) || (defined(TERN_NO_SYS) && TERN_NO_SYS)
+#define TERN_IP_CTX_CHECK 0
+#else
+#define TERN_IP_CTX_CHECK 1
+#endif
+#endif
+#if TERN_IP_CTX_CHECK
+void ip_ctx_check(const tern_stack *st, const char *call);
+#define IP_CTX(st) ip_ctx_check((st), __func__)
+#else
+#define IP_CTX(st) ((void)0)
+#endif
+
 /* ---- interfaces ---------------------------------------------------------- */
 struct tern_netif {
   tern_netif *next;
@@ -377,6 +392,10 @@ struct tern_stack {
 
   tern_netif *netifs;
   tern_netif *default_nif;
+#if TERN_IP_CTX_CHECK
+  bool (*ctx_ok)(void *ud); /* tern_stack_set_ctx_check */
+  void *ctx_ud;
+#endif
 
   struct ip_arp *arp;
   struct ip_reass *reass;

@@ -28,6 +28,7 @@
 #define ip_chksum_pbuf tern__ip_chksum_pbuf
 #define ip_chksum_pseudo tern__ip_chksum_pseudo
 #define ip_chksum_pseudo_partial tern__ip_chksum_pseudo_partial
+#define ip_ctx_check tern__ip_ctx_check
 #define ip_eth_input tern__ip_eth_input
 #define ip_eth_output tern__ip_eth_output
 #define ip_eth_send tern__ip_eth_send

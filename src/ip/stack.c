@@ -270,3 +270,24 @@ void tern_stack_advance(tern_stack *st, uint64_t now_ms) {
   }
   st->in_advance = false;
 }
+
+#if TERN_IP_CTX_CHECK
+#include <stdio.h>
+
+void tern_stack_set_ctx_check(tern_stack *st, bool (*ok)(void *ud), void *ud) {
+  st->ctx_ok = ok;
+  st->ctx_ud = ud;
+}
+
+void ip_ctx_check(const tern_stack *st, const char *call) {
+  if (st && st->ctx_ok && !st->ctx_ok(st->ctx_ud)) {
+    fprintf(stderr, "tern: %s called outside the stack's context (not the "
+                    "stack thread, stack lock not held)\n", call);
+    abort();
+  }
+}
+#else
+void tern_stack_set_ctx_check(tern_stack *st, bool (*ok)(void *ud), void *ud) {
+  (void)st, (void)ok, (void)ud;
+}
+#endif

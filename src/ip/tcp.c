@@ -194,6 +194,7 @@ static uint16_t ephemeral_port(tern_stack *st, uint32_t ip) {
 /* ---- the public API: lifecycle ------------------------------------------------ */
 
 tern_tcp *tern_tcp_new(tern_stack *st) {
+  IP_CTX(st);
   if (!st || !st->tcp) return NULL;
   tern_tcp *pcb = tcp_pcb_alloc(st);
   if (!pcb) return NULL;
@@ -210,6 +211,7 @@ void tern_tcp_set_callbacks(tern_tcp *pcb, const tern_tcp_cbs *cbs,
 void tern_tcp_set_arg(tern_tcp *pcb, void *arg) { pcb->arg = arg; }
 
 int tern_tcp_bind(tern_tcp *pcb, const tern_addr *local) {
+  IP_CTX(pcb ? pcb->st : NULL);
   uint32_t ip = 0;
   if (pcb->dead || pcb->state != TERN_TCP_CLOSED || pcb->local_port)
     return TERN_EINVAL;
@@ -229,6 +231,7 @@ int tern_tcp_bind(tern_tcp *pcb, const tern_addr *local) {
 }
 
 int tern_tcp_listen(tern_tcp *pcb, uint32_t backlog) {
+  IP_CTX(pcb ? pcb->st : NULL);
   if (pcb->dead || pcb->state != TERN_TCP_CLOSED) return TERN_EINVAL;
   if (!pcb->local_port) {
     int err = tern_tcp_bind(pcb, NULL);
@@ -257,6 +260,7 @@ uint8_t tcp_pick_wscale(uint32_t rcv_buf_u) {
 }
 
 int tern_tcp_connect(tern_tcp *pcb, const tern_addr *peer) {
+  IP_CTX(pcb ? pcb->st : NULL);
   uint32_t rip;
   tern_stack *st = pcb->st;
   if (pcb->dead) return TERN_ECLOSED;
@@ -411,6 +415,7 @@ void tcp_enter_time_wait(tern_tcp *pcb) {
 }
 
 void tern_tcp_abort(tern_tcp *pcb) {
+  IP_CTX(pcb ? pcb->st : NULL);
   if (!pcb || pcb->dead) return;
   pcb->user_closed = 1;
   switch (pcb->state) {
@@ -431,6 +436,7 @@ static bool has_unread(const tern_tcp *pcb) {
 
 /* RFC 9293 3.10.4 CLOSE. */
 int tern_tcp_close(tern_tcp *pcb) {
+  IP_CTX(pcb ? pcb->st : NULL);
   if (!pcb || pcb->dead) return TERN_ECLOSED;
   switch (pcb->state) {
   case TERN_TCP_CLOSED: case TERN_TCP_LISTEN: case TERN_TCP_SYN_SENT:
@@ -461,6 +467,7 @@ int tern_tcp_close(tern_tcp *pcb) {
 }
 
 int tern_tcp_shutdown(tern_tcp *pcb, bool shut_rx, bool shut_tx) {
+  IP_CTX(pcb ? pcb->st : NULL);
   if (!pcb || pcb->dead) return TERN_ECLOSED;
   if (pcb->state == TERN_TCP_LISTEN) {
     return (shut_rx && shut_tx) ? tern_tcp_close(pcb) : TERN_ENOTCONN;

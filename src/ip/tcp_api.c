@@ -67,6 +67,7 @@ static uint32_t append_tail(tern_tcp *pcb, const uint8_t *d, uint32_t n,
 
 long tern_tcp_write(tern_tcp *pcb, const void *data, size_t len,
                     unsigned flags) {
+  IP_CTX(pcb ? pcb->st : NULL);
   if (!pcb || pcb->dead || pcb->user_closed) return TERN_ECLOSED;
   switch (pcb->state) {
   case TERN_TCP_SYN_SENT: case TERN_TCP_SYN_RCVD: case TERN_TCP_ESTABLISHED:
@@ -108,6 +109,7 @@ long tern_tcp_write(tern_tcp *pcb, const void *data, size_t len,
 }
 
 int tern_tcp_output(tern_tcp *pcb) {
+  IP_CTX(pcb ? pcb->st : NULL);
   if (!pcb || pcb->dead) return TERN_ECLOSED;
   return tcp_output(pcb);
 }
@@ -116,6 +118,7 @@ int tern_tcp_output(tern_tcp *pcb) {
  * goes out when it moves the right edge by min(buffer/2, MSS) or more,
  * or reopens a window that was (nearly) closed. */
 void tern_tcp_recved(tern_tcp *pcb, uint32_t n) {
+  IP_CTX(pcb ? pcb->st : NULL);
   if (!pcb || pcb->dead || pcb->state == TERN_TCP_LISTEN ||
       pcb->state == TERN_TCP_CLOSED)
     return;

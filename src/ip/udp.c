@@ -40,6 +40,7 @@ void ip_udp_deinit(tern_stack *st) {
 }
 
 tern_udp *tern_udp_new(tern_stack *st) {
+  IP_CTX(st);
   if (!st || st->udp->count >= st->opts.max_udp) return NULL;
   tern_udp *pcb = ip_malloc(st, sizeof *pcb);
   if (!pcb) return NULL;
@@ -52,6 +53,7 @@ tern_udp *tern_udp_new(tern_stack *st) {
 }
 
 void tern_udp_free(tern_udp *pcb) {
+  IP_CTX(pcb ? pcb->st : NULL);
   if (!pcb) return;
   tern_stack *st = pcb->st;
   for (tern_udp **pp = &st->udp->pcbs; *pp; pp = &(*pp)->next)
@@ -74,6 +76,7 @@ static bool port_used(const tern_stack *st, uint32_t ip, uint16_t port,
 }
 
 int tern_udp_bind(tern_udp *pcb, const tern_addr *local) {
+  IP_CTX(pcb->st);
   uint32_t ip = 0;
   uint16_t port = 0;
   if (local) {
@@ -103,6 +106,7 @@ int tern_udp_bind(tern_udp *pcb, const tern_addr *local) {
 }
 
 int tern_udp_connect(tern_udp *pcb, const tern_addr *peer) {
+  IP_CTX(pcb->st);
   uint32_t ip;
   if (!ip_addr_from(peer, &ip)) return TERN_EAFNOSUPPORT;
   if (!peer->port) return TERN_EINVAL;
@@ -141,6 +145,7 @@ IP_NOINLINE static int send_check(tern_udp *pcb, const tern_pbuf *p) {
 }
 
 int tern_udp_sendto(tern_udp *pcb, tern_pbuf *p, const tern_addr *to) {
+  IP_CTX(pcb->st);
   tern_stack *st = pcb->st;
   uint32_t dst;
   uint16_t dport;
