@@ -182,9 +182,12 @@ int main(int argc, char **argv) {
   }
   tern_netif_opts no = {0};
   no.name = argv[1];
-  const char *slash = strchr(argv[2], '/');
-  tern_addr_parse_ip(argv[2], (size_t)(slash - argv[2]), &no.addr);
-  no.prefix_len = (uint8_t)atoi(slash + 1);
+  if (tern_addr_parse_cidr(argv[2], strlen(argv[2]), &no.addr,
+                           &no.prefix_len) != TERN_OK ||
+      no.addr.family != TERN_AF_INET) {
+    fprintf(stderr, "bad address '%s' (want A.B.C.D/N)\n", argv[2]);
+    return 2;
+  }
   tern_tap_netif_opts(tap, &no);
   tern_netif *nif;
   if (tern_netif_add(st, &no, &nif)) return 1;

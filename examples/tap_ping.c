@@ -40,15 +40,6 @@ static int usage(const char *argv0) {
   return 2;
 }
 
-/* "10.77.0.2/24" */
-static int parse_cidr(const char *s, tern_addr *addr, uint8_t *prefix) {
-  const char *slash = strchr(s, '/');
-  if (!slash) return TERN_EINVAL;
-  long pl = strtol(slash + 1, NULL, 10);
-  if (pl < 0 || pl > 32) return TERN_EINVAL;
-  *prefix = (uint8_t)pl;
-  return tern_addr_parse_ip(s, (size_t)(slash - s), addr);
-}
 
 /* --udp-echo: send the datagram back where it came from. */
 static void on_udp(void *arg, tern_udp *pcb, tern_pbuf *p,
@@ -118,7 +109,8 @@ int main(int argc, char **argv) {
   if (argc - i < 2) return usage(argv[0]);
   const char *ifname = argv[i];
   tern_netif_opts no = {0};
-  if (parse_cidr(argv[i + 1], &no.addr, &no.prefix_len) != TERN_OK) {
+  if (tern_addr_parse_cidr(argv[i + 1], strlen(argv[i + 1]), &no.addr,
+                           &no.prefix_len) != TERN_OK) {
     fprintf(stderr, "tap_ping: bad address '%s'\n", argv[i + 1]);
     return 2;
   }

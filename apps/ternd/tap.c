@@ -14,14 +14,11 @@
 #include "tern/dhcp.h"
 #include "tern/ip_drivers.h"
 
+/* --ip A.B.C.D/N: IPv4 only (the stack is IPv4) */
 static int parse_cidr(const char *s, tern_addr *a, uint8_t *prefix) {
-  const char *slash = strchr(s, '/');
-  size_t n = slash ? (size_t)(slash - s) : strlen(s);
-  if (tern_addr_parse_ip(s, n, a) != TERN_OK || a->family != TERN_AF_INET)
+  if (tern_addr_parse_cidr(s, strlen(s), a, prefix) != TERN_OK ||
+      a->family != TERN_AF_INET)
     return TERN_EINVAL;
-  long p = slash ? strtol(slash + 1, NULL, 10) : 24;
-  if (p < 1 || p > 32) return TERN_EINVAL;
-  *prefix = (uint8_t)p;
   return TERN_OK;
 }
 

@@ -215,6 +215,11 @@ typedef struct tern_addr {
 /* Parse a numeric IP ("10.0.0.1", "::1", "fe80::1%3"), no port. The port
  * of *out is set to 0. TERN_EURL if it is not a numeric address. */
 TERN_API int tern_addr_parse_ip(const char *s, size_t len, tern_addr *out);
+/* Parse "ADDR/N" (CIDR: "10.0.0.2/24", "fd00::1/64"): the address as
+ * tern_addr_parse_ip, the prefix length (decimal, 0..32 for IPv4, 0..128
+ * for IPv6) into *prefix. Both parts are required; TERN_EURL otherwise. */
+TERN_API int tern_addr_parse_cidr(const char *s, size_t len, tern_addr *out,
+                                  uint8_t *prefix);
 /* Parse "ip:port" or "[ipv6]:port"; the port (0..65535) is required.
  * IPv4 is strict dotted-quad: "01.2.3.4", "127.1", "0x7f.0.0.1" are
  * TERN_EURL. A zone is numeric only ("fe80::1%2", not "%eth0"). */

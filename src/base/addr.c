@@ -214,6 +214,28 @@ int tern_addr_parse_ip(const char *s, size_t len, tern_addr *out) {
   return r;
 }
 
+int tern_addr_parse_cidr(const char *s, size_t len, tern_addr *out,
+                         uint8_t *prefix) {
+  if (out == NULL || prefix == NULL) return TERN_EINVAL;
+  const char *slash = s != NULL ? memchr(s, '/', len) : NULL;
+  size_t digits = slash != NULL ? len - (size_t)(slash - s) - 1 : 0;
+  if (slash == NULL || digits == 0 || digits > 3) return TERN_EURL;
+  unsigned v = 0;
+  for (size_t i = 0; i < digits; i++) {
+    char c = slash[1 + i];
+    if (c < '0' || c > '9') return TERN_EURL;
+    v = v * 10 + (unsigned)(c - '0');
+  }
+  int r = tern_addr_parse_ip(s, (size_t)(slash - s), out);
+  if (r != TERN_OK) return r;
+  if (v > (out->family == TERN_AF_INET ? 32u : 128u)) {
+    addr_clear(out, TERN_AF_UNSPEC);
+    return TERN_EURL;
+  }
+  *prefix = (uint8_t)v;
+  return TERN_OK;
+}
+
 /* Port 0..65535, decimal. 0 is allowed here: binding to port 0 asks the
  * OS for any free port. */
 static bool parse_port(const char *s, size_t len, uint16_t *out) {

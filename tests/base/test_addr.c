@@ -458,8 +458,37 @@ static void test_guard_page(void **state) {
   guard_page_free(&g);
 }
 
+static void test_parse_cidr(void **state) {
+  (void)state;
+  tern_addr a;
+  uint8_t pl = 99;
+  assert_int_equal(tern_addr_parse_cidr("10.77.0.2/24", 12, &a, &pl), TERN_OK);
+  assert_int_equal(a.family, TERN_AF_INET);
+  assert_int_equal(pl, 24);
+  assert_memory_equal(a.ip, "\x0a\x4d\x00\x02", 4);
+  assert_int_equal(tern_addr_parse_cidr("0.0.0.0/0", 9, &a, &pl), TERN_OK);
+  assert_int_equal(pl, 0);
+  assert_int_equal(tern_addr_parse_cidr("fd00::1/128", 11, &a, &pl), TERN_OK);
+  assert_int_equal(a.family, TERN_AF_INET6);
+  assert_int_equal(pl, 128);
+  /* length bounds the parse: "/24" past len is not seen */
+  assert_int_equal(tern_addr_parse_cidr("10.0.0.1/24", 8, &a, &pl), TERN_EURL);
+  static const char *const bad[] = {"10.0.0.1", "10.0.0.1/", "10.0.0.1/33",
+                                    "10.0.0.1/2a", "10.0.0.1/-1", "/24",
+                                    "fd00::1/129", "10.0.0.1/0024",
+                                    "10.0.0.256/24", ""};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    pl = 77;
+    assert_int_equal(tern_addr_parse_cidr(bad[i], strlen(bad[i]), &a, &pl),
+                     TERN_EURL);
+    assert_int_equal(pl, 77);
+  }
+  assert_int_equal(tern_addr_parse_cidr("1.2.3.4/8", 9, NULL, &pl), TERN_EINVAL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_parse_cidr),
       cmocka_unit_test(test_v4_good),
       cmocka_unit_test(test_v4_bad),
       cmocka_unit_test(test_len_respected),
