@@ -35,11 +35,12 @@
  * QNX's EINTR is TERN_ECANCELED here and ENOSYS is TERN_ENOTSUP (tern has
  * one error space, tern_err).
  *
- * Not yet here (issue 7, later): notify lists and pulses, message_attach
- * and pulse_attach, mount, a thread pool, the FUSE bridge. The structures
- * leave room: tern_rm_attr has a notify pointer, the wire keeps type
- * numbers for them, and every handler gets a tern_rm_ctx that a pool
- * thread can own as well as the loop.
+ * Notify lists, pulses, pulse_attach and message_attach are in
+ * tern/rm_notify.h (included below).
+ *
+ * Not yet here (issue 7, later): mount, a thread pool, the FUSE bridge.
+ * Every handler gets a tern_rm_ctx that a pool thread can own as well as
+ * the loop.
  */
 #ifndef TERN_RM_H
 #define TERN_RM_H
@@ -60,6 +61,7 @@ typedef struct tern_rm_dispatch tern_rm_dispatch;
 typedef struct tern_rm_ctx tern_rm_ctx;
 typedef struct tern_rm_ocb tern_rm_ocb;
 typedef struct tern_rm_attach_h tern_rm_attach_h;
+typedef struct tern_rm_notify_msg tern_rm_notify_msg; /* tern/rm_notify.h */
 /* Receive id: names one request awaiting its reply (QNX rcvid). Stays
  * unique for the dispatcher's life; a stale one is refused, never
  * misdelivered. */
@@ -138,7 +140,7 @@ typedef struct tern_rm_attr {
   int64_t mtime, atime, ctime; /* seconds since 1970 */
   uint32_t count;      /* open OCBs (the rm keeps this) */
   uint32_t rcount, wcount; /* of them, opened for reading / writing */
-  void *notify;        /* reserved for the notify lists (later) */
+  void *notify;        /* the notify lists (tern/rm_notify.h; the rm's) */
   void *data;          /* the application's */
 } tern_rm_attr;
 
@@ -247,7 +249,11 @@ typedef struct tern_rm_io_funcs {
    * The result answers it like any handler's (the default replies
    * TERN_ECANCELED, QNX's EINTR); TERN_RM_NOREPLY keeps it pending. */
   int (*unblock)(tern_rm_ctx *ctx, tern_rm_ocb *ocb);
-  /* later: notify, space, mmap, chmod, chown, utime, sync, power ... */
+  /* _IO_NOTIFY (QNX io_notify): call tern_rm_notify with the conditions
+   * ready now; the default is tern_rm_notify_default. */
+  int (*notify)(tern_rm_ctx *ctx, const tern_rm_notify_msg *msg,
+                tern_rm_ocb *ocb);
+  /* later: space, mmap, chmod, chown, utime, sync, power ... */
 } tern_rm_io_funcs;
 
 /* ---- the dispatcher ---------------------------------------------------- */
@@ -382,4 +388,7 @@ TERN_API int tern_rm_unblock_default(tern_rm_ctx *ctx, tern_rm_ocb *ocb);
 #ifdef __cplusplus
 }
 #endif
+
+#include "tern/rm_notify.h"
+
 #endif /* TERN_RM_H */

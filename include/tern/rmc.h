@@ -14,7 +14,16 @@
  * for real meanwhile.
  *
  * A handle is used by one thread at a time (one request in flight per
- * connection). Not yet here: notify, pulses, mount.
+ * connection). Not yet here: mount.
+ *
+ * Notify and pulses (QNX ionotify, MsgSendPulse, MsgReceive of a pulse):
+ * the server may send pulses on a handle's connection at any time
+ * (notify events, tern_rm_pulse_send). A call waiting for its reply
+ * queues those it meets (up to 32; more are dropped) and goes on waiting,
+ * so a pulse is never taken for a reply. To wait for pulses with
+ * poll/epoll or a tern loop on tern_rmc_fd(): first drain
+ * tern_rmc_pulse_recv(h, &p, 0) (a queued pulse leaves the descriptor
+ * unreadable), then wait for POLLIN and call it again.
  */
 #ifndef TERN_RMC_H
 #define TERN_RMC_H
@@ -75,6 +84,34 @@ TERN_API int tern_rmc_lseek(tern_rmc *h, int64_t offset, int whence,
 TERN_API int tern_rmc_msg(tern_rmc *h, uint16_t mgrid, uint16_t subtype,
                           const void *in, size_t in_len, void *out,
                           size_t out_cap, size_t *out_len);
+
+/* ionotify: action TERN_RM_NOTIFY_POLL / POLLARM / TRANSITION, conds a
+ * non-empty set of TERN_RM_NOTIFY_INPUT/OUTPUT/OOB. thresholds (may be
+ * NULL: 1 each) per condition index: the count the server's trigger must
+ * reach. When armed, the server sends pulse (code 0..127, value) with
+ * conds = the condition that fired, once; re-arm after it. Returns the
+ * conditions asked for that are ready now (>= 0; POLLARM armed iff 0,
+ * TRANSITION always answers 0), or an error. */
+TERN_API int tern_rmc_notify(tern_rmc *h, int action, uint32_t conds,
+                             const uint32_t *thresholds, int code,
+                             int64_t value);
+/* The next pulse: a queued one, else wait up to timeout_ms (0: do not
+ * wait; TERN_WAIT_FOREVER). Late replies met meanwhile are dropped.
+ * TERN_ETIMEDOUT if none came, TERN_ECONNRESET if the server is gone. */
+TERN_API int tern_rmc_pulse_recv(tern_rmc *h, tern_rm_pulse *out,
+                                 int timeout_ms);
+/* Pulses queued (received while a call waited). */
+TERN_API size_t tern_rmc_pulse_pending(const tern_rmc *h);
+/* Send a pulse (code 0..127) to the server: nothing is answered; the
+ * handler attached to code runs, if any. [MsgSendPulse] */
+TERN_API int tern_rmc_pulse(tern_rmc *h, int code, int64_t value);
+/* A private message (type in a range the server gave to message_attach,
+ * TERN_RM_PRIV_MIN..MAX). The answer (up to out_cap bytes) goes to out;
+ * *out_len (may be NULL) gets its size; TERN_ENOTSUP if no range holds
+ * type. [MsgSend of a private message] */
+TERN_API int tern_rmc_msgsend_private(tern_rmc *h, unsigned type,
+                                      const void *in, size_t in_len, void *out,
+                                      size_t out_cap, size_t *out_len);
 
 TERN_API void tern_rmc_set_timeout(tern_rmc *h, int timeout_ms);
 /* The connection's descriptor (for poll; do not read or close it). */

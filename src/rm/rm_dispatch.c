@@ -122,6 +122,10 @@ static void on_posted(tern_loop *loop, void *arg, int status) {
     reply_now(d, p->rcvid, p->status, p->value, &v, p->len ? 1 : 0);
   }
   free(p);
+  tern__rm_posted_done(d);
+}
+
+void tern__rm_posted_done(tern_rm_dispatch *d) {
   if (atomic_fetch_sub(&d->posted, 1) == 1 && d->freeing) dispatch_release(d);
 }
 
@@ -198,7 +202,8 @@ static void conn_read(tern__rm_conn *c) {
     return;
   }
   int rc = tern__rm_msg_decode(d->rbuf, (size_t)n, &m);
-  if (rc != TERN_OK || (m.h.flags & TERN__RM_F_REPLY) || m.h.rid == 0) {
+  if (rc != TERN_OK || (m.h.flags & TERN__RM_F_REPLY) ||
+      (m.h.rid == 0 && m.h.type != TERN__RM_T_PULSE)) { /* a pulse has none */
     if (m.h.rid == 0 || (size_t)n < TERN__RM_HDR_LEN) {
       tern__rm_conn_close(c); /* nothing to answer */
       return;
@@ -343,6 +348,7 @@ int tern_rm_dispatch_new(tern_rm_dispatch **out, tern_loop *loop,
 }
 
 static void dispatch_release(tern_rm_dispatch *d) {
+  tern__rm_tabs_free(d);
   free(d->rbuf);
   free(d);
 }

@@ -120,7 +120,8 @@ struct tern_rm_dispatch {
   tern_rm_attach_h *attaches;
   tern__rm_conn *conns;
   uint32_t next_conn_id;
-  atomic_uint posted; /* cross-thread replies still queued */
+  atomic_uint posted; /* cross-thread replies (and pulses) still queued */
+  struct tern__rm_tabs *tabs; /* pulse_attach, message_attach (rm_pulse.c) */
   bool freeing;
 };
 
@@ -149,5 +150,33 @@ tern__rm_conn *tern__rm_conn_find(tern_rm_dispatch *d, uint32_t id);
 void tern__rm_handle(tern__rm_conn *c, tern__rm_msg *m);
 /* A connection goes away: close_dup per handle, close_ocb. */
 void tern__rm_conn_drop_ocb(tern__rm_conn *c);
+
+/* ---- rm_notify.c, rm_pulse.c: notify lists, pulses, private messages -- */
+int tern__rm_do_notify(tern_rm_ctx *ctx, const tern__rm_msg *m, tern_rm_ocb *o);
+int tern__rm_do_priv(tern_rm_ctx *ctx, const tern__rm_msg *m);
+/* A client's PULSE (no reply); a malformed one marks c dead. */
+void tern__rm_do_pulse(tern__rm_conn *c, const tern__rm_msg *m);
+/* One PULSE to c's client. TERN_ENOENT if c is dead; a failed send shuts
+ * the socket down so the loop closes the connection. */
+int tern__rm_send_pulse(tern__rm_conn *c, int code, uint32_t conds,
+                        int64_t value);
+void tern__rm_tabs_free(tern_rm_dispatch *d);
+/* A post (tern_loop_call) of d's has run: the last one after
+ * tern_rm_dispatch_free frees d. */
+void tern__rm_posted_done(tern_rm_dispatch *d);
+
+/* ---- rmc.c for rmc_notify.c (the client's notify, pulses, private) ---- */
+typedef struct tern_rmc tern_rmc;
+uint32_t tern__rmc_rid(tern_rmc *h);
+/* A request and its reply: the transport's error, else the server's
+ * status; *value and *out_len (may be NULL) from the reply. */
+int tern__rmc_call(tern_rmc *h, uint32_t rid, uint8_t *head, size_t head_len,
+                   const void *data, size_t data_len, void *out, size_t cap,
+                   int64_t *value, size_t *out_len);
+/* One datagram, no reply (PULSE). */
+int tern__rmc_send(tern_rmc *h, uint8_t *buf, size_t len);
+/* The queue of pulses that came while a call waited for its reply. */
+bool tern__rmc_pulse_pop(tern_rmc *h, tern_rm_pulse *out);
+size_t tern__rmc_pulse_count(const tern_rmc *h);
 
 #endif /* TERN_RM_INTERNAL_H */

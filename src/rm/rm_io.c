@@ -113,6 +113,7 @@ static int do_msg(tern_rm_ctx *ctx, const tern__rm_msg *m, tern_rm_ocb *o) {
 static int run(tern_rm_ctx *ctx, const tern__rm_msg *m) {
   tern_rm_ocb *o = ctx->c->ocb;
   if (m->h.type == TERN__RM_T_OPEN) return do_open(ctx, m);
+  if (m->h.type == TERN__RM_T_PRIV) return tern__rm_do_priv(ctx, m);
   if (o == NULL) return TERN_EBADF; /* not open, or closed */
   switch (m->h.type) {
   case TERN__RM_T_READ: return do_read(ctx, m, o);
@@ -126,6 +127,7 @@ static int run(tern_rm_ctx *ctx, const tern__rm_msg *m) {
   case TERN__RM_T_DUP: return do_dup(ctx, o);
   case TERN__RM_T_CLOSE: return do_close(ctx, o);
   case TERN__RM_T_MSG: return do_msg(ctx, m, o);
+  case TERN__RM_T_NOTIFY: return tern__rm_do_notify(ctx, m, o);
   default: return TERN_ENOTSUP;
   }
 }
@@ -158,6 +160,8 @@ void tern__rm_handle(tern__rm_conn *c, tern__rm_msg *m) {
   c->busy = true;
   if (m->h.type == TERN__RM_T_UNBLOCK) {
     do_unblock(c, m->h.rid);
+  } else if (m->h.type == TERN__RM_T_PULSE) {
+    tern__rm_do_pulse(c, m);
   } else {
     tern__rm_ctx_init(&ctx, c, m->h.rid, m->h.type);
     int rc = tern__rm_pending_add(c, m->h.rid, m->h.type,

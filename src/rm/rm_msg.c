@@ -3,6 +3,7 @@
  * peer sent; it checks every length against the kind's layout before
  * anything else looks at the message, and it is fuzzed (fuzz/rm_msg.c).
  */
+#include <stdbool.h>
 #include <string.h>
 
 #include "rm/rm_msg.h"
@@ -42,6 +43,10 @@ int tern__rm_hdr_decode(const uint8_t *p, size_t n, tern__rm_hdr *h) {
       get16(p + 14) != 0 || h->len != n - TERN__RM_HDR_LEN)
     return TERN_EPROTO;
   if (h->type == 0 || h->type > TERN__RM_T_MAX) return TERN_EPROTO;
+  /* a pulse answers nothing and is answered by nothing */
+  if (h->type == TERN__RM_T_PULSE &&
+      (h->rid != 0 || (h->flags & TERN__RM_F_REPLY) != 0))
+    return TERN_EPROTO;
   /* only an _IO_MSG request carries a subtype (replies never do) */
   if (h->subtype != 0 &&
       (h->type != TERN__RM_T_MSG || (h->flags & TERN__RM_F_REPLY) != 0))
@@ -91,6 +96,37 @@ int tern__rm_reply_decode(const uint8_t *b, int32_t *status, int64_t *value) {
   return (get32(b + 4) == 0 && *status <= 0) ? TERN_OK : TERN_EPROTO;
 }
 
+/* NOTIFY: action, conds, code, zero, value, thresholds, zero. */
+static int decode_notify(const uint8_t *b, size_t n, tern__rm_msg *m) {
+  if (n != TERN__RM_NOTIFY_LEN) return TERN_EPROTO;
+  m->action = get32(b);
+  m->conds = get32(b + 4);
+  m->status = (int32_t)get32(b + 8);
+  m->offset = (int64_t)get64(b + 16);
+  if (get32(b + 12) != 0 || get32(b + 36) != 0) return TERN_EPROTO;
+  if (m->action > TERN_RM_NOTIFY_TRANSITION || m->conds == 0 ||
+      (m->conds & ~TERN_RM_NOTIFY_ALL) != 0 || m->status < 0 ||
+      m->status > TERN_RM_PULSE_CODE_MAX)
+    return TERN_EPROTO;
+  for (int i = 0; i < TERN_RM_NOTIFY_NLISTS; i++) {
+    m->thresh[i] = get32(b + 24 + 4 * i);
+    bool asked = (m->conds >> i) & 1u;
+    if (asked != (m->thresh[i] != 0)) return TERN_EPROTO;
+  }
+  return TERN_OK;
+}
+
+static int decode_pulse(const uint8_t *b, size_t n, tern__rm_msg *m) {
+  if (n != TERN__RM_PULSE_LEN) return TERN_EPROTO;
+  m->status = (int32_t)get32(b);
+  m->conds = get32(b + 4);
+  m->offset = (int64_t)get64(b + 8);
+  if (m->status < 0 || m->status > TERN_RM_PULSE_CODE_MAX ||
+      (m->conds & ~TERN_RM_NOTIFY_ALL) != 0)
+    return TERN_EPROTO;
+  return TERN_OK;
+}
+
 static int decode_body(const uint8_t *b, size_t n, tern__rm_msg *m) {
   if (m->h.flags & TERN__RM_F_REPLY) {
     if (n < TERN__RM_REPLY_FIXED) return TERN_EPROTO;
@@ -112,6 +148,17 @@ static int decode_body(const uint8_t *b, size_t n, tern__rm_msg *m) {
     return m->whence <= 2 ? TERN_OK : TERN_EPROTO;
   case TERN__RM_T_MSG:
     if (n < 4 || get16(b + 2) != 0) return TERN_EPROTO;
+    m->mgrid = get16(b);
+    m->data = b + 4;
+    m->data_len = n - 4;
+    return TERN_OK;
+  case TERN__RM_T_NOTIFY:
+    return decode_notify(b, n, m);
+  case TERN__RM_T_PULSE:
+    return decode_pulse(b, n, m);
+  case TERN__RM_T_PRIV:
+    if (n < 4 || get16(b + 2) != 0 || get16(b) < TERN_RM_PRIV_MIN)
+      return TERN_EPROTO;
     m->mgrid = get16(b);
     m->data = b + 4;
     m->data_len = n - 4;
@@ -175,6 +222,39 @@ size_t tern__rm_enc_msg(uint8_t *out, uint32_t rid, uint16_t subtype,
   tern__rm_hdr_encode(out, TERN__RM_T_MSG, 0, rid, (uint32_t)(4 + data_len),
                       subtype);
   put16(out + TERN__RM_HDR_LEN, mgrid);
+  put16(out + TERN__RM_HDR_LEN + 2, 0);
+  return TERN__RM_HDR_LEN + 4;
+}
+
+size_t tern__rm_enc_notify(uint8_t *out, uint32_t rid, uint32_t action,
+                           uint32_t conds, int32_t code, int64_t value,
+                           const uint32_t thresh[3]) {
+  uint8_t *b = out + TERN__RM_HDR_LEN;
+  tern__rm_hdr_encode(out, TERN__RM_T_NOTIFY, 0, rid, TERN__RM_NOTIFY_LEN, 0);
+  put32(b, action);
+  put32(b + 4, conds);
+  put32(b + 8, (uint32_t)code);
+  put32(b + 12, 0);
+  put64(b + 16, (uint64_t)value);
+  for (int i = 0; i < 3; i++) put32(b + 24 + 4 * i, thresh[i]);
+  put32(b + 36, 0);
+  return TERN__RM_HDR_LEN + TERN__RM_NOTIFY_LEN;
+}
+
+size_t tern__rm_enc_pulse(uint8_t *out, int32_t code, uint32_t conds,
+                          int64_t value) {
+  uint8_t *b = out + TERN__RM_HDR_LEN;
+  tern__rm_hdr_encode(out, TERN__RM_T_PULSE, 0, 0, TERN__RM_PULSE_LEN, 0);
+  put32(b, (uint32_t)code);
+  put32(b + 4, conds);
+  put64(b + 8, (uint64_t)value);
+  return TERN__RM_HDR_LEN + TERN__RM_PULSE_LEN;
+}
+
+size_t tern__rm_enc_priv(uint8_t *out, uint32_t rid, uint16_t type,
+                         size_t data_len) {
+  tern__rm_hdr_encode(out, TERN__RM_T_PRIV, 0, rid, (uint32_t)(4 + data_len), 0);
+  put16(out + TERN__RM_HDR_LEN, type);
   put16(out + TERN__RM_HDR_LEN + 2, 0);
   return TERN__RM_HDR_LEN + 4;
 }

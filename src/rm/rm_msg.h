@@ -31,10 +31,26 @@
  *           (the kernel's unblock pulse, _PULSE_CODE_UNBLOCK)
  *   REPLY   i32 status (tern_err), u32 zero, i64 value, data
  *           (MsgReply/MsgError: value is the return value: bytes
- *           written, the new offset, devctl's ret_val)
+ *           written, the new offset, devctl's ret_val; for NOTIFY the
+ *           conditions ready now)
+ *   NOTIFY  u32 action (0 POLL, 1 POLLARM, 2 TRANSITION), u32 conds,
+ *           i32 code (0..127), u32 zero, i64 value,
+ *           u32 threshold[3] (input, output, oob), u32 zero  (_IO_NOTIFY)
+ *           conds is a non-empty subset of TERN_RM_NOTIFY_ALL; the
+ *           threshold of a condition asked for is >= 1, of one not asked
+ *           for 0; code/value are the pulse the client wants (sigevent)
+ *   PULSE   i32 code (0..127), u32 conds, i64 value     (MsgSendPulse,
+ *           MsgDeliverEvent). rid must be 0 and it is never a reply: no
+ *           answer is sent. Both ways: client -> server for pulse_attach
+ *           (conds 0), server -> client unsolicited (conds: the notify
+ *           conditions that fired, a subset of TERN_RM_NOTIFY_ALL)
+ *   PRIV    u16 type (0x200..0xffff), u16 zero, data
+ *           (a private message of a range given to message_attach)
+ * Every request but PULSE has rid != 0 (the dispatcher drops a connection
+ * that sends rid 0).
  *
- * Type numbers 11.. are kept for notify, pulses, mount and private
- * message ranges (message_attach), which come later.
+ * Type numbers 14 and 15 are kept for notify/pulse growth; mount and the
+ * other message kinds of the mount work use 16.. .
  */
 #ifndef TERN_RM_MSG_H
 #define TERN_RM_MSG_H
@@ -62,8 +78,14 @@ enum {
   TERN__RM_T_CLOSE = 8,
   TERN__RM_T_MSG = 9,
   TERN__RM_T_UNBLOCK = 10,
-  TERN__RM_T_MAX = 10
+  TERN__RM_T_NOTIFY = 11,
+  TERN__RM_T_PULSE = 12,
+  TERN__RM_T_PRIV = 13,
+  TERN__RM_T_MAX = 13
 };
+
+#define TERN__RM_NOTIFY_LEN 40 /* NOTIFY body */
+#define TERN__RM_PULSE_LEN 16  /* PULSE body */
 
 typedef struct tern__rm_hdr {
   uint8_t type;
@@ -79,10 +101,12 @@ typedef struct tern__rm_msg {
   uint32_t oflag, mode;   /* OPEN */
   uint32_t nbytes;        /* READ, WRITE, DEVCTL */
   uint32_t dcmd;          /* DEVCTL */
-  int64_t offset;         /* LSEEK; REPLY value */
+  int64_t offset;         /* LSEEK; REPLY, NOTIFY, PULSE value */
   uint32_t whence;        /* LSEEK */
-  uint16_t mgrid;         /* MSG */
-  int32_t status;         /* REPLY */
+  uint16_t mgrid;         /* MSG; PRIV: the private type */
+  int32_t status;         /* REPLY; PULSE, NOTIFY: code */
+  uint32_t action, conds; /* NOTIFY; PULSE: conds */
+  uint32_t thresh[3];     /* NOTIFY */
   const uint8_t *data;    /* OPEN path, WRITE/DEVCTL/MSG/REPLY data */
   size_t data_len;
 } tern__rm_msg;
@@ -112,6 +136,15 @@ size_t tern__rm_enc_msg(uint8_t *out, uint32_t rid, uint16_t subtype,
 size_t tern__rm_enc_empty(uint8_t *out, uint8_t type, uint32_t rid);
 size_t tern__rm_enc_reply(uint8_t *out, uint8_t type, uint32_t rid,
                           int32_t status, int64_t value, size_t data_len);
+
+/* NOTIFY, PULSE, PRIV. */
+size_t tern__rm_enc_notify(uint8_t *out, uint32_t rid, uint32_t action,
+                           uint32_t conds, int32_t code, int64_t value,
+                           const uint32_t thresh[3]);
+size_t tern__rm_enc_pulse(uint8_t *out, int32_t code, uint32_t conds,
+                          int64_t value);
+size_t tern__rm_enc_priv(uint8_t *out, uint32_t rid, uint16_t type,
+                         size_t data_len);
 
 /* The fixed part of a reply (16 bytes after the header): TERN_OK or
  * TERN_EPROTO (non-zero reserved field, positive status). */

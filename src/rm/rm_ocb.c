@@ -51,6 +51,7 @@ int tern__rm_ocb_new(tern__rm_conn *c, const char *path, uint32_t oflag,
 void tern__rm_ocb_release(tern_rm_ctx *ctx, tern_rm_ocb *ocb) {
   const tern_rm_io_funcs *f = ocb->a->iof;
   if (f && f->close_ocb) f->close_ocb(ctx, ocb); /* QNX io_close_ocb */
+  tern_rm_notify_remove(ctx, ocb->attr); /* QNX iofunc_notify_remove */
   ocb->attr->count--;
   if (acc_read(ocb->oflag)) ocb->attr->rcount--;
   if (acc_write(ocb->oflag)) ocb->attr->wcount--;

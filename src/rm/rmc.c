@@ -20,12 +20,17 @@
 #include "tern/port.h"
 #include "tern/rmc.h"
 
+#define PULSES_MAX 32 /* queued while calls wait; more are dropped */
+
 typedef struct rmc_conn { /* shared by a handle and its dups */
   int fd;
   unsigned refs;
   uint32_t rid;
   size_t max_msg;
   int grace_ms;
+  /* pulses that came while a call waited for its reply (rmc_notify.c) */
+  tern_rm_pulse pq[PULSES_MAX];
+  size_t pq_head, pq_n;
 } rmc_conn;
 
 struct tern_rmc {
@@ -64,6 +69,30 @@ static int send_all(rmc_conn *c, struct iovec *v, int n, uint64_t end) {
   }
 }
 
+/* A server's pulse among the replies: queued for tern_rmc_pulse_recv
+ * (the newest dropped past PULSES_MAX). false: not a (valid) pulse. */
+static bool queue_pulse(rmc_conn *c, const uint8_t *b, size_t n) {
+  tern__rm_msg m;
+  if (n != TERN__RM_HDR_LEN + TERN__RM_PULSE_LEN ||
+      tern__rm_msg_decode(b, n, &m) != TERN_OK || m.h.type != TERN__RM_T_PULSE)
+    return false;
+  if (c->pq_n < PULSES_MAX)
+    c->pq[(c->pq_head + c->pq_n++) % PULSES_MAX] =
+        (tern_rm_pulse){m.status, m.conds, m.offset};
+  return true;
+}
+
+bool tern__rmc_pulse_pop(tern_rmc *h, tern_rm_pulse *out) {
+  rmc_conn *c = h->c;
+  if (c->pq_n == 0) return false;
+  *out = c->pq[c->pq_head];
+  c->pq_head = (c->pq_head + 1) % PULSES_MAX;
+  c->pq_n--;
+  return true;
+}
+
+size_t tern__rmc_pulse_count(const tern_rmc *h) { return h->c->pq_n; }
+
 /* Wait for the reply to rid until end. TERN_ETIMEDOUT if none came. */
 static int wait_reply(rmc_conn *c, uint32_t rid, uint64_t end, void *out,
                       size_t cap, rmc_reply *rep) {
@@ -80,6 +109,8 @@ static int wait_reply(rmc_conn *c, uint32_t rid, uint64_t end, void *out,
     if (n < 0) return tern_err_from_errno(errno);
     if (n == 0) return TERN_ECONNRESET;
     tern__rm_hdr h;
+    if ((size_t)n == sizeof(fixed) && queue_pulse(c, fixed, sizeof(fixed)))
+      continue; /* unsolicited: not our reply */
     if ((size_t)n < sizeof(fixed) ||
         tern__rm_hdr_decode(fixed, (size_t)n, &h) != TERN_OK ||
         !(h.flags & TERN__RM_F_REPLY))
@@ -126,6 +157,24 @@ static int call_status(tern_rmc *h, uint32_t rid, uint8_t *head,
   return rc != TERN_OK ? rc : rep->status;
 }
 
+uint32_t tern__rmc_rid(tern_rmc *h) { return next_rid(h->c); }
+
+int tern__rmc_call(tern_rmc *h, uint32_t rid, uint8_t *head, size_t head_len,
+                   const void *data, size_t data_len, void *out, size_t cap,
+                   int64_t *value, size_t *out_len) {
+  rmc_reply rep;
+  int rc = call_status(h, rid, head, head_len, data, data_len, out, cap, &rep);
+  if (rc == TERN_OK && value) *value = rep.value;
+  if (rc == TERN_OK && out_len) *out_len = rep.len;
+  return rc;
+}
+
+int tern__rmc_send(tern_rmc *h, uint8_t *buf, size_t len) {
+  struct iovec v = {buf, len};
+  uint64_t end = h->timeout_ms < 0 ? 0 : tern_clock_ms() + (uint64_t)h->timeout_ms;
+  return send_all(h->c, &v, 1, end);
+}
+
 int tern_rmc_open(tern_rmc **out, const char *path, int oflag,
                   const tern_rmc_opts *opts) {
   tern_rmc_opts o = {0};
@@ -143,8 +192,9 @@ int tern_rmc_open(tern_rmc **out, const char *path, int oflag,
     free(h), free(c), close(fd);
     return TERN_ENOMEM;
   }
-  *c = (rmc_conn){fd, 1, 0, o.max_msg ? o.max_msg : TERN_RM_MAX_MSG_DEFAULT,
-                  o.unblock_grace_ms > 0 ? o.unblock_grace_ms : 500};
+  *c = (rmc_conn){.fd = fd, .refs = 1,
+                  .max_msg = o.max_msg ? o.max_msg : TERN_RM_MAX_MSG_DEFAULT,
+                  .grace_ms = o.unblock_grace_ms > 0 ? o.unblock_grace_ms : 500};
   *h = (tern_rmc){c, o.timeout_ms ? o.timeout_ms : 5000};
   size_t plen = strlen(rest);
   uint32_t rid = next_rid(c);

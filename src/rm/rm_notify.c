@@ -1,0 +1,171 @@
+/* rm/rm_notify.c: notify lists (QNX iofunc_notify_t, iofunc_notify,
+ * iofunc_notify_trigger, iofunc_notify_remove) and the _IO_NOTIFY
+ * message to its handler.
+ *
+ * An attribute's lists live behind attr->notify, made on the first arm
+ * and freed when the last entry leaves, so an attribute nobody arms costs
+ * nothing and no list outlives its entries. One entry per connection per
+ * attribute (re-arming replaces it; QNX keys entries by the client's
+ * connection as well) holding the conditions asked for, a threshold per
+ * condition and the pulse to send. A trigger sends the pulse to every
+ * entry asking for that condition with threshold <= count and removes
+ * the entry: one pulse per arm, the client re-arms (QNX's ionotify
+ * contract). Entries point at their connection; the OCB's release
+ * (close, or the connection's end) removes them before the connection is
+ * freed, so an entry never names a gone connection.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "rm/rm_internal.h"
+
+typedef struct nentry {
+  tern__rm_conn *c;
+  uint32_t conds;
+  uint32_t thresh[TERN_RM_NOTIFY_NLISTS];
+  int code;
+  int64_t value;
+} nentry;
+
+typedef struct nlist {
+  nentry *e;
+  size_t n, cap; /* n <= connections open on the attribute */
+} nlist;
+
+static void list_drop(tern_rm_attr *attr, size_t i) {
+  nlist *l = attr->notify;
+  l->e[i] = l->e[--l->n];
+  if (l->n == 0) {
+    free(l->e);
+    free(l);
+    attr->notify = NULL;
+  }
+}
+
+static int arm(tern_rm_attr *attr, tern__rm_conn *c,
+               const tern_rm_notify_msg *msg) {
+  nlist *l = attr->notify;
+  nentry e = {c, msg->conds & TERN_RM_NOTIFY_ALL, {0}, msg->code, msg->value};
+  for (int i = 0; i < TERN_RM_NOTIFY_NLISTS; i++)
+    if (e.conds & (1u << i))
+      e.thresh[i] = msg->thresholds[i] ? msg->thresholds[i] : 1;
+  if (l == NULL) {
+    if ((l = calloc(1, sizeof(*l))) == NULL) return TERN_ENOMEM;
+    attr->notify = l;
+  }
+  for (size_t i = 0; i < l->n; i++) {
+    if (l->e[i].c != c) continue;
+    l->e[i] = e; /* re-armed: the new request replaces the old */
+    return TERN_OK;
+  }
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 4;
+    nentry *p = realloc(l->e, cap * sizeof(*p));
+    if (p == NULL) {
+      if (l->n == 0) {
+        free(l);
+        attr->notify = NULL;
+      }
+      return TERN_ENOMEM;
+    }
+    l->e = p;
+    l->cap = cap;
+  }
+  l->e[l->n++] = e;
+  return TERN_OK;
+}
+
+int tern_rm_notify(tern_rm_ctx *ctx, const tern_rm_notify_msg *msg,
+                   tern_rm_ocb *ocb, uint32_t trig) {
+  if (ctx == NULL || msg == NULL || ocb == NULL || ctx->c == NULL)
+    return TERN_EINVAL;
+  uint32_t ready = msg->conds & trig & TERN_RM_NOTIFY_ALL;
+  int rc = TERN_OK;
+  switch (msg->action) {
+  case TERN_RM_NOTIFY_POLL:
+    break;
+  case TERN_RM_NOTIFY_POLLARM:
+    if (ready == 0) rc = arm(ocb->attr, ctx->c, msg);
+    break;
+  case TERN_RM_NOTIFY_TRANSITION:
+    ready = 0;
+    rc = arm(ocb->attr, ctx->c, msg);
+    break;
+  default:
+    return TERN_EINVAL;
+  }
+  if (rc == TERN_OK) tern_rm_ctx_set_value(ctx, ready);
+  return rc;
+}
+
+int tern_rm_notify_default(tern_rm_ctx *ctx, const tern_rm_notify_msg *msg,
+                           tern_rm_ocb *ocb) {
+  return tern_rm_notify(ctx, msg, ocb,
+                        TERN_RM_NOTIFY_INPUT | TERN_RM_NOTIFY_OUTPUT);
+}
+
+static int cond_index(uint32_t cond) {
+  switch (cond) {
+  case TERN_RM_NOTIFY_INPUT: return TERN_RM_NOTIFY_IDX_INPUT;
+  case TERN_RM_NOTIFY_OUTPUT: return TERN_RM_NOTIFY_IDX_OUTPUT;
+  case TERN_RM_NOTIFY_OOB: return TERN_RM_NOTIFY_IDX_OOB;
+  default: return -1;
+  }
+}
+
+static bool fires(const nentry *e, uint32_t cond, int idx, uint64_t count) {
+  return (e->conds & cond) && count >= e->thresh[idx];
+}
+
+int tern_rm_notify_trigger(tern_rm_attr *attr, uint32_t cond, uint64_t count) {
+  int idx = cond_index(cond), sent = 0;
+  if (attr == NULL || idx < 0) return TERN_EINVAL;
+  for (size_t i = 0; attr->notify && i < ((nlist *)attr->notify)->n;) {
+    nlist *l = attr->notify;
+    nentry e = l->e[i];
+    if (!fires(&e, cond, idx, count)) {
+      i++;
+      continue;
+    }
+    list_drop(attr, i); /* may free the list: e is a copy */
+    /* Never closes the connection here (a failed send shuts it down for
+     * the loop to close), so the list does not change under us. */
+    if (tern__rm_send_pulse(e.c, e.code, cond, e.value) == TERN_OK) sent++;
+  }
+  return sent;
+}
+
+bool tern_rm_notify_check(const tern_rm_attr *attr, uint32_t cond,
+                          uint64_t count) {
+  int idx = cond_index(cond);
+  const nlist *l = attr ? attr->notify : NULL;
+  if (l == NULL || idx < 0) return false;
+  for (size_t i = 0; i < l->n; i++)
+    if (fires(&l->e[i], cond, idx, count)) return true;
+  return false;
+}
+
+void tern_rm_notify_remove(tern_rm_ctx *ctx, tern_rm_attr *attr) {
+  nlist *l = attr ? attr->notify : NULL;
+  if (l == NULL || ctx == NULL) return;
+  for (size_t i = 0; i < l->n; i++) {
+    if (l->e[i].c != ctx->c) continue;
+    list_drop(attr, i); /* one entry per connection */
+    return;
+  }
+}
+
+size_t tern_rm_notify_count(const tern_rm_attr *attr) {
+  const nlist *l = attr ? attr->notify : NULL;
+  return l ? l->n : 0;
+}
+
+/* _IO_NOTIFY to the attach's handler or the default. */
+int tern__rm_do_notify(tern_rm_ctx *ctx, const tern__rm_msg *m, tern_rm_ocb *o) {
+  tern_rm_notify_msg nm = {(int)m->action, m->conds,
+                           {m->thresh[0], m->thresh[1], m->thresh[2]},
+                           m->status, m->offset};
+  const tern_rm_io_funcs *f = ctx->c->a->iof;
+  int r = (f && f->notify) ? f->notify(ctx, &nm, o) : TERN_RM_DEFAULT;
+  return r == TERN_RM_DEFAULT ? tern_rm_notify_default(ctx, &nm, o) : r;
+}

@@ -1,0 +1,188 @@
+/* rm/rm_pulse.c: pulses both ways and private message ranges (QNX
+ * pulse_attach, message_attach, MsgSendPulse's receiving end and
+ * MsgDeliverEvent).
+ *
+ * The tables hang off the dispatcher (made on the first attach, freed
+ * with it): one handler slot per pulse code 0..127 and a short list of
+ * non-overlapping type ranges. A client's pulse runs its code's handler
+ * with a request-less ctx; an unattached code is dropped (QNX's
+ * dispatch_handler ignores it too). A PRIV request goes to the range
+ * holding its type and is answered like an I/O message.
+ *
+ * A pulse to a client is one PULSE datagram (rid 0) sent with
+ * MSG_DONTWAIT. It must not close the connection on the spot (a trigger
+ * walks a notify list whose entries the close would remove), so a failed
+ * send shuts the socket down and the loop's next read closes it.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "rm/rm_internal.h"
+
+#define RANGES_MAX 64 /* message_attach ranges per dispatcher */
+
+typedef struct prange {
+  unsigned lo, hi;
+  tern_rm_message_fn fn;
+  void *opaque;
+} prange;
+
+struct tern__rm_tabs {
+  struct {
+    tern_rm_pulse_fn fn;
+    void *opaque;
+  } pulse[TERN_RM_PULSE_CODE_MAX + 1];
+  prange ranges[RANGES_MAX];
+  size_t nranges;
+};
+
+static struct tern__rm_tabs *tabs(tern_rm_dispatch *d) {
+  if (d->tabs == NULL) d->tabs = calloc(1, sizeof(*d->tabs));
+  return d->tabs;
+}
+
+void tern__rm_tabs_free(tern_rm_dispatch *d) {
+  free(d->tabs);
+  d->tabs = NULL;
+}
+
+/* ---- pulse_attach / message_attach ----------------------------------- */
+
+int tern_rm_pulse_attach(tern_rm_dispatch *d, int code, tern_rm_pulse_fn fn,
+                         void *opaque) {
+  if (d == NULL || fn == NULL ||
+      (code != TERN_RM_PULSE_ALLOC && (code < 0 || code > TERN_RM_PULSE_CODE_MAX)))
+    return TERN_EINVAL;
+  struct tern__rm_tabs *t = tabs(d);
+  if (t == NULL) return TERN_ENOMEM;
+  if (code == TERN_RM_PULSE_ALLOC) { /* MSG_FLAG_ALLOC_PULSE: the lowest free */
+    for (code = 0; code <= TERN_RM_PULSE_CODE_MAX && t->pulse[code].fn; code++) {
+    }
+    if (code > TERN_RM_PULSE_CODE_MAX) return TERN_ENOSPC;
+  } else if (t->pulse[code].fn) {
+    return TERN_EEXIST;
+  }
+  t->pulse[code].fn = fn;
+  t->pulse[code].opaque = opaque;
+  return code;
+}
+
+int tern_rm_pulse_detach(tern_rm_dispatch *d, int code) {
+  if (d == NULL || code < 0 || code > TERN_RM_PULSE_CODE_MAX) return TERN_EINVAL;
+  if (d->tabs == NULL || d->tabs->pulse[code].fn == NULL) return TERN_ENOENT;
+  d->tabs->pulse[code].fn = NULL;
+  d->tabs->pulse[code].opaque = NULL;
+  return TERN_OK;
+}
+
+int tern_rm_message_attach(tern_rm_dispatch *d, unsigned lo, unsigned hi,
+                           tern_rm_message_fn fn, void *opaque) {
+  if (d == NULL || fn == NULL || lo < TERN_RM_PRIV_MIN || hi > TERN_RM_PRIV_MAX ||
+      lo > hi)
+    return TERN_EINVAL;
+  struct tern__rm_tabs *t = tabs(d);
+  if (t == NULL) return TERN_ENOMEM;
+  for (size_t i = 0; i < t->nranges; i++)
+    if (lo <= t->ranges[i].hi && t->ranges[i].lo <= hi) return TERN_EEXIST;
+  if (t->nranges == RANGES_MAX) return TERN_ENOSPC;
+  t->ranges[t->nranges++] = (prange){lo, hi, fn, opaque};
+  return TERN_OK;
+}
+
+int tern_rm_message_detach(tern_rm_dispatch *d, unsigned lo) {
+  struct tern__rm_tabs *t = d ? d->tabs : NULL;
+  for (size_t i = 0; t && i < t->nranges; i++) {
+    if (t->ranges[i].lo != lo) continue;
+    t->ranges[i] = t->ranges[--t->nranges];
+    return TERN_OK;
+  }
+  return TERN_ENOENT;
+}
+
+/* ---- receiving ------------------------------------------------------- */
+
+void tern__rm_do_pulse(tern__rm_conn *c, const tern__rm_msg *m) {
+  struct tern__rm_tabs *t = c->d->tabs;
+  int code = m->status;
+  if (m->conds != 0) { /* notify conditions only flow to clients */
+    c->dead = true;
+    return;
+  }
+  if (t == NULL || t->pulse[code].fn == NULL) {
+    tern_log(TERN_LOG_DEBUG, "rm", "conn %u: pulse %d unattached; dropped",
+             c->id, code);
+    return;
+  }
+  tern_rm_ctx ctx;
+  tern__rm_ctx_init(&ctx, c, 0, TERN__RM_T_PULSE);
+  t->pulse[code].fn(&ctx, code, m->offset, t->pulse[code].opaque);
+}
+
+int tern__rm_do_priv(tern_rm_ctx *ctx, const tern__rm_msg *m) {
+  struct tern__rm_tabs *t = ctx->d->tabs;
+  for (size_t i = 0; t && i < t->nranges; i++) {
+    const prange *r = &t->ranges[i];
+    if (m->mgrid < r->lo || m->mgrid > r->hi) continue;
+    tern_rm_priv_msg pm = {m->mgrid, m->data, m->data_len};
+    return r->fn(ctx, &pm, r->opaque);
+  }
+  return TERN_ENOTSUP; /* QNX: ENOSYS for a type nobody attached */
+}
+
+/* ---- sending ---------------------------------------------------------- */
+
+int tern__rm_send_pulse(tern__rm_conn *c, int code, uint32_t conds,
+                        int64_t value) {
+  uint8_t b[TERN__RM_HDR_LEN + TERN__RM_PULSE_LEN];
+  if (c->dead) return TERN_ENOENT;
+  size_t n = tern__rm_enc_pulse(b, code, conds, value);
+  if (send(c->fd, b, n, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)n)
+    return TERN_OK;
+  tern_log(TERN_LOG_DEBUG, "rm", "conn %u: pulse not sent; closing", c->id);
+  shutdown(c->fd, SHUT_RDWR); /* the loop sees the end and closes it */
+  return TERN_ECONNRESET;
+}
+
+tern_rm_rcvid tern_rm_ctx_conn_rcvid(const tern_rm_ctx *ctx) {
+  return (uint64_t)ctx->c->id << 32 | ctx->rid;
+}
+
+static int pulse_now(tern_rm_dispatch *d, tern_rm_rcvid rcvid, int code,
+                     int64_t value) {
+  tern__rm_conn *c = tern__rm_conn_find(d, (uint32_t)(rcvid >> 32));
+  if (c == NULL) return TERN_ENOENT;
+  return tern__rm_send_pulse(c, code, 0, value);
+}
+
+typedef struct posted_pulse {
+  tern_rm_dispatch *d;
+  tern_rm_rcvid rcvid;
+  int code;
+  int64_t value;
+} posted_pulse;
+
+static void on_posted_pulse(tern_loop *loop, void *arg, int status) {
+  posted_pulse *p = arg;
+  tern_rm_dispatch *d = p->d;
+  (void)loop;
+  if (status == TERN_OK && !d->freeing) pulse_now(d, p->rcvid, p->code, p->value);
+  free(p);
+  tern__rm_posted_done(d);
+}
+
+int tern_rm_pulse_send(tern_rm_dispatch *d, tern_rm_rcvid rcvid, int code,
+                       int64_t value) {
+  if (d == NULL || code < 0 || code > TERN_RM_PULSE_CODE_MAX) return TERN_EINVAL;
+  if (tern_loop_on_thread(d->loop)) return pulse_now(d, rcvid, code, value);
+  posted_pulse *p = malloc(sizeof(*p));
+  if (p == NULL) return TERN_ENOMEM;
+  *p = (posted_pulse){d, rcvid, code, value};
+  atomic_fetch_add(&d->posted, 1);
+  int rc = tern_loop_call(d->loop, on_posted_pulse, p);
+  if (rc != TERN_OK) {
+    atomic_fetch_sub(&d->posted, 1);
+    free(p);
+  }
+  return rc;
+}
