@@ -204,8 +204,9 @@ static void conn_read(tern__rm_conn *c) {
   int rc = tern__rm_msg_decode(d->rbuf, (size_t)n, &m);
   if (rc != TERN_OK || (m.h.flags & TERN__RM_F_REPLY) ||
       (m.h.rid == 0 && m.h.type != TERN__RM_T_PULSE)) { /* a pulse has none */
-    if (m.h.rid == 0 || (size_t)n < TERN__RM_HDR_LEN) {
-      tern__rm_conn_close(c); /* nothing to answer */
+    if (m.h.rid == 0 || (size_t)n < TERN__RM_HDR_LEN ||
+        m.h.type == TERN__RM_T_PULSE) {
+      tern__rm_conn_close(c); /* nothing to answer (a pulse never is) */
       return;
     }
     tern__rm_send_reply(c, m.h.type, m.h.rid, TERN_EPROTO, 0, NULL, 0, 0);
