@@ -8,7 +8,16 @@
  *   ternctl devctl /dev/tern/sample 0x80040501            GETVAL
  *   ternctl devctl /dev/tern/sample 0x40040502 19000000   SETVAL 25
  *   ternctl devctl /dev/tern/sample 0xc0040503 32000000   SETGET 50
- * SIGINT/SIGTERM end it (the name is removed). Linux only (the rm is).
+ * With -q QPATH it also serves QNX's notify-chapter sample at QPATH: a
+ * message queue (each write is one item, each read takes the oldest, a
+ * full queue refuses writes with TERN_EAGAIN) whose notify handler
+ * reports input when items wait and output while there is room, and
+ * whose writes trigger input (reads trigger output) for armed clients:
+ *
+ *   example_rm_sample -q /dev/tern/queue &
+ *   ternctl wait /dev/tern/queue input &     (waits for the pulse)
+ *   ternctl write /dev/tern/queue hi         (the wait exits 0)
+ * SIGINT/SIGTERM end it (the names are removed). Linux only (the rm is).
  */
 #define _POSIX_C_SOURCE 200809L /* getopt, sigaction under -std=c11 */
 #include <signal.h>
@@ -74,6 +83,59 @@ static int s_devctl(tern_rm_ctx *ctx, tern_rm_devctl_msg *msg,
   }
 }
 
+/* ---- the message queue (-q) -------------------------------------------- */
+
+#define QUEUE_ITEMS 32
+#define QUEUE_ITEM_MAX 256
+
+typedef struct queue {
+  tern_rm_attr attr;
+  char item[QUEUE_ITEMS][QUEUE_ITEM_MAX];
+  size_t len[QUEUE_ITEMS];
+  size_t head, n;
+} queue;
+
+static uint32_t q_ready(const queue *q) {
+  uint32_t trig = 0;
+  if (q->n > 0) trig |= TERN_RM_NOTIFY_INPUT;
+  if (q->n < QUEUE_ITEMS) trig |= TERN_RM_NOTIFY_OUTPUT;
+  return trig;
+}
+
+static int q_write(tern_rm_ctx *ctx, const tern_rm_write_msg *msg,
+                   tern_rm_ocb *ocb) {
+  queue *q = tern_rm_ocb_attr(ocb)->data;
+  if (q->n == QUEUE_ITEMS) return TERN_EAGAIN;
+  size_t n = msg->nbytes < QUEUE_ITEM_MAX ? msg->nbytes : QUEUE_ITEM_MAX;
+  size_t slot = (q->head + q->n++) % QUEUE_ITEMS;
+  memcpy(q->item[slot], msg->data, n);
+  q->len[slot] = n;
+  q->attr.nbytes = q->n;
+  /* the seed's io_write: wake the clients waiting for data */
+  if (tern_rm_notify_check(&q->attr, TERN_RM_NOTIFY_INPUT, q->n))
+    tern_rm_notify_trigger(&q->attr, TERN_RM_NOTIFY_INPUT, q->n);
+  tern_rm_ctx_set_value(ctx, (int64_t)msg->nbytes);
+  return TERN_OK;
+}
+
+static int q_read(tern_rm_ctx *ctx, const tern_rm_read_msg *msg,
+                  tern_rm_ocb *ocb) {
+  static char out[QUEUE_ITEM_MAX]; /* the reply is sent before it changes */
+  queue *q = tern_rm_ocb_attr(ocb)->data;
+  if (q->n == 0) return TERN_OK; /* nothing queued: 0 bytes */
+  size_t n = q->len[q->head] < msg->nbytes ? q->len[q->head] : msg->nbytes;
+  memcpy(out, q->item[q->head], n); /* the rest of a long item is dropped */
+  q->head = (q->head + 1) % QUEUE_ITEMS;
+  q->attr.nbytes = --q->n;
+  tern_rm_notify_trigger(&q->attr, TERN_RM_NOTIFY_OUTPUT, QUEUE_ITEMS - q->n);
+  return tern_rm_reply_data(ctx, out, n);
+}
+
+static int q_notify(tern_rm_ctx *ctx, const tern_rm_notify_msg *msg,
+                    tern_rm_ocb *ocb) {
+  return tern_rm_notify(ctx, msg, ocb, q_ready(tern_rm_ocb_attr(ocb)->data));
+}
+
 static void on_tick(tern_timer *t, void *ud) {
   (void)t;
   if (stop) tern_loop_stop(ud);
@@ -82,13 +144,20 @@ static void on_tick(tern_timer *t, void *ud) {
 int main(int argc, char **argv) {
   static const tern_rm_io_funcs io = {.read = s_read, .write = s_write,
                                       .devctl = s_devctl};
+  static const tern_rm_io_funcs qio = {.read = q_read, .write = q_write,
+                                       .notify = q_notify};
   static sample dev;
+  static queue q;
   tern_rm_opts o = {0};
-  const char *path = "/dev/tern/sample";
+  const char *path = "/dev/tern/sample", *qpath = NULL;
   int opt;
-  while ((opt = getopt(argc, argv, "d:")) != -1) {
-    if (opt != 'd') return 2;
-    o.registry = optarg;
+  while ((opt = getopt(argc, argv, "d:q:")) != -1) {
+    if (opt == 'd')
+      o.registry = optarg;
+    else if (opt == 'q')
+      qpath = optarg;
+    else
+      return 2;
   }
   if (optind < argc) path = argv[optind];
   signal(SIGINT, on_signal);
@@ -101,6 +170,12 @@ int main(int argc, char **argv) {
   int rc = tern_loop_new(&loop, NULL);
   if (rc == TERN_OK) rc = tern_rm_dispatch_new(&d, loop, &o);
   if (rc == TERN_OK) rc = tern_rm_attach(d, path, 0, NULL, &io, &dev.attr, NULL);
+  if (rc == TERN_OK && qpath) {
+    tern_rm_attr_init(&q.attr, 0, getuid(), getgid());
+    q.attr.data = &q;
+    rc = tern_rm_attach(d, qpath, 0, NULL, &qio, &q.attr, NULL);
+    if (rc != TERN_OK) path = qpath;
+  }
   if (rc != TERN_OK) {
     fprintf(stderr, "rm_sample: %s: %s\n", path, tern_strerror(rc));
     return 1;
@@ -108,6 +183,7 @@ int main(int argc, char **argv) {
   tern_timer_new(loop, &tick, on_tick, loop);
   tern_timer_start(tick, 100, 100);
   printf("rm_sample: %s attached in %s\n", path, tern_rm_dispatch_registry(d));
+  if (qpath) printf("rm_sample: queue %s attached\n", qpath);
   fflush(stdout);
   tern_loop_run(loop);
   tern_rm_dispatch_free(d);

@@ -4,6 +4,7 @@
  *   ternctl [-d REGISTRY] [-t MS] cat PATH
  *   ternctl [-d REGISTRY] [-t MS] write PATH DATA
  *   ternctl [-d REGISTRY] [-t MS] devctl PATH CMD [HEXDATA]
+ *   ternctl [-d REGISTRY] [-t MS] wait PATH input|output|oob [--timeout MS]
  *
  *   -d REGISTRY  registry directory (default: $TERN_RM_DIR, else
  *                $XDG_RUNTIME_DIR/tern-rm, else /run/tern-rm)
@@ -11,8 +12,17 @@
  *
  * devctl: CMD is a number (0x... accepted); HEXDATA is sent if CMD says
  * "to"; for "from" the answer (up to CMD's size) is printed in hex after
- * "ret=N". Exit status: 0 done, 1 the operation failed (the error is
- * printed with its tern name), 2 usage.
+ * "ret=N".
+ *
+ * wait: opens PATH, asks the server whether the condition is ready and
+ * arms a notification if not (QNX ionotify _NOTIFY_ACTION_POLLARM), then
+ * waits for its pulse, at most --timeout MS (default: for ever). Like
+ * poll it is level-triggered: a condition ready already ends it at once.
+ * Prints "PATH: input" (the condition) when it is ready.
+ *
+ * Exit status: 0 done (wait: the condition is ready), 1 the operation
+ * failed (the error is printed with its tern name), 2 usage, 3 wait timed
+ * out.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -27,7 +37,9 @@ static int usage(void) {
           "usage: ternctl [-d REGISTRY] [-t MS] ls\n"
           "       ternctl [-d REGISTRY] [-t MS] cat PATH\n"
           "       ternctl [-d REGISTRY] [-t MS] write PATH DATA\n"
-          "       ternctl [-d REGISTRY] [-t MS] devctl PATH CMD [HEXDATA]\n");
+          "       ternctl [-d REGISTRY] [-t MS] devctl PATH CMD [HEXDATA]\n"
+          "       ternctl [-d REGISTRY] [-t MS] wait PATH input|output|oob "
+          "[--timeout MS]\n");
   return 2;
 }
 
@@ -110,10 +122,66 @@ static int cmd_devctl(const char *path, const char *cmd, const char *hex,
   return 0;
 }
 
+#define WAIT_CODE 1 /* the pulse code wait asks for */
+#define EXIT_TIMEOUT 3
+
+static int cmd_wait(int argc, char **argv, const tern_rmc_opts *o) {
+  static const struct { const char *name; uint32_t cond; int oflag; } conds[] = {
+      {"input", TERN_RM_NOTIFY_INPUT, O_RDONLY},
+      {"output", TERN_RM_NOTIFY_OUTPUT, O_WRONLY},
+      {"oob", TERN_RM_NOTIFY_OOB, O_RDONLY}};
+  const char *path = argv[1];
+  int timeout = TERN_WAIT_FOREVER, which = -1;
+  for (int i = 0; i < 3; i++)
+    if (strcmp(argv[2], conds[i].name) == 0) which = i;
+  if (which < 0) {
+    fprintf(stderr, "ternctl: wait: condition must be input, output or oob, "
+                    "not '%s'\n", argv[2]);
+    return 2;
+  }
+  if (argc == 5) {
+    char *end;
+    long ms = strtol(argv[4], &end, 10);
+    if (strcmp(argv[3], "--timeout") != 0 || *argv[4] == '\0' || *end != '\0' ||
+        ms < 0 || ms > 24L * 3600 * 1000) {
+      fprintf(stderr, "ternctl: wait: expected --timeout MS (0..86400000)\n");
+      return 2;
+    }
+    timeout = (int)ms;
+  }
+  tern_rmc *h;
+  int rc = tern_rmc_open(&h, path, conds[which].oflag, o);
+  if (rc != TERN_OK) return fail("open", path, rc);
+  uint64_t start = tern_clock_ms();
+  rc = tern_rmc_notify(h, TERN_RM_NOTIFY_POLLARM, conds[which].cond, NULL,
+                       WAIT_CODE, 0);
+  while (rc == 0) { /* armed: the pulse says when */
+    tern_rm_pulse p;
+    int left = timeout;
+    if (timeout >= 0) {
+      uint64_t spent = tern_clock_ms() - start;
+      left = spent >= (uint64_t)timeout ? 0 : timeout - (int)spent;
+    }
+    int r = tern_rmc_pulse_recv(h, &p, left);
+    if (r == TERN_ETIMEDOUT) {
+      tern_rmc_close(h);
+      fprintf(stderr, "ternctl: wait %s: no %s within %d ms\n", path,
+              conds[which].name, timeout);
+      return EXIT_TIMEOUT;
+    }
+    if (r != TERN_OK) rc = r;
+    else if (p.code == WAIT_CODE && (p.conds & conds[which].cond)) rc = (int)p.conds;
+  }
+  tern_rmc_close(h);
+  if (rc < 0) return fail("wait", path, rc);
+  printf("%s: %s\n", path, conds[which].name);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   tern_rmc_opts o = {0};
   int opt;
-  while ((opt = getopt(argc, argv, "d:t:h")) != -1) {
+  while ((opt = getopt(argc, argv, "+d:t:h")) != -1) { /* + : stop at the command */
     if (opt == 'd')
       o.registry = optarg;
     else if (opt == 't')
@@ -133,5 +201,7 @@ int main(int argc, char **argv) {
     return cmd_write(argv[1], argv[2], &o);
   if (strcmp(argv[0], "devctl") == 0 && (argc == 3 || argc == 4))
     return cmd_devctl(argv[1], argv[2], argc == 4 ? argv[3] : NULL, &o);
+  if (strcmp(argv[0], "wait") == 0 && (argc == 3 || argc == 5))
+    return cmd_wait(argc, argv, &o);
   return usage();
 }
