@@ -39,6 +39,13 @@ static size_t reencode(const tern__rm_msg *m, uint8_t *out) {
     return tern__rm_enc_lseek(out, h->rid, m->offset, m->whence);
   case TERN__RM_T_MSG:
     return tern__rm_enc_msg(out, h->rid, h->subtype, m->mgrid, m->data_len);
+  case TERN__RM_T_NOTIFY:
+    return tern__rm_enc_notify(out, h->rid, m->action, m->conds, m->status,
+                               m->offset, m->thresh);
+  case TERN__RM_T_PULSE:
+    return tern__rm_enc_pulse(out, m->status, m->conds, m->offset);
+  case TERN__RM_T_PRIV:
+    return tern__rm_enc_priv(out, h->rid, m->mgrid, m->data_len);
   default:
     return tern__rm_enc_empty(out, h->type, h->rid);
   }
@@ -53,11 +60,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   CHECK(size >= TERN__RM_HDR_LEN && m.h.len == size - TERN__RM_HDR_LEN);
   if (m.data_len) CHECK(m.data >= data && m.data + m.data_len <= data + size);
-  uint8_t fixed[TERN__RM_HDR_LEN + 32];
+  uint8_t fixed[TERN__RM_HDR_LEN + TERN__RM_NOTIFY_LEN];
   size_t n = reencode(&m, fixed);
   CHECK(n + m.data_len == size);
   CHECK(memcmp(fixed, data, n) == 0);
   if (m.h.type == TERN__RM_T_DEVCTL && !(m.h.flags & TERN__RM_F_REPLY))
     CHECK(m.nbytes <= TERN_DCMD_GET_SIZE(m.dcmd));
+  if (m.h.type == TERN__RM_T_NOTIFY && !(m.h.flags & TERN__RM_F_REPLY)) {
+    CHECK(m.conds != 0 && (m.conds & ~TERN_RM_NOTIFY_ALL) == 0);
+    CHECK(m.action <= TERN_RM_NOTIFY_TRANSITION);
+    CHECK(m.status >= 0 && m.status <= TERN_RM_PULSE_CODE_MAX);
+    for (int i = 0; i < TERN_RM_NOTIFY_NLISTS; i++)
+      CHECK((((m.conds >> i) & 1u) != 0) == (m.thresh[i] != 0));
+  }
+  if (m.h.type == TERN__RM_T_PULSE) {
+    CHECK(m.h.rid == 0 && !(m.h.flags & TERN__RM_F_REPLY));
+    CHECK(m.status >= 0 && m.status <= TERN_RM_PULSE_CODE_MAX);
+    CHECK((m.conds & ~TERN_RM_NOTIFY_ALL) == 0);
+  }
+  if (m.h.type == TERN__RM_T_PRIV && !(m.h.flags & TERN__RM_F_REPLY))
+    CHECK(m.mgrid >= TERN_RM_PRIV_MIN);
   return 0;
 }
