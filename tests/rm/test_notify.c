@@ -77,6 +77,7 @@ static const tern_rm_io_funcs q_iof = {
 #define PRIV_COUNT 0x5001  /* answers the armed count (value) */
 #define PRIV_OOB 0x5002    /* triggers OOB with count 1 */
 #define PRIV_THREAD 0x5003 /* a thread sends pulse 9 (value 99) */
+#define PRIV_OPENS 0x5004  /* answers the OCBs open (value) */
 #define PRIV_LAST 0x5fff
 #define PRIV_SOLO 0x7000   /* a one-type range */
 
@@ -120,6 +121,9 @@ static int on_priv(tern_rm_ctx *ctx, const tern_rm_priv_msg *msg, void *opaque) 
   switch (msg->type) {
   case PRIV_COUNT:
     tern_rm_ctx_set_value(ctx, (int64_t)tern_rm_notify_count(&q->attr));
+    return TERN_OK;
+  case PRIV_OPENS:
+    tern_rm_ctx_set_value(ctx, q->attr.count);
     return TERN_OK;
   case PRIV_OOB:
     tern_rm_ctx_set_value(ctx, tern_rm_notify_trigger(&q->attr,
@@ -434,6 +438,34 @@ static void test_pulse_attach(void **state) {
   assert_int_equal(tern_rmc_close(h), TERN_OK);
 }
 
+/* A client that never reads its pulses: once its socket is full the
+ * server drops the connection (as for replies) and serves the others. */
+static void test_unread_pulses_drop_client(void **state) {
+  (void)state;
+  tern_rmc *h = open_q(), *w = open_q();
+  int rc = TERN_OK, sent = 0;
+  for (; sent < 20000 && rc == TERN_OK; sent++) rc = tern_rmc_pulse(h, 5, sent);
+  int64_t opens = -1;
+  for (int i = 0; i < 300; i++) { /* the server reads them all, then drops h */
+    uint8_t head[TERN__RM_HDR_LEN + 4];
+    uint32_t rid = tern__rmc_rid(w);
+    assert_int_equal(tern__rmc_call(w, rid, head,
+                                    tern__rm_enc_priv(head, rid, PRIV_OPENS, 0),
+                                    NULL, 0, NULL, 0, &opens, NULL), TERN_OK);
+    if (opens == 1) break;
+    usleep(10 * 1000);
+  }
+  assert_int_equal(opens, 1);
+  /* h learns it (the kernel resets the connection: pulses still in its
+   * socket may be lost with it) */
+  assert_int_not_equal(rc, TERN_OK);
+  tern_rm_stat st;
+  assert_int_equal(tern_rmc_stat(h, &st), TERN_ECONNRESET);
+  assert_true(tern_rmc_pulse_pending(h) <= 32); /* the queue's bound */
+  assert_int_equal(tern_rmc_close(h), TERN_ECONNRESET); /* freed all the same */
+  assert_int_equal(tern_rmc_close(w), TERN_OK);
+}
+
 static void test_pulse_from_thread(void **state) {
   (void)state;
   tern_rmc *h = open_q();
@@ -621,6 +653,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_pulse_during_request, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pulse_attach, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pulse_from_thread, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_unread_pulses_drop_client, setup, teardown),
       cmocka_unit_test_setup_teardown(test_message_attach_ranges, setup, teardown),
       cmocka_unit_test(test_wire_kinds),
       cmocka_unit_test_setup_teardown(test_malformed_at_server, setup, teardown),
