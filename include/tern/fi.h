@@ -21,6 +21,9 @@
  *   udp/rxdrop    a received datagram is dropped
  *   dns/drop      a DNS answer is lost (the client retries)
  *   dns/fail      a DNS lookup fails at once (TERN_ERESOLVE)
+ *   rm/notify_arm an rm notify arm fails (TERN_ENOMEM to the client)
+ *   rm/pulse_send an rm pulse to a client fails; the client is dropped
+ *                 (both: tern_rm_dispatch_set_fi)
  *
  * Unset, it costs a NULL pointer test at each point. Thread-safe.
  */

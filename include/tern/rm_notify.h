@@ -29,6 +29,7 @@
 #ifndef TERN_RM_NOTIFY_H
 #define TERN_RM_NOTIFY_H
 
+#include "tern/fi.h"
 #include "tern/rm.h"
 
 #ifdef __cplusplus
@@ -152,6 +153,12 @@ TERN_API tern_rm_rcvid tern_rm_ctx_conn_rcvid(const tern_rm_ctx *ctx);
  * whose socket is full is dropped, as for replies. */
 TERN_API int tern_rm_pulse_send(tern_rm_dispatch *d, tern_rm_rcvid rcvid,
                                 int code, int64_t value);
+
+/* Fault injection (tern/fi.h) for these paths: "rm/notify_arm" (an arm
+ * fails TERN_ENOMEM, the client's notify gets it) and "rm/pulse_send" (a
+ * pulse to a client fails as if its socket were full: the connection is
+ * dropped). fi stays the caller's; NULL turns it off. Loop thread. */
+TERN_API int tern_rm_dispatch_set_fi(tern_rm_dispatch *d, tern_fi *fi);
 
 #ifdef __cplusplus
 }

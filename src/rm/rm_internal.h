@@ -161,6 +161,8 @@ void tern__rm_do_pulse(tern__rm_conn *c, const tern__rm_msg *m);
 int tern__rm_send_pulse(tern__rm_conn *c, int code, uint32_t conds,
                         int64_t value);
 void tern__rm_tabs_free(tern_rm_dispatch *d);
+/* A fault point of tern_rm_dispatch_set_fi's fi (false without one). */
+bool tern__rm_fi_hit(tern_rm_dispatch *d, const char *name);
 /* A post (tern_loop_call) of d's has run: the last one after
  * tern_rm_dispatch_free frees d. */
 void tern__rm_posted_done(tern_rm_dispatch *d);

@@ -46,6 +46,7 @@ static int arm(tern_rm_attr *attr, tern__rm_conn *c,
                const tern_rm_notify_msg *msg) {
   nlist *l = attr->notify;
   nentry e = {c, msg->conds & TERN_RM_NOTIFY_ALL, {0}, msg->code, msg->value};
+  if (tern__rm_fi_hit(c->d, "rm/notify_arm")) return TERN_ENOMEM;
   for (int i = 0; i < TERN_RM_NOTIFY_NLISTS; i++)
     if (e.conds & (1u << i))
       e.thresh[i] = msg->thresholds[i] ? msg->thresholds[i] : 1;

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 
 #include "rm/rm_internal.h"
+#include "tern/fi.h"
 
 #define RANGES_MAX 64 /* message_attach ranges per dispatcher */
 
@@ -35,11 +36,23 @@ struct tern__rm_tabs {
   } pulse[TERN_RM_PULSE_CODE_MAX + 1];
   prange ranges[RANGES_MAX];
   size_t nranges;
+  tern_fi *fi; /* tern_rm_dispatch_set_fi */
 };
 
 static struct tern__rm_tabs *tabs(tern_rm_dispatch *d) {
   if (d->tabs == NULL) d->tabs = calloc(1, sizeof(*d->tabs));
   return d->tabs;
+}
+
+int tern_rm_dispatch_set_fi(tern_rm_dispatch *d, tern_fi *fi) {
+  struct tern__rm_tabs *t = d ? tabs(d) : NULL;
+  if (t == NULL) return d ? TERN_ENOMEM : TERN_EINVAL;
+  t->fi = fi;
+  return TERN_OK;
+}
+
+bool tern__rm_fi_hit(tern_rm_dispatch *d, const char *name) {
+  return d->tabs && tern_fi_hit(d->tabs->fi, name);
 }
 
 void tern__rm_tabs_free(tern_rm_dispatch *d) {
@@ -137,7 +150,8 @@ int tern__rm_send_pulse(tern__rm_conn *c, int code, uint32_t conds,
   uint8_t b[TERN__RM_HDR_LEN + TERN__RM_PULSE_LEN];
   if (c->dead) return TERN_ENOENT;
   size_t n = tern__rm_enc_pulse(b, code, conds, value);
-  if (send(c->fd, b, n, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)n)
+  if (!tern__rm_fi_hit(c->d, "rm/pulse_send") && /* as if the socket were full */
+      send(c->fd, b, n, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)n)
     return TERN_OK;
   tern_log(TERN_LOG_DEBUG, "rm", "conn %u: pulse not sent; closing", c->id);
   shutdown(c->fd, SHUT_RDWR); /* the loop sees the end and closes it */

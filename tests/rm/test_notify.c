@@ -153,10 +153,12 @@ static int on_solo(tern_rm_ctx *ctx, const tern_rm_priv_msg *msg, void *opaque) 
 
 static char *reg;
 static test_srv srv;
+static tern_fi *srv_fi; /* given to the dispatcher when set */
 static tern_rmc_opts copts;
 
 static void setup_main(test_srv *s) {
   s->rc = tern_rm_attach(s->d, "/dev/q", 0, NULL, &q_iof, &q1.attr, NULL);
+  if (s->rc == TERN_OK && srv_fi) s->rc = tern_rm_dispatch_set_fi(s->d, srv_fi);
   if (s->rc != TERN_OK) return;
   fixed_rc = tern_rm_pulse_attach(s->d, 5, on_pulse5, &q1);
   alloc_rc = tern_rm_pulse_attach(s->d, TERN_RM_PULSE_ALLOC, on_pulse_alloc, NULL);
@@ -182,9 +184,17 @@ static int setup(void **state) {
   return 0;
 }
 
+static int setup_fi(void **state) {
+  assert_int_equal(tern_fi_new("rm/notify_arm(1..1),rm/pulse_send(1..1)", &srv_fi),
+                   TERN_OK);
+  return setup(state);
+}
+
 static int teardown(void **state) {
   (void)state;
   test_srv_stop(&srv);
+  tern_fi_free(srv_fi);
+  srv_fi = NULL;
   assert_int_equal(q1.attr.count, 0);
   assert_null(q1.attr.notify); /* every list freed with its last entry */
   test_registry_rm(reg);
@@ -412,6 +422,64 @@ static void test_pulse_during_request(void **state) {
   assert_int_equal(tern_rmc_close(h), TERN_OK);
 }
 
+/* A client waiting in a tern loop: a watcher on tern_rmc_fd, the pulse
+ * read without blocking when it fires. */
+typedef struct lwait {
+  tern_loop *loop;
+  tern_rmc *h, *w;
+  tern_rm_pulse p;
+  int got, rc;
+} lwait;
+
+static void on_readable(tern_io *io, unsigned events, void *ud) {
+  lwait *l = ud;
+  (void)io, (void)events;
+  while ((l->rc = tern_rmc_pulse_recv(l->h, &l->p, 0)) == TERN_OK) l->got++;
+  if (l->got) tern_loop_stop(l->loop);
+}
+
+static void on_write_timer(tern_timer *t, void *ud) {
+  lwait *l = ud;
+  (void)t;
+  put(l->w, "from the loop");
+}
+
+static void on_guard(tern_timer *t, void *ud) {
+  (void)t;
+  tern_loop_stop(((lwait *)ud)->loop);
+}
+
+static void test_pulse_in_tern_loop(void **state) {
+  (void)state;
+  lwait l = {0};
+  tern_io *io;
+  tern_timer *wt, *guard;
+  l.h = open_q();
+  l.w = open_q();
+  assert_int_equal(tern_rmc_notify(l.h, TERN_RM_NOTIFY_POLLARM,
+                                   TERN_RM_NOTIFY_INPUT, NULL, 21, 2100), 0);
+  assert_int_equal(tern_rmc_pulse_pending(l.h), 0); /* else drain first */
+  assert_int_equal(tern_loop_new(&l.loop, NULL), TERN_OK);
+  assert_int_equal(tern_io_start(l.loop, &io, tern_rmc_fd(l.h), TERN_IO_READ,
+                                 on_readable, &l), TERN_OK);
+  assert_int_equal(tern_timer_new(l.loop, &wt, on_write_timer, &l), TERN_OK);
+  assert_int_equal(tern_timer_new(l.loop, &guard, on_guard, &l), TERN_OK);
+  tern_timer_start(wt, 20, 0);
+  tern_timer_start(guard, 3000, 0);
+  tern_loop_run(l.loop);
+  assert_int_equal(l.got, 1);
+  assert_int_equal(l.rc, TERN_ETIMEDOUT); /* drained: nothing more now */
+  assert_int_equal(l.p.code, 21);
+  assert_int_equal(l.p.value, 2100);
+  assert_int_equal(l.p.conds, TERN_RM_NOTIFY_INPUT);
+  tern_io_stop(io);
+  tern_timer_free(wt);
+  tern_timer_free(guard);
+  tern_loop_free(l.loop);
+  assert_int_equal(tern_rmc_close(l.h), TERN_OK);
+  assert_int_equal(tern_rmc_close(l.w), TERN_OK);
+}
+
 /* ---- pulses and private messages ---------------------------------------- */
 
 static void test_pulse_attach(void **state) {
@@ -463,6 +531,29 @@ static void test_unread_pulses_drop_client(void **state) {
   assert_int_equal(tern_rmc_stat(h, &st), TERN_ECONNRESET);
   assert_true(tern_rmc_pulse_pending(h) <= 32); /* the queue's bound */
   assert_int_equal(tern_rmc_close(h), TERN_ECONNRESET); /* freed all the same */
+  assert_int_equal(tern_rmc_close(w), TERN_OK);
+}
+
+/* Fault injection: an arm that cannot be made is refused with its error
+ * (nothing armed); a pulse that cannot be sent drops that client. */
+static void test_faults(void **state) {
+  (void)state;
+  tern_rmc *h = open_q(), *w = open_q();
+  assert_int_equal(tern_rmc_notify(h, TERN_RM_NOTIFY_POLLARM,
+                                   TERN_RM_NOTIFY_INPUT, NULL, 1, 0), TERN_ENOMEM);
+  assert_int_equal(armed(w), 0);
+  assert_int_equal(tern_fi_fired(srv_fi, "rm/notify_arm"), 1);
+  assert_int_equal(tern_rmc_notify(h, TERN_RM_NOTIFY_POLLARM, /* the next works */
+                                   TERN_RM_NOTIFY_INPUT, NULL, 1, 0), 0);
+  assert_int_equal(armed(w), 1);
+  put(w, "x"); /* its pulse fails: h is dropped, the entry gone */
+  tern_rm_pulse p;
+  assert_int_equal(tern_rmc_pulse_recv(h, &p, 2000), TERN_ECONNRESET);
+  assert_int_equal(armed(w), 0);
+  assert_int_equal(tern_rmc_close(h), TERN_ECONNRESET);
+  /* w goes on, and so do pulses to it */
+  assert_int_equal(tern_rmc_pulse(w, 5, 1), TERN_OK);
+  expect_pulse(w, 6, 0, 2);
   assert_int_equal(tern_rmc_close(w), TERN_OK);
 }
 
@@ -651,8 +742,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_remove_on_close, setup, teardown),
       cmocka_unit_test_setup_teardown(test_client_dies_armed, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pulse_during_request, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_pulse_in_tern_loop, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pulse_attach, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pulse_from_thread, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_faults, setup_fi, teardown),
       cmocka_unit_test_setup_teardown(test_unread_pulses_drop_client, setup, teardown),
       cmocka_unit_test_setup_teardown(test_message_attach_ranges, setup, teardown),
       cmocka_unit_test(test_wire_kinds),
