@@ -78,6 +78,7 @@ static const tern_rm_io_funcs q_iof = {
 #define PRIV_OOB 0x5002    /* triggers OOB with count 1 */
 #define PRIV_THREAD 0x5003 /* a thread sends pulse 9 (value 99) */
 #define PRIV_OPENS 0x5004  /* answers the OCBs open (value) */
+#define PRIV_DETACH 0x5005 /* detaches pulse 5 and PRIV_SOLO */
 #define PRIV_LAST 0x5fff
 #define PRIV_SOLO 0x7000   /* a one-type range */
 
@@ -125,6 +126,12 @@ static int on_priv(tern_rm_ctx *ctx, const tern_rm_priv_msg *msg, void *opaque) 
   case PRIV_OPENS:
     tern_rm_ctx_set_value(ctx, q->attr.count);
     return TERN_OK;
+  case PRIV_DETACH: {
+    tern_rm_dispatch *d = tern_rm_ctx_dispatch(ctx);
+    int a = tern_rm_pulse_detach(d, 5), b = tern_rm_message_detach(d, 0x7000);
+    if (a != TERN_OK) return a;
+    return b;
+  }
   case PRIV_OOB:
     tern_rm_ctx_set_value(ctx, tern_rm_notify_trigger(&q->attr,
                                                       TERN_RM_NOTIFY_OOB, 1));
@@ -557,6 +564,20 @@ static void test_faults(void **state) {
   assert_int_equal(tern_rmc_close(w), TERN_OK);
 }
 
+static void test_detach(void **state) {
+  (void)state;
+  tern_rmc *h = open_q();
+  assert_int_equal(tern_rmc_msgsend_private(h, PRIV_DETACH, NULL, 0, NULL, 0, NULL),
+                   TERN_OK);
+  assert_int_equal(tern_rmc_msgsend_private(h, PRIV_DETACH, NULL, 0, NULL, 0, NULL),
+                   TERN_ENOENT); /* gone already */
+  assert_int_equal(tern_rmc_pulse(h, 5, 1), TERN_OK);
+  expect_no_pulse(h, 50); /* nobody answers code 5 now */
+  assert_int_equal(tern_rmc_msgsend_private(h, 0x7000, NULL, 0, NULL, 0, NULL),
+                   TERN_ENOTSUP);
+  assert_int_equal(tern_rmc_close(h), TERN_OK);
+}
+
 static void test_pulse_from_thread(void **state) {
   (void)state;
   tern_rmc *h = open_q();
@@ -745,6 +766,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_pulse_in_tern_loop, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pulse_attach, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pulse_from_thread, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_detach, setup, teardown),
       cmocka_unit_test_setup_teardown(test_faults, setup_fi, teardown),
       cmocka_unit_test_setup_teardown(test_unread_pulses_drop_client, setup, teardown),
       cmocka_unit_test_setup_teardown(test_message_attach_ranges, setup, teardown),
