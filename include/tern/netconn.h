@@ -187,18 +187,31 @@ TERN_API int tern_netconn_accept(tern_netconn *nc, tern_netconn **out);
 TERN_API int tern_netconn_recv(tern_netconn *nc, tern_netbuf **out);
 
 enum {
-  TERN_NETCONN_COPY = 1u << 0,      /* copy the data (always done today) */
+  TERN_NETCONN_COPY = 1u << 0,      /* copy the data (the default) */
   TERN_NETCONN_MORE = 1u << 1,      /* more follows: no PSH, Nagle waits */
   TERN_NETCONN_DONTBLOCK = 1u << 2, /* this call does not wait */
+  TERN_NETCONN_NOCOPY = 1u << 3,    /* reference the data, do not copy it
+                                       (see below); wins over COPY */
 };
 /* TCP: queue len bytes, waiting for send-buffer room while blocking.
  * Returns TERN_OK when all was queued; *written (may be NULL) says how
  * much was, also on errors (TERN_EAGAIN: non-blocking and the buffer is
  * full; TERN_ETIMEDOUT: the send timeout passed with part written).
- * Without TERN_NETCONN_COPY the data is copied anyway (zero-copy writes
- * are not done yet). */
+ * The data is copied into the stack's buffers unless TERN_NETCONN_NOCOPY
+ * is given (lwIP's NETCONN_NOCOPY): then segments point into the
+ * caller's memory, which must stay valid and unchanged until the peer
+ * has acknowledged it, i.e. until tern_netconn_unacked() is 0 (static or
+ * const data is the usual case). tern_netconn_close() of a connection
+ * that had no-copy writes waits for that (the linger time when one is
+ * set, else up to TERN_NETCONN_NOCOPY_CLOSE_MS) and resets the
+ * connection if the time runs out, so once close returns the stack no
+ * longer refers to the caller's memory; so does any connection error. */
 TERN_API int tern_netconn_write(tern_netconn *nc, const void *data,
                                 size_t len, unsigned flags, size_t *written);
+#define TERN_NETCONN_NOCOPY_CLOSE_MS 10000
+/* TCP: bytes written but not yet acknowledged by the peer (queued and in
+ * flight), or a negative error. 0 after the connection ended. */
+TERN_API long tern_netconn_unacked(tern_netconn *nc);
 /* UDP: one datagram to the connected peer / to `to`. */
 TERN_API int tern_netconn_send(tern_netconn *nc, const void *data, size_t len);
 TERN_API int tern_netconn_sendto(tern_netconn *nc, const void *data,

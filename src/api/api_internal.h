@@ -56,6 +56,7 @@ struct tern_netconn {
   enum nc_state state;
   int err;                   /* pending error of the connection */
   bool closing, fin, shut_rx, shut_tx, send_full;
+  atomic_bool nocopy_used;   /* a TERN_NETCONN_NOCOPY write happened */
   nc_item *head, *tail;
   uint32_t count, recv_max, backlog;
   size_t rx_bytes;
