@@ -27,6 +27,9 @@ void tern__tcpip_post_later(tern_tcpip *t, tern_sem *s);
 void *tern__tcpip_sockets(tern_tcpip *t, void *(*create)(tern_tcpip *t),
                           void (*destroy)(void *socks));
 uint32_t tern__tcpip_max_sockets(const tern_tcpip *t);
+/* The name lookup's state (netdb.c), made on first use, freed with t. */
+void *tern__tcpip_netdb(tern_tcpip *t, void *(*create)(tern_tcpip *t),
+                        void (*destroy)(void *netdb));
 /* A semaphore for one wait, from a small per-tcpip cache. */
 tern_sem *tern__tcpip_sem_get(tern_tcpip *t);
 void tern__tcpip_sem_put(tern_tcpip *t, tern_sem *s);

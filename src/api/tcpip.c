@@ -35,6 +35,8 @@ struct tern_tcpip {
   tern_timer *timer;
   void *socks;            /* the sockets layer's table, made on first use */
   void (*socks_free)(void *socks);
+  void *netdb;            /* netdb.c's cache and servers, on first use */
+  void (*netdb_free)(void *netdb);
   uint32_t max_sockets;
   uint64_t armed;         /* due time the timer is set for, or
                              UINT64_MAX: not armed */
@@ -105,6 +107,19 @@ void *tern__tcpip_sockets(tern_tcpip *t, void *(*create)(tern_tcpip *t),
   void *s = t->socks;
   tern_mutex_unlock(o->sem_m);
   return s;
+}
+
+void *tern__tcpip_netdb(tern_tcpip *t, void *(*create)(tern_tcpip *t),
+                        void (*destroy)(void *netdb)) {
+  tern_tcpip *o = t->owner;
+  tern_mutex_lock(o->sem_m);
+  if (!t->netdb && create) {
+    t->netdb = create(t);
+    t->netdb_free = destroy;
+  }
+  void *d = t->netdb;
+  tern_mutex_unlock(o->sem_m);
+  return d;
 }
 
 uint32_t tern__tcpip_max_sockets(const tern_tcpip *t) {
@@ -399,6 +414,7 @@ int tern_tcpip_new(tern_tcpip **out, tern_stack *st,
 void tern_tcpip_free(tern_tcpip *t) {
   if (!t) return;
   if (t->socks) t->socks_free(t->socks); /* closes sockets left open */
+  if (t->netdb) t->netdb_free(t->netdb);
   run_on_loop(t, teardown_on_loop, t);
   if (t->owner == t) {
     tern_loop_stop(t->loop);
