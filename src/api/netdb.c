@@ -70,7 +70,7 @@ static void netdb_destroy(void *p) {
 }
 
 static netdb *netdb_of(tern_tcpip *t) {
-  return tern__tcpip_netdb(t, netdb_create, netdb_destroy);
+  return tern__tcpip_slot(t, TERN__TCPIP_NETDB, netdb_create, netdb_destroy);
 }
 
 int tern_tcpip_set_dns_servers(tern_tcpip *t, const tern_addr *servers,
