@@ -5,11 +5,14 @@
  * main thread waits on its listeners with tern_select.
  *
  *   example_sock_echo_tap IFNAME IP/PREFIX [--port N] [--secs S] [--lock]
- *                         [--bytes N]
+ *                         [--bytes N] [--dns IP[,IP...]]
  *
  * Ports: N (7) echo; 10 discard (reads until EOF); 19 source (writes
  * --bytes bytes of the tcp_blast pattern, then closes): the sockets side
- * of bench/api_tap.sh, which compares them with the raw-API server.
+ * of bench/api_tap.sh, which compares them with the raw-API server;
+ * 5300 names: each line a client sends is a name, looked up over the
+ * stack with tern_netconn_gethostbyname (servers from --dns) and answered
+ * with "ADDR ADDR...\n" or "error NAME\n".
  * --lock runs the calls under the core lock instead of as messages to the
  * stack thread. Prints "ready" once listening and "client bytes=N" when a
  * client leaves; stops on SIGTERM/SIGINT or after --secs. The test is
@@ -43,6 +46,39 @@ typedef struct client {
 } client;
 
 /* port 19: the tcp_blast pattern, then close */
+/* port 5300: a name per line, its addresses back */
+static long names(client *c, char *buf, size_t cap) {
+  size_t have = 0;
+  long n, total = 0;
+  while ((n = tern_sock_recv(c->t, c->fd, buf + have, cap - have - 1, 0)) > 0) {
+    total += n;
+    have += (size_t)n;
+    char *nl;
+    while ((nl = memchr(buf, '\n', have))) {
+      *nl = 0;
+      if (nl > buf && nl[-1] == '\r') nl[-1] = 0;
+      tern_addr a[8];
+      size_t k = 0;
+      int err = tern_netconn_gethostbyname(c->t, buf, a, 8, &k);
+      char out[256];
+      size_t o = 0;
+      for (size_t i = 0; !err && i < k; i++) {
+        o += (size_t)snprintf(out + o, sizeof out - o, "%s%u.%u.%u.%u",
+                              i ? " " : "", a[i].ip[0], a[i].ip[1],
+                              a[i].ip[2], a[i].ip[3]);
+      }
+      if (err)
+        o = (size_t)snprintf(out, sizeof out, "error %s", tern_err_name(err));
+      out[o++] = '\n';
+      if (tern_sock_send(c->t, c->fd, out, o, 0) < 0) return total;
+      have -= (size_t)(nl + 1 - buf);
+      memmove(buf, nl + 1, have);
+    }
+    if (have == cap - 1) break; /* a line too long for a name */
+  }
+  return total;
+}
+
 static long source(client *c) {
   uint64_t off = 0;
   while (off < source_bytes) {
@@ -59,6 +95,10 @@ static void serve(void *arg) {
   client *c = arg;
   static _Thread_local char buf[65536];
   long n, total = 0;
+  if (c->port == 5300) {
+    total = names(c, buf, 1024);
+    goto out;
+  }
   if (c->port == 19) {
     total = source(c);
     tern_sock_shutdown(c->t, c->fd, TERN_SHUT_WR); /* EOF for the peer */
@@ -108,8 +148,9 @@ static int listen_on(tern_tcpip *t, uint16_t port) {
 }
 
 static int serve_forever(tern_tcpip *t, uint16_t port, double secs) {
-  int ls[3] = {listen_on(t, port), listen_on(t, 10), listen_on(t, 19)};
-  const int ports[3] = {port, 10, 19};
+  int ls[4] = {listen_on(t, port), listen_on(t, 10), listen_on(t, 19),
+               listen_on(t, 5300)};
+  const int ports[4] = {port, 10, 19, 5300};
   printf("ready\n");
   fflush(stdout);
   static client cl[MAX_CLIENTS];
@@ -119,7 +160,7 @@ static int serve_forever(tern_tcpip *t, uint16_t port, double secs) {
     tern_fd_set r;
     tern_fd_zero(&r);
     int maxfd = 0;
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
       tern_fd_set_add(ls[i], &r);
       if (ls[i] > maxfd) maxfd = ls[i];
     }
@@ -146,7 +187,7 @@ static int serve_forever(tern_tcpip *t, uint16_t port, double secs) {
     }
   }
   reap(cl, true);
-  for (int i = 0; i < 3; i++) tern_sock_close(t, ls[i]);
+  for (int i = 0; i < 4; i++) tern_sock_close(t, ls[i]);
   return 0;
 }
 
@@ -159,6 +200,7 @@ int main(int argc, char **argv) {
   uint16_t port = 7;
   double secs = 600;
   tern_tcpip_mode mode = TERN_TCPIP_MSG;
+  const char *dns = NULL;
   for (int i = 3; i < argc; i++) {
     if (!strcmp(argv[i], "--port") && i + 1 < argc)
       port = (uint16_t)atoi(argv[++i]);
@@ -166,6 +208,8 @@ int main(int argc, char **argv) {
       secs = atof(argv[++i]);
     else if (!strcmp(argv[i], "--lock"))
       mode = TERN_TCPIP_CORE_LOCK;
+    else if (!strcmp(argv[i], "--dns") && i + 1 < argc)
+      dns = argv[++i];
     else if (!strcmp(argv[i], "--bytes") && i + 1 < argc)
       source_bytes = strtoull(argv[++i], NULL, 10);
   }
@@ -197,6 +241,20 @@ int main(int argc, char **argv) {
   tern_tcpip *t;
   tern_tcpip_opts o = {.mode = mode, .tap = tap};
   if (tern_tcpip_new(&t, st, &o)) return 1;
+  if (dns) {
+    tern_addr sv[4];
+    size_t n = 0;
+    for (const char *s = dns; *s && n < 4;) {
+      size_t len = strcspn(s, ",");
+      if (tern_addr_parse_ip(s, len, &sv[n]) != TERN_OK) {
+        fprintf(stderr, "bad --dns address '%.*s'\n", (int)len, s);
+        return 2;
+      }
+      n++;
+      s += len + (s[len] == ',');
+    }
+    if (tern_tcpip_set_dns_servers(t, sv, n)) return 2;
+  }
   int rc = serve_forever(t, port, secs);
   tern_tcpip_free(t);
   tern_stack_free(st);

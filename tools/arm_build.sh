@@ -13,6 +13,10 @@
 #            buffers
 #   port     src/port/nosys/*.c
 #   app      examples/mcu/*.c
+#   api      src/api/*.c and the DNS codec they use (src/base/dns_msg.c):
+#            netconn/sockets need threads, so they need an RTOS port
+#            (tern/port.h); they are compiled (TERN_NO_SYS=0) and sized,
+#            not linked
 # The link (--specs=nosys.specs, --gc-sections) fails on any symbol that
 # bare metal does not provide (a POSIX call, a missing function).
 #
@@ -70,6 +74,7 @@ DRIVERS=(src/ip/drv_*.c)
 BASE=(src/base/err.c src/base/clock.c src/base/log.c src/base/addr.c src/base/buf.c)
 PORT=(src/port/nosys/*.c)
 APP=(examples/mcu/*.c)
+API=(src/api/*.c src/base/dns_msg.c)
 
 # ---- compile (two at a time: the machine is shared) ----------------------
 mkdir -p "$OUT/obj"
@@ -89,15 +94,19 @@ obj_of() { # src/ip/tcp.c -> OUT/obj/ip_tcp.o
   echo "$OUT/obj/$(echo "${s%.c}" | tr '/' '_').o"
 }
 
-ALL=("${STACK[@]}" "${DRIVERS[@]}" "${BASE[@]}" "${PORT[@]}" "${APP[@]}")
+ALL=("${STACK[@]}" "${DRIVERS[@]}" "${BASE[@]}" "${PORT[@]}" "${APP[@]}"
+  "${API[@]}")
+is_api() { case " ${API[*]} " in *" $1 "*) return 0 ;; esac; return 1; }
 echo "arm: $CC $("$CC" -dumpversion), ${#ALL[@]} files -> $OUT"
 fail=0
 pids=()
 for f in "${ALL[@]}"; do
   o=$(obj_of "$f")
   if [ ! -e "$o" ] || [ "$f" -nt "$o" ] || [ -n "$(find include src/ip \
-    src/base src/port/nosys -name '*.h' -newer "$o" -print -quit)" ]; then
-    ( "$CC" "${CFLAGS[@]}" -c "$f" -o "$o.tmp" 2>"$o.log" && mv "$o.tmp" "$o" ) &
+    src/base src/api src/port/nosys -name '*.h' -newer "$o" -print -quit)" ]; then
+    flags=("${CFLAGS[@]}")
+    if is_api "$f"; then flags=("${CFLAGS[@]/-DTERN_NO_SYS=1/-DTERN_NO_SYS=0}"); fi
+    ( "$CC" "${flags[@]}" -c "$f" -o "$o.tmp" 2>"$o.log" && mv "$o.tmp" "$o" ) &
     pids+=("$!:$f")
   fi
   if [ ${#pids[@]} -ge 2 ]; then
@@ -234,6 +243,11 @@ group "drivers (wire, pcap, csum)" "${O_DRV[@]}"
 group "base (clock log addr buf)" "${O_BASE[@]}"
 group "port (nosys)" "${O_PORT[@]}"
 group "example app (superloop.c)" "${O_APP[@]}"
+mapfile -t O_API < <(for f in "${API[@]}"; do case "$f" in src/api/netdb.c|src/base/*) ;; *) obj_of "$f" ;; esac; done)
+mapfile -t O_NETDB < <(for f in "${API[@]}"; do case "$f" in src/api/netdb.c|src/base/*) obj_of "$f" ;; esac; done)
+group "api (netconn sockets tcpip; RTOS)" "${O_API[@]}"
+group "api names (netdb + DNS codec)" "${O_NETDB[@]}"
+echo "   (for scale, lwIP's netconn + sockets: ~11.7 KB text)"
 echo "-- linked into the example firmware (after --gc-sections: only what a"
 echo "   TCP echo server reaches; from $OUT/superloop.map):"
 awk -f <(map_sum_awk) "$OUT/superloop.map" | while IFS="|" read -r g t d b; do

@@ -19,6 +19,8 @@
  *   conn/send     tern_send/tern_sendv fail and the connection ends
  *                 (TERN_EPIPE), as if the peer had gone
  *   udp/rxdrop    a received datagram is dropped
+ *   udp/send      sending a datagram fails (TERN_ENETUNREACH); the
+ *                 connection stays
  *   dns/drop      a DNS answer is lost (the client retries)
  *   dns/fail      a DNS lookup fails at once (TERN_ERESOLVE)
  *   rm/notify_arm an rm notify arm fails (TERN_ENOMEM to the client)

@@ -187,18 +187,63 @@ TERN_API int tern_netconn_accept(tern_netconn *nc, tern_netconn **out);
 TERN_API int tern_netconn_recv(tern_netconn *nc, tern_netbuf **out);
 
 enum {
-  TERN_NETCONN_COPY = 1u << 0,      /* copy the data (always done today) */
+  TERN_NETCONN_COPY = 1u << 0,      /* copy the data (the default) */
   TERN_NETCONN_MORE = 1u << 1,      /* more follows: no PSH, Nagle waits */
   TERN_NETCONN_DONTBLOCK = 1u << 2, /* this call does not wait */
+  TERN_NETCONN_NOCOPY = 1u << 3,    /* reference the data, do not copy it
+                                       (see below); wins over COPY */
 };
 /* TCP: queue len bytes, waiting for send-buffer room while blocking.
  * Returns TERN_OK when all was queued; *written (may be NULL) says how
  * much was, also on errors (TERN_EAGAIN: non-blocking and the buffer is
  * full; TERN_ETIMEDOUT: the send timeout passed with part written).
- * Without TERN_NETCONN_COPY the data is copied anyway (zero-copy writes
- * are not done yet). */
+ * The data is copied into the stack's buffers unless TERN_NETCONN_NOCOPY
+ * is given (lwIP's NETCONN_NOCOPY): then segments point into the
+ * caller's memory, which must stay valid and unchanged until the peer
+ * has acknowledged it, i.e. until tern_netconn_unacked() is 0 (static or
+ * const data is the usual case). tern_netconn_close() of a connection
+ * that had no-copy writes waits for that (the linger time when one is
+ * set, else up to TERN_NETCONN_NOCOPY_CLOSE_MS) and resets the
+ * connection if the time runs out, so once close returns the stack no
+ * longer refers to the caller's memory; so does any connection error. */
 TERN_API int tern_netconn_write(tern_netconn *nc, const void *data,
                                 size_t len, unsigned flags, size_t *written);
+#define TERN_NETCONN_NOCOPY_CLOSE_MS 10000
+/* TCP: bytes written but not yet acknowledged by the peer (queued and in
+ * flight), or a negative error. 0 after the connection ended. */
+TERN_API long tern_netconn_unacked(tern_netconn *nc);
+/* ------------------------------------------------------------------ */
+/* Names (DNS)                                                         */
+/* ------------------------------------------------------------------ */
+/* The name servers for tern_netconn_gethostbyname on this stack, IPv4,
+ * port 0 meaning 53 (at most 4: TERN_ELIMIT; n 0 clears). Typically the
+ * DNS servers of a DHCP lease (tern_dhcp_get_lease). Any thread. */
+TERN_API int tern_tcpip_set_dns_servers(tern_tcpip *t,
+                                        const tern_addr *servers, size_t n);
+/* Resolve name to IPv4 addresses (A records, RFC 1035) over this stack,
+ * blocking the calling thread (lwIP's netconn_gethostbyname): up to max
+ * addresses into out (port 0), their count in *n (may be NULL). IPv4
+ * literals and localhost are answered at once. The servers are asked in
+ * turn, two rounds, 1 s per try doubling each round (so at most 3 s per
+ * server in all); a fresh random source port and id per try; answers
+ * are checked against the question; truncated answers are asked again
+ * over TCP; CNAME chains are followed. Answers are cached per stack for
+ * their TTL (at most 1 h; negative ones at most 5 min; 8 names).
+ * Returns TERN_OK, TERN_ERESOLVE (no such name or no A record),
+ * TERN_EAGAIN (every server refused or failed), TERN_ETIMEDOUT (none
+ * answered), TERN_ENOTCONN (no servers set), TERN_EINVAL (not a name),
+ * TERN_EAFNOSUPPORT (an IPv6 literal). Any thread, several at once. */
+TERN_API int tern_netconn_gethostbyname(tern_tcpip *t, const char *name,
+                                        tern_addr *out, size_t max,
+                                        size_t *n);
+/* Forget every cached answer. */
+TERN_API void tern_tcpip_dns_flush(tern_tcpip *t);
+typedef struct tern_netdb_stats {
+  uint64_t lookups, cache_hits, queries_sent, answers;
+  uint64_t timeouts, server_errors, ignored, tcp_retries;
+} tern_netdb_stats;
+TERN_API void tern_tcpip_dns_stats(tern_tcpip *t, tern_netdb_stats *out);
+
 /* UDP: one datagram to the connected peer / to `to`. */
 TERN_API int tern_netconn_send(tern_netconn *nc, const void *data, size_t len);
 TERN_API int tern_netconn_sendto(tern_netconn *nc, const void *data,

@@ -26,7 +26,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -294,6 +296,72 @@ static inline int tern_px_poll(struct pollfd *fds, nfds_t n, int timeout) {
   return r;
 }
 
+/* getaddrinfo over tern_netconn_gethostbyname: IPv4 (AF_INET or
+ * AF_UNSPEC), a numeric service only, one entry per address (of the
+ * hints' socktype, SOCK_STREAM when it is 0). AI_PASSIVE with a NULL node
+ * gives 0.0.0.0, else 127.0.0.1. Entries come from one malloc'd block:
+ * freeaddrinfo is free(). */
+typedef struct tern_px_ai {
+  struct addrinfo ai;
+  struct sockaddr_in sin;
+} tern_px_ai;
+
+static inline int tern_px_gai_err(int err) {
+  switch (err) {
+    case TERN_ERESOLVE: return EAI_NONAME;
+    case TERN_EAGAIN: case TERN_ETIMEDOUT: return EAI_AGAIN;
+    case TERN_ENOMEM: return EAI_MEMORY;
+    case TERN_EAFNOSUPPORT: return EAI_FAMILY;
+    default: return EAI_FAIL;
+  }
+}
+
+static inline int tern_px_getaddrinfo(const char *node, const char *service,
+                                      const struct addrinfo *hints,
+                                      struct addrinfo **res) {
+  if (!res || (!node && !service)) return EAI_NONAME;
+  *res = NULL;
+  int family = hints ? hints->ai_family : AF_UNSPEC;
+  if (family != AF_UNSPEC && family != AF_INET) return EAI_FAMILY;
+  unsigned long port = 0;
+  if (service) {
+    char *end;
+    port = strtoul(service, &end, 10);
+    if (!*service || *end || port > 65535) return EAI_SERVICE;
+  }
+  tern_addr a[8];
+  size_t n = 0;
+  if (node) {
+    int err = tern_netconn_gethostbyname(TERN_POSIX_TCPIP, node, a, 8, &n);
+    if (err) return tern_px_gai_err(err);
+  } else {
+    bool passive = hints && (hints->ai_flags & AI_PASSIVE);
+    tern_addr_parse_ip(passive ? "0.0.0.0" : "127.0.0.1",
+                       passive ? 7 : 9, &a[0]);
+    n = 1;
+  }
+  tern_px_ai *v = (tern_px_ai *)calloc(n, sizeof *v);
+  if (!v) return EAI_MEMORY;
+  int socktype = hints && hints->ai_socktype ? hints->ai_socktype
+                                             : SOCK_STREAM;
+  for (size_t i = 0; i < n; i++) {
+    v[i].sin.sin_family = AF_INET;
+    v[i].sin.sin_port = htons((uint16_t)port);
+    memcpy(&v[i].sin.sin_addr, a[i].ip, 4);
+    v[i].ai.ai_family = AF_INET;
+    v[i].ai.ai_socktype = socktype;
+    v[i].ai.ai_protocol = hints ? hints->ai_protocol : 0;
+    v[i].ai.ai_addrlen = sizeof v[i].sin;
+    v[i].ai.ai_addr = (struct sockaddr *)(void *)&v[i].sin;
+    v[i].ai.ai_next = i + 1 < n ? &v[i + 1].ai : NULL;
+  }
+  *res = &v[0].ai;
+  return 0;
+}
+
+/* res is the first entry of the block (tern_px_ai's first member). */
+static inline void tern_px_freeaddrinfo(struct addrinfo *res) { free(res); }
+
 #define socket(d, t, p) tern_px_socket(d, t, p)
 #define bind(fd, sa, len) tern_px_bind(fd, sa, len)
 #define listen(fd, n) tern_px_ret(tern_sock_listen(TERN_POSIX_TCPIP, fd, n))
@@ -308,6 +376,8 @@ static inline int tern_px_poll(struct pollfd *fds, nfds_t n, int timeout) {
 #define getpeername(fd, sa, l) tern_px_name(fd, sa, l, 1)
 #define setsockopt(fd, lv, nm, v, l) tern_px_setsockopt(fd, lv, nm, v, l)
 #define getsockopt(fd, lv, nm, v, l) tern_px_getsockopt(fd, lv, nm, v, l)
+#define getaddrinfo(n, s, h, r) tern_px_getaddrinfo(n, s, h, r)
+#define freeaddrinfo(r) tern_px_freeaddrinfo(r)
 
 #ifdef TERN_POSIX_IO_NAMES
 #define close(fd) tern_px_ret(tern_sock_close(TERN_POSIX_TCPIP, fd))

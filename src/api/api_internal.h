@@ -24,8 +24,12 @@ tern_stack *tern__tcpip_stack(const tern_tcpip *t);
 void tern__tcpip_post_later(tern_tcpip *t, tern_sem *s);
 /* The sockets table of t, made by create on first use (NULL: do not
  * make it); destroy runs at tern_tcpip_free. */
-void *tern__tcpip_sockets(tern_tcpip *t, void *(*create)(tern_tcpip *t),
-                          void (*destroy)(void *socks));
+/* Per-stack state of the layers on netconn, made on first use (create
+ * NULL: only look) and freed with t: the sockets table, the name
+ * lookup's cache and servers. */
+enum { TERN__TCPIP_SOCKETS, TERN__TCPIP_NETDB, TERN__TCPIP_SLOTS };
+void *tern__tcpip_slot(tern_tcpip *t, int which,
+                       void *(*create)(tern_tcpip *t), void (*destroy)(void *));
 uint32_t tern__tcpip_max_sockets(const tern_tcpip *t);
 /* A semaphore for one wait, from a small per-tcpip cache. */
 tern_sem *tern__tcpip_sem_get(tern_tcpip *t);
@@ -56,6 +60,7 @@ struct tern_netconn {
   enum nc_state state;
   int err;                   /* pending error of the connection */
   bool closing, fin, shut_rx, shut_tx, send_full;
+  atomic_bool nocopy_used;   /* a TERN_NETCONN_NOCOPY write happened */
   nc_item *head, *tail;
   uint32_t count, recv_max, backlog;
   size_t rx_bytes;

@@ -220,7 +220,7 @@ static int op_write(nc_op *o) {
   size_t n = o->len < room ? o->len : room;
   long w = 0;
   if (n) {
-    unsigned fl = TERN_TCP_WRITE_COPY;
+    unsigned fl = (o->flags & TERN_NETCONN_NOCOPY) ? 0 : TERN_TCP_WRITE_COPY;
     if (o->flags & TERN_NETCONN_MORE) fl |= TERN_TCP_WRITE_MORE;
     w = tern_tcp_write(nc->tcp, o->data, n, fl);
     if (w < 0) return (int)w;
@@ -586,6 +586,7 @@ int tern_netconn_write(tern_netconn *nc, const void *data, size_t len,
   int err = enter(nc);
   if (err) return err;
   size_t total = 0;
+  if (flags & TERN_NETCONN_NOCOPY) atomic_store(&nc->nocopy_used, true);
   bool noblock = (flags & TERN_NETCONN_DONTBLOCK) || nc->nonblocking;
   uint64_t dl = deadline_of(nc->send_timeout);
   while (!err && total < len) {
@@ -681,13 +682,25 @@ int tern_netconn_close(tern_netconn *nc) {
   tern__nc_wake_all(nc);
   tern_mutex_unlock(nc->m);
   int lerr = TERN_OK;
+  bool nocopy = nc->type == TERN_NETCONN_TCP && atomic_load(&nc->nocopy_used);
   if (nc->type == TERN_NETCONN_TCP && linger > 0)
     lerr = linger_wait(nc, linger > INT32_MAX / 1000 ? INT32_MAX
                                                      : linger * 1000);
-  nc_op o = {.x = linger == 0};
+  else if (nocopy && linger != 0)
+    lerr = linger_wait(nc, TERN_NETCONN_NOCOPY_CLOSE_MS);
+  /* Segments may still point into the caller's memory: after the time
+   * ran out, reset (the stack drops them) rather than keep them. */
+  nc_op o = {.x = linger == 0 || (nocopy && lerr != TERN_OK)};
   int err = run(nc, op_close, &o);
   leave(nc);
   return err ? err : lerr;
+}
+
+long tern_netconn_unacked(tern_netconn *nc) {
+  if (nc && nc->type != TERN_NETCONN_TCP) return TERN_ENOTSUP;
+  nc_op o = {0};
+  int err = simple(nc, op_queued, &o);
+  return err ? err : (long)o.a;
 }
 
 int tern_netconn_getaddr(tern_netconn *nc, tern_addr *out, bool local) {

@@ -133,7 +133,8 @@ static void *socks_new(tern_tcpip *t) {
 }
 
 static socks *table(tern_tcpip *t, bool create) {
-  return t ? tern__tcpip_sockets(t, create ? socks_new : NULL, socks_free)
+  return t ? tern__tcpip_slot(t, TERN__TCPIP_SOCKETS,
+                               create ? socks_new : NULL, socks_free)
            : NULL;
 }
 

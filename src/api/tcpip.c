@@ -33,8 +33,8 @@ struct tern_tcpip {
   tern_io *tap_io;
   tern_wire *wire;
   tern_timer *timer;
-  void *socks;            /* the sockets layer's table, made on first use */
-  void (*socks_free)(void *socks);
+  void *slot[TERN__TCPIP_SLOTS]; /* sockets table, netdb: on first use */
+  void (*slot_free[TERN__TCPIP_SLOTS])(void *);
   uint32_t max_sockets;
   uint64_t armed;         /* due time the timer is set for, or
                              UINT64_MAX: not armed */
@@ -94,15 +94,15 @@ void tern__tcpip_assert_ctx(const tern_tcpip *t) {
 
 tern_stack *tern__tcpip_stack(const tern_tcpip *t) { return t->st; }
 
-void *tern__tcpip_sockets(tern_tcpip *t, void *(*create)(tern_tcpip *t),
-                          void (*destroy)(void *socks)) {
+void *tern__tcpip_slot(tern_tcpip *t, int which,
+                       void *(*create)(tern_tcpip *t), void (*destroy)(void *)) {
   tern_tcpip *o = t->owner;
   tern_mutex_lock(o->sem_m);
-  if (!t->socks && create) {
-    t->socks = create(t);
-    t->socks_free = destroy;
+  if (!t->slot[which] && create) {
+    t->slot[which] = create(t);
+    t->slot_free[which] = destroy;
   }
-  void *s = t->socks;
+  void *s = t->slot[which];
   tern_mutex_unlock(o->sem_m);
   return s;
 }
@@ -398,7 +398,8 @@ int tern_tcpip_new(tern_tcpip **out, tern_stack *st,
 
 void tern_tcpip_free(tern_tcpip *t) {
   if (!t) return;
-  if (t->socks) t->socks_free(t->socks); /* closes sockets left open */
+  for (int i = 0; i < TERN__TCPIP_SLOTS; i++) /* closes sockets left open */
+    if (t->slot[i]) t->slot_free[i](t->slot[i]);
   run_on_loop(t, teardown_on_loop, t);
   if (t->owner == t) {
     tern_loop_stop(t->loop);

@@ -365,6 +365,7 @@ int tern_send(tern_conn *c, const void *data, size_t len) {
   if (c->flags & (F_FINAL | F_CLOSING | F_SHUT_WANTED)) return TERN_ECLOSED;
   if (c->flags & F_UDP) {
     if (!(c->flags & F_CONNECTED)) return TERN_ENOTCONN;
+    if (tern_fi_hit(c->mgr->fi, "udp/send")) return TERN_ENETUNREACH;
     return BE(c)->sendto(BS(c), c, (c->flags & F_LISTENER) ? &c->peer : NULL,
                          data, len);
   }
@@ -383,6 +384,7 @@ int tern_sendto(tern_conn *c, const tern_addr *addr, const void *data,
     return TERN_EINVAL;
   if (!(c->flags & F_UDP)) return TERN_ENOTSUP;
   if (c->flags & (F_FINAL | F_CLOSING)) return TERN_ECLOSED;
+  if (tern_fi_hit(c->mgr->fi, "udp/send")) return TERN_ENETUNREACH;
   return BE(c)->sendto(BS(c), c, addr, data, len);
 }
 

@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto/dns_msg.h"
+#include "base/dns_msg.h"
 #include "tern/dns.h"
 #include "tern/fi.h"
 #include "tern/loop.h"

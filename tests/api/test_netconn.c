@@ -518,6 +518,78 @@ static void test_linger(void **s) {
   net2_down(&n);
 }
 
+/* ---- no-copy writes ---- */
+
+static bool wait_unacked_zero(tern_netconn *nc, int ms) {
+  for (int i = 0; i < ms / 5; i++) {
+    long u = tern_netconn_unacked(nc);
+    assert_true(u >= 0);
+    if (u == 0) return true;
+    nap(5);
+  }
+  return false;
+}
+
+/* The data leaves from the caller's memory: the reader's hash matches,
+ * unacked() falls to 0, and then the buffer may change freely. A close
+ * with no-copy data that the peer will not take gives up after the
+ * linger time and resets, so the buffer can be freed at once: ASan would
+ * report any later read of it by a retransmission. */
+static void test_nocopy(void **s) {
+  (void)s;
+  net2 n;
+  net2_up(&n, TERN_TCPIP_MSG, 16384);
+  tern_netconn *cl, *sv;
+  pair_up(&n, 40, &cl, &sv);
+  echo_arg re = {.nc = sv};
+  tern_thread *tr;
+  assert_int_equal(tern_thread_new(&tr, "r", reader, &re), 0);
+  const size_t total = 300000;
+  uint8_t *buf = malloc(total);
+  for (size_t i = 0; i < total; i++) buf[i] = h_pat(i);
+  uint64_t want = h_fnv(H_FNV0, buf, total);
+  for (size_t off = 0; off < total; off += 5000) {
+    size_t w;
+    assert_int_equal(
+        tern_netconn_write(cl, buf + off, 5000, TERN_NETCONN_NOCOPY, &w), 0);
+    assert_int_equal(w, 5000);
+  }
+  assert_true(wait_unacked_zero(cl, 5000));
+  memset(buf, 0xEE, total); /* ours again */
+  assert_int_equal(tern_netconn_shutdown(cl, false, true), 0);
+  tern_thread_join(tr);
+  assert_int_equal(re.total, total);
+  assert_true(re.hash == want);
+  assert_int_equal(tern_netconn_close(cl), 0); /* nothing outstanding */
+  assert_int_equal(tern_netconn_close(sv), 0);
+  assert_int_equal(tern_netconn_unacked(NULL), TERN_EINVAL);
+
+  /* a peer that does not read: close waits the linger time, resets */
+  pair_up(&n, 41, &cl, &sv);
+  tern_netconn_set_recv_max(sv, 1);
+  size_t w;
+  tern_netconn_write(cl, buf, 65536, TERN_NETCONN_NOCOPY | TERN_NETCONN_DONTBLOCK,
+                     &w);
+  assert_true(w > 0);
+  nap(50);
+  assert_true(tern_netconn_unacked(cl) > 0);
+  tern_netconn_set_linger(cl, 1);
+  uint64_t t0 = tern_clock_ms();
+  assert_int_equal(tern_netconn_close(cl), TERN_ETIMEDOUT);
+  assert_true(tern_clock_ms() - t0 >= 1000);
+  free(buf);
+  /* the peer reads now: the window opens, and a connection still alive
+   * would send from the freed buffer; this one was reset */
+  echo_arg r2 = {.nc = sv};
+  tern_netconn_set_recv_max(sv, 32);
+  assert_int_equal(tern_thread_new(&tr, "r2", reader, &r2), 0);
+  tern_thread_join(tr);
+  assert_int_equal(r2.err, TERN_ECONNRESET);
+  assert_true(r2.total < w);
+  assert_int_equal(tern_netconn_close(sv), 0);
+  net2_down(&n);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_echo_msg),
@@ -532,6 +604,7 @@ int main(void) {
       cmocka_unit_test(test_contention_lock),
       cmocka_unit_test(test_events),
       cmocka_unit_test(test_linger),
+      cmocka_unit_test(test_nocopy),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

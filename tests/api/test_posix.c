@@ -141,9 +141,60 @@ static void test_posix_echo(void **st) {
   net2_down(&n);
 }
 
+/* getaddrinfo through tern_netconn_gethostbyname (the DNS exchanges
+ * themselves are in test_netdb): the shapes POSIX code relies on. */
+static void test_posix_getaddrinfo(void **st) {
+  (void)st;
+  net2 n;
+  net2_up(&n, TERN_TCPIP_MSG, 16384);
+  cur = n.ta;
+  struct addrinfo hints, *res = NULL;
+  memset(&hints, 0, sizeof hints);
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_DGRAM;
+  assert_int_equal(getaddrinfo("10.9.0.2", "53", &hints, &res), 0);
+  assert_non_null(res);
+  assert_null(res->ai_next);
+  assert_int_equal(res->ai_family, AF_INET);
+  assert_int_equal(res->ai_socktype, SOCK_DGRAM);
+  const struct sockaddr_in *in = (const struct sockaddr_in *)(void *)res->ai_addr;
+  assert_int_equal(res->ai_addrlen, sizeof *in);
+  assert_int_equal(ntohs(in->sin_port), 53);
+  char txt[16];
+  inet_ntop(AF_INET, &in->sin_addr, txt, sizeof txt);
+  assert_string_equal(txt, "10.9.0.2");
+  /* the address works with the other calls */
+  int u = socket(res->ai_family, res->ai_socktype, res->ai_protocol);
+  assert_true(u >= 0);
+  assert_int_equal(connect(u, res->ai_addr, res->ai_addrlen), 0);
+  assert_int_equal(close(u), 0);
+  freeaddrinfo(res);
+  hints.ai_flags = AI_PASSIVE;
+  hints.ai_socktype = 0;
+  assert_int_equal(getaddrinfo(NULL, "8080", &hints, &res), 0);
+  in = (const struct sockaddr_in *)(void *)res->ai_addr;
+  assert_int_equal(in->sin_addr.s_addr, htonl(INADDR_ANY));
+  assert_int_equal(res->ai_socktype, SOCK_STREAM);
+  freeaddrinfo(res);
+  assert_int_equal(getaddrinfo("localhost", NULL, NULL, &res), 0);
+  in = (const struct sockaddr_in *)(void *)res->ai_addr;
+  assert_int_equal(in->sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+  freeaddrinfo(res);
+  assert_int_equal(getaddrinfo("10.9.0.2", "http", NULL, &res), EAI_SERVICE);
+  assert_int_equal(getaddrinfo("10.9.0.2", "70000", NULL, &res), EAI_SERVICE);
+  hints.ai_family = AF_INET6;
+  assert_int_equal(getaddrinfo("10.9.0.2", "1", &hints, &res), EAI_FAMILY);
+  assert_int_equal(getaddrinfo(NULL, NULL, NULL, &res), EAI_NONAME);
+  /* a name with no servers set */
+  assert_int_equal(getaddrinfo("a.example", "1", NULL, &res), EAI_FAIL);
+  assert_null(res);
+  net2_down(&n);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_posix_echo),
+      cmocka_unit_test(test_posix_getaddrinfo),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

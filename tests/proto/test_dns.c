@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "proto/dns_msg.h"
+#include "base/dns_msg.h"
 #include "tern/tern.h"
 
 /* ---- fake servers ------------------------------------------------------- */

@@ -294,6 +294,53 @@ static void test_retry_policy(void **state) {
   tern_sntp_free(s);
 }
 
+/* Fault injection (tern/fi.h) on the error paths: a lost datagram is
+ * retried; a request that cannot be sent is a failed try, the next try
+ * uses a new connection; every try lost is a timeout report.
+ * The manager's connection count proves nothing is left behind. */
+static void test_faults(void **state) {
+  (void)state;
+  tern_fi *fi;
+  size_t base = tern_mgr_count(m); /* the two fake servers */
+  /* the first datagram anyone receives is lost: the request */
+  assert_int_equal(tern_fi_new("udp/rxdrop(1..1)", &fi), TERN_OK);
+  tern_mgr_set_fi(m, fi);
+  srv[0].ahead_us = 1000000;
+  tern_sntp *s = start("127.0.0.1:%d", 100, false);
+  run_until_samples(1, 3000);
+  assert_int_equal(sn.last.status, TERN_OK);
+  assert_int_equal(tern_fi_fired(fi, "udp/rxdrop"), 1);
+  assert_int_equal(srv[0].requests, 1); /* the retry's */
+  tern_sntp_free(s);
+  tern_mgr_set_fi(m, NULL);
+  tern_fi_free(fi);
+  /* the first request cannot be sent: the try times out, the next goes */
+  assert_int_equal(tern_fi_new("udp/send(1..1)", &fi), TERN_OK);
+  tern_mgr_set_fi(m, fi);
+  s = start("127.0.0.1:%d", 100, false);
+  run_until_samples(2, 3000);
+  assert_int_equal(sn.last.status, TERN_OK);
+  assert_int_equal(tern_fi_fired(fi, "udp/send"), 1);
+  assert_int_equal(srv[0].requests, 2);
+  tern_sntp_free(s);
+  tern_mgr_set_fi(m, NULL);
+  tern_fi_free(fi);
+  /* every datagram lost: three tries, a timeout report */
+  assert_int_equal(tern_fi_new("udp/rxdrop", &fi), TERN_OK);
+  tern_mgr_set_fi(m, fi);
+  s = start("127.0.0.1:%d", 30, true);
+  run_until_samples(3, 3000);
+  assert_int_equal(sn.last.status, TERN_ETIMEDOUT);
+  assert_int_equal(tern_fi_fired(fi, "udp/rxdrop"), 3);
+  assert_int_equal(sn.sets, 0);
+  tern_sntp_free(s);
+  tern_mgr_set_fi(m, NULL);
+  tern_fi_free(fi);
+  for (int i = 0; i < 20 && tern_mgr_count(m) > base; i++)
+    tern_loop_poll(tern_mgr_loop(m), 5);
+  assert_int_equal(tern_mgr_count(m), base);
+}
+
 static void test_bad_options(void **state) {
   (void)state;
   tern_sntp *s;
@@ -319,6 +366,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_all_kissed, setup, teardown),
       cmocka_unit_test_setup_teardown(test_timeouts, setup, teardown),
       cmocka_unit_test_setup_teardown(test_retry_policy, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_faults, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_options, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "proto/dns_msg.h"
+#include "base/dns_msg.h"
 
 /* ---- a message builder ------------------------------------------------ */
 

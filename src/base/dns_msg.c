@@ -16,7 +16,7 @@
  */
 #include <string.h>
 
-#include "proto/dns_msg.h"
+#include "base/dns_msg.h"
 
 #define CLASS_IN 1
 #define FLAG_QR 0x8000u

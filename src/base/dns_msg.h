@@ -1,12 +1,15 @@
 /* dns_msg.h: DNS messages on the wire (RFC 1035 4), the part of the
  * resolver that needs no network: build a query, check and read a
- * response. The resolver (cache, servers, retries) is built on it.
+ * response. Both resolvers are built on it: proto's tern_dns (on a loop,
+ * over the connection API) and the api layer's blocking lookup for
+ * netconn/sockets (src/api/netdb.c). It sits in base because those two
+ * layers share it and neither may use the other (DESIGN.md).
  *
- * Internal (tern__ prefix): not installed, used by the resolver and the
+ * Internal (tern__ prefix): not installed, used by the resolvers and the
  * tests/fuzz targets.
  */
-#ifndef TERN_PROTO_DNS_MSG_H
-#define TERN_PROTO_DNS_MSG_H
+#ifndef TERN_BASE_DNS_MSG_H
+#define TERN_BASE_DNS_MSG_H
 
 #include <stdbool.h>
 #include <stddef.h>
