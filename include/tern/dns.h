@@ -67,9 +67,10 @@ TERN_API void tern_dns_free(tern_dns *d);
 
 /* Make this client resolve the names of the manager's tern_connect calls
  * (instead of the getaddrinfo thread) until it is freed. Both families
- * are asked; the first IPv4 address is used if there is one, else the
- * first IPv6 one (happy eyeballs, RFC 8305, is not done yet). A name
- * that cannot be resolved fails the connect with the lookup's status. */
+ * are asked (AAAA and A apart, each answer handed on as it comes), and
+ * the connection races the addresses (happy eyeballs, RFC 8305: see
+ * tern_name_resolver in tern/net.h). A name that cannot be resolved
+ * fails the connect with the lookup's status. */
 TERN_API void tern_dns_use_for_connects(tern_dns *d);
 
 /* family: TERN_AF_INET (A), TERN_AF_INET6 (AAAA) or 0 (both). On an

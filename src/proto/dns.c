@@ -103,13 +103,13 @@ struct tern_dns {
   tern_dns_stats st;
 };
 
-/* A tern_connect waiting for its name. */
+/* A tern_connect waiting for its name: an AAAA and an A lookup, each
+ * handed to the connection as it comes (happy eyeballs, RFC 8305 3). */
 typedef struct conn_req {
   struct conn_req *next;
   tern_dns *d;
   tern_conn *c;
-  uint16_t port;
-  tern_dns_query *q;
+  tern_dns_query *q6, *q4; /* NULL once answered */
 } conn_req;
 
 /* ---- configuration ------------------------------------------------------ */
@@ -427,6 +427,7 @@ static void subq_tcp(subq *sq) {
     tern_timer_start(sq->timer, 0, 0); /* the next try, from the loop */
     return;
   }
+  tern_conn_set_system(sq->conn, true);
   tern_timer_start(sq->timer, d->timeout_ms, 0);
 }
 
@@ -462,6 +463,7 @@ static void subq_try(subq *sq) {
     sq->conn = NULL; /* cannot ask this one: the next try, from the loop */
     wait = 0;
   }
+  if (sq->conn) tern_conn_set_system(sq->conn, true); /* the helper's own */
   sq->qlen = n > 0 ? (size_t)n : 0;
   tern_timer_start(sq->timer, wait, 0);
 }
@@ -694,28 +696,42 @@ static void conn_req_unlink(conn_req *r) {
     }
 }
 
-static void on_conn_addrs(tern_dns_query *q, int status, const tern_addr *a,
-                          size_t n, void *ud) {
+static void conn_answer(tern_dns_query *q, int status, const tern_addr *a,
+                        size_t n, void *ud) {
   conn_req *r = ud;
-  (void)q;
-  conn_req_unlink(r);
   tern_conn *c = r->c;
-  tern_addr pick;
-  if (status == TERN_OK) {
-    size_t i = 0;
-    while (i < n && a[i].family != TERN_AF_INET) i++;
-    pick = a[i < n ? i : 0];
-    pick.port = r->port;
+  int family = q == r->q6 ? TERN_AF_INET6 : TERN_AF_INET;
+  if (family == TERN_AF_INET6) r->q6 = NULL;
+  else r->q4 = NULL;
+  if (r->q6 == NULL && r->q4 == NULL) {
+    conn_req_unlink(r);
+    free(r);
   }
   if (status == TERN_EAGAIN) status = TERN_ERESOLVE;
+  /* may end c, whose cancel then finds r gone or the other query */
+  tern_conn_resolved_family(c, family, status, a, status == TERN_OK ? n : 0);
+}
+
+static conn_req *conn_req_find(tern_dns *d, tern_conn *c) {
+  for (conn_req *r = d->conn_reqs; r; r = r->next)
+    if (r->c == c) return r;
+  return NULL;
+}
+
+static void conn_resolve_cancel(void *ctx, tern_conn *c) {
+  conn_req *r = conn_req_find(ctx, c);
+  if (r == NULL) return;
+  conn_req_unlink(r);
+  if (r->q6) tern_dns_cancel(r->q6);
+  if (r->q4) tern_dns_cancel(r->q4);
   free(r);
-  tern_conn_resolved(c, status, status == TERN_OK ? &pick : NULL);
 }
 
 static int conn_resolve_start(void *ctx, tern_conn *c, const char *host,
                               size_t len, uint16_t port) {
   tern_dns *d = ctx;
   char name[TERN__DNS_MAX_NAME + 1];
+  (void)port; /* the connection puts it on the addresses */
   if (len > TERN__DNS_MAX_NAME) return TERN_EINVAL;
   memcpy(name, host, len);
   name[len] = '\0';
@@ -723,8 +739,11 @@ static int conn_resolve_start(void *ctx, tern_conn *c, const char *host,
   if (r == NULL) return TERN_ENOMEM;
   r->d = d;
   r->c = c;
-  r->port = port;
-  int rc = tern_dns_lookup(d, name, 0, on_conn_addrs, r, &r->q);
+  int rc = tern_dns_lookup(d, name, TERN_AF_INET6, conn_answer, r, &r->q6);
+  if (rc == TERN_OK) {
+    rc = tern_dns_lookup(d, name, TERN_AF_INET, conn_answer, r, &r->q4);
+    if (rc != TERN_OK) tern_dns_cancel(r->q6);
+  }
   if (rc != TERN_OK) {
     free(r);
     return rc == TERN_EINVAL ? TERN_ERESOLVE : rc;
@@ -732,17 +751,6 @@ static int conn_resolve_start(void *ctx, tern_conn *c, const char *host,
   r->next = d->conn_reqs;
   d->conn_reqs = r;
   return TERN_OK;
-}
-
-static void conn_resolve_cancel(void *ctx, tern_conn *c) {
-  tern_dns *d = ctx;
-  for (conn_req *r = d->conn_reqs; r; r = r->next) {
-    if (r->c != c) continue;
-    conn_req_unlink(r);
-    tern_dns_cancel(r->q);
-    free(r);
-    return;
-  }
 }
 
 static const tern_name_resolver dns_names = {
