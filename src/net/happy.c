@@ -33,6 +33,7 @@ enum { ANS6 = 1, ANS4 = 2, ANS_ALL = 3 };
 
 struct tern__happy {
   tern_conn *c;
+  struct tern__resolve_req *resolve; /* resolve.c's request, if any */
   tern_timer *timer; /* resolution delay, then attempt delay */
   tern_addr v6[TERN__HE_PER_FAMILY], v4[TERN__HE_PER_FAMILY];
   uint8_t n6, n4, i6, i4; /* addresses, and the next untried of each */
@@ -76,7 +77,11 @@ int tern__happy_new(tern_conn *c, const char *host, size_t len,
 }
 
 const char *tern__happy_host(const tern_conn *c) {
-  return c->happy ? c->happy->host : "";
+  return (c->flags & F_CLIENT) && c->happy ? c->happy->host : "";
+}
+
+struct tern__resolve_req **tern__happy_resolve_slot(tern_conn *c) {
+  return (c->flags & F_CLIENT) && c->happy ? &c->happy->resolve : NULL;
 }
 
 static void attempt_cancel(struct tern__happy *he, unsigned i, int why) {
@@ -91,6 +96,7 @@ static void attempt_cancel(struct tern__happy *he, unsigned i, int why) {
 }
 
 void tern__happy_free(tern_conn *c) {
+  if (!(c->flags & F_CLIENT)) return; /* the union holds a listener */
   struct tern__happy *he = c->happy;
   if (he == NULL) return;
   c->happy = NULL;
@@ -221,7 +227,7 @@ static void take(tern_addr *dst, uint8_t *n, const tern_addr *a, size_t k,
 
 void tern__happy_answer(tern_conn *c, int family, int err, const tern_addr *a,
                         size_t n) {
-  struct tern__happy *he = c->happy;
+  struct tern__happy *he = (c->flags & F_CLIENT) ? c->happy : NULL;
   if (he == NULL) return;
   uint8_t bit = family == TERN_AF_INET6 ? ANS6
                 : family == TERN_AF_INET ? ANS4

@@ -222,10 +222,11 @@ void tern__conn_pend(tern_conn *c, uint8_t what) {
 /* A listener's children outlive it; forget it so they do not reach back. */
 static void listener_orphan_children(tern_conn *l) {
   for (tern_conn *c = l->mgr->live_head; c != NULL; c = c->next)
-    if (c->listener == l) c->listener = NULL;
+    if (!(c->flags & F_CLIENT) && c->listener == l) c->listener = NULL;
 }
 
 static void child_gone(tern_conn *c) {
+  if (c->flags & F_CLIENT) return; /* the union holds its race state */
   tern_conn *l = c->listener;
   if (l == NULL) return;
   c->listener = NULL;

@@ -65,9 +65,11 @@ struct tern_conn {
   tern_conn_fn fn;
   void *ud;
   uint64_t id;
-  tern_conn *listener; /* accepted conns: the listener while it lives */
-  struct tern__resolve_req *resolve;
-  struct tern__happy *happy; /* client to a name: resolving and racing */
+  union { /* one or the other (F_CLIENT tells), to keep the conn small */
+    tern_conn *listener; /* accepted conns: the listener while it lives */
+    struct tern__happy *happy; /* F_CLIENT to a name: resolving, racing
+                                  (the resolver thread's request in it) */
+  };
   struct tern_conmon *cm;    /* recording (conmon.c), NULL: not */
   tern_timer *deadline; /* connect / idle / drain; in deadline_mem, made on
                            first use */
@@ -157,6 +159,8 @@ void tern__happy_answer(tern_conn *c, int family, int err, const tern_addr *a,
 /* An attempt (F_ATTEMPT) finished connecting. */
 void tern__happy_attempt_done(tern_conn *att, int err);
 const char *tern__happy_host(const tern_conn *c);
+/* Where the resolver thread's request is kept (NULL: no race state). */
+struct tern__resolve_req **tern__happy_resolve_slot(tern_conn *c);
 
 /* conmon.c: recording; every call is made only when c->cm is set. */
 int tern__cm_new(tern_conn *c);

@@ -100,7 +100,8 @@ static void resolve_done(tern_loop *loop, void *arg, int status) {
   (void)loop;
   if (status == TERN_OK && req->c != NULL) {
     tern_conn *c = req->c;
-    c->resolve = NULL;
+    struct tern__resolve_req **slot = tern__happy_resolve_slot(c);
+    if (slot) *slot = NULL;
     tern__happy_answer(c, 0, req->err, req->addrs, req->naddrs);
   }
   free(req);
@@ -152,7 +153,9 @@ int tern__resolve_start(tern_conn *c, const char *host, size_t host_len,
   return TERN_ENOTSUP;
 #else
   struct tern__resolver *r;
+  struct tern__resolve_req **slot = tern__happy_resolve_slot(c);
   if (host_len == 0 || host_len > HOST_MAX) return TERN_EURL;
+  if (slot == NULL) return TERN_EINVAL;
   int rc = resolver_get(c->mgr, &r);
   if (rc != TERN_OK) return rc;
   struct tern__resolve_req *req = calloc(1, sizeof(*req));
@@ -166,14 +169,15 @@ int tern__resolve_start(tern_conn *c, const char *host, size_t host_len,
     free(req);
     return TERN_EBUSY; /* too many names being resolved at once */
   }
-  c->resolve = req;
+  *slot = req;
   return TERN_OK;
 #endif
 }
 
 void tern__resolve_cancel(tern_conn *c) {
-  if (c->resolve) c->resolve->c = NULL;
-  c->resolve = NULL;
+  struct tern__resolve_req **slot = tern__happy_resolve_slot(c);
+  if (slot && *slot) (*slot)->c = NULL;
+  if (slot) *slot = NULL;
   c->flags &= ~F_RESOLVING;
 }
 
