@@ -116,7 +116,12 @@ void tern_mgr_set_conmon(tern_mgr *m, bool on) { m->conmon_all = on; }
 int tern_conn_conmon_enable(tern_conn *c) {
   if (c == NULL || !(c->flags & F_CLIENT) || (c->flags & F_FINAL))
     return TERN_EINVAL;
-  return tern__cm_new(c);
+  if (c->cm) return TERN_OK;
+  int rc = tern__cm_new(c);
+  /* A numeric connect is under way already: its one attempt, from now. */
+  if (rc == TERN_OK && (c->flags & F_CONNECTING) && c->happy == NULL)
+    tern__cm_attempt_start(c, &c->peer);
+  return rc;
 }
 
 const tern_conmon *tern_conn_conmon(const tern_conn *c) { return c->cm; }
