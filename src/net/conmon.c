@@ -129,6 +129,7 @@ const tern_conmon *tern_conn_conmon(const tern_conn *c) { return c->cm; }
 tern_conmon *tern_conn_conmon_take(tern_conn *c) {
   tern_conmon *cm = c->cm;
   c->cm = NULL;
+  tern__happy_forget_cm(c);
   return cm;
 }
 

@@ -76,6 +76,11 @@ int tern__happy_new(tern_conn *c, const char *host, size_t len,
   return TERN_OK;
 }
 
+void tern__happy_forget_cm(tern_conn *c) {
+  struct tern__happy *he = (c->flags & F_CLIENT) ? c->happy : NULL;
+  for (unsigned i = 0; he && i < he->natt; i++) he->att_cm[i] = -1;
+}
+
 const char *tern__happy_host(const tern_conn *c) {
   return (c->flags & F_CLIENT) && c->happy ? c->happy->host : "";
 }
@@ -243,7 +248,7 @@ void tern__happy_answer(tern_conn *c, int family, int err, const tern_addr *a,
   }
   if (all_answered(he)) c->flags &= ~(F_RESOLVING | F_RESOLVE_EXT);
   if (he->racing) { /* RFC 8305 3: late addresses join the race */
-    if (he->natt == 0 && !tern_timer_active(he->timer)) start_next(he);
+    if (!tern_timer_active(he->timer)) start_next(he); /* delay is over */
     else maybe_fail(he);
     return;
   }

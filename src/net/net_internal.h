@@ -159,6 +159,8 @@ void tern__happy_answer(tern_conn *c, int family, int err, const tern_addr *a,
 /* An attempt (F_ATTEMPT) finished connecting. */
 void tern__happy_attempt_done(tern_conn *att, int err);
 const char *tern__happy_host(const tern_conn *c);
+/* The record was taken: attempts in flight no longer point into it. */
+void tern__happy_forget_cm(tern_conn *c);
 /* Where the resolver thread's request is kept (NULL: no race state). */
 struct tern__resolve_req **tern__happy_resolve_slot(tern_conn *c);
 

@@ -284,8 +284,8 @@ static void test_late_answer_joins(void **state) {
   (void)state;
   tern_mgr *m = mgr_new(100, 0);
   tern_fi *fi;
-  assert_int_equal(tern_fi_new("conn/blackhole(..1)", &fi), TERN_OK);
-  tern_mgr_set_fi(m, fi);
+  assert_int_equal(tern_fi_new("conn/blackhole(X.)", &fi), TERN_OK);
+  tern_mgr_set_fi(m, fi); /* every other attempt, the IPv4 ones, hangs */
   fake_res f = {0};
   tern_mgr_set_resolver(m, &fr_ops, &f);
   uint16_t port = listen_port(m, false, true);
@@ -306,6 +306,26 @@ static void test_late_answer_joins(void **state) {
   assert_int_equal(i.attempts[0].addr.family, TERN_AF_INET);
   assert_int_equal(i.attempts[0].result, TERN_ECANCELED);
   assert_int_equal(i.attempts[1].result, TERN_OK);
+  /* the IPv4 attempt started at the delay after the A answer's wait, the
+   * IPv6 one no sooner than a Connection Attempt Delay after it */
+  assert_true(i.attempts[1].start_us - i.attempts[0].start_us >= 99000);
+  tern_conmon_free(cm);
+
+  /* the AAAA answer comes when the delay is long over (the IPv4 attempt
+   * still hanging): its attempt starts at once */
+  r = rec_new(&pool);
+  c = start(m, &f, port, r);
+  tern_conn_resolved_family(c, TERN_AF_INET, TERN_OK, &a4, 1);
+  run_for(m, 300);
+  assert_int_equal(r->events[TERN_EV_RESOLVE], 1);
+  assert_int_equal(r->events[TERN_EV_CONNECT], 0);
+  tern_conn_resolved_family(c, TERN_AF_INET6, TERN_OK, &a6, 1);
+  assert_true(run_until(m, connected, r, 1500));
+  assert_int_equal(r->events[TERN_EV_CONNECT], 1);
+  i = take_info(c, &cm);
+  assert_int_equal(i.nattempts, 2);
+  assert_true(i.attempts[1].start_us >= i.dns6_us);
+  assert_true(i.attempts[1].start_us - i.dns6_us < 50000);
   tern_conmon_free(cm);
   tern_mgr_free(m);
   tern_fi_free(fi);
