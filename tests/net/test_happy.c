@@ -431,9 +431,20 @@ static void test_end_during_race(void **state) {
   both(c, port);
   run_for(m, 150); /* both attempts running */
   assert_int_equal(r->events[TERN_EV_RESOLVE], 2);
+  /* taken mid-race: what it says then; a new record starts afterwards */
+  tern_conmon *cm;
+  tern_conmon_info i = take_info(c, &cm);
+  assert_int_equal(i.result, TERN_EINPROGRESS);
+  assert_int_equal(i.nattempts, 2);
+  assert_int_equal(i.attempts[0].result, TERN_EINPROGRESS);
+  assert_int_equal(i.attempts[1].result, TERN_EINPROGRESS);
+  assert_int_equal(i.attempts[1].end_us, 0);
+  assert_int_equal(tern_conn_conmon_enable(c), TERN_OK);
   tern_close(c);
   assert_true(run_until(m, closed, r, 500));
   assert_int_equal(r->close_reason, TERN_OK);
+  assert_int_equal(i.attempts[0].result, TERN_EINPROGRESS); /* untouched */
+  tern_conmon_free(cm);
 
   r = rec_new(&pool); /* now the 250 ms connect timeout ends it */
   c = start(m, &f, port, r);
