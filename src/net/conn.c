@@ -72,11 +72,11 @@ int tern_listen(tern_mgr *m, const char *url, tern_conn_fn fn, void *ud,
  * once for numeric hosts). Returns a tern_err; nothing is emitted. */
 static int backend_connect(tern_conn *c, const tern_addr *a) {
   c->peer = *a;
-  if (c->cm) tern__cm_attempt_start(c, a);
+  int idx = c->cm ? tern__cm_attempt_start(c, a) : -1;
   int rc = (c->flags & F_UDP) ? BE(c)->connect_udp(BS(c), c, a)
                               : BE(c)->connect_tcp(BS(c), c, a);
   if (rc != TERN_OK) {
-    if (c->cm) tern__cm_connected(c, rc);
+    if (c->cm) tern__cm_attempt_end(c, idx, rc);
     return rc;
   }
   c->flags |= F_BACKEND;
@@ -90,13 +90,12 @@ static int backend_connect(tern_conn *c, const tern_addr *a) {
   return TERN_OK;
 }
 
-void tern__conn_start_connect(tern_conn *c, const tern_addr *a) {
+int tern__conn_start_connect(tern_conn *c, const tern_addr *a) {
   tern_event ev = {.type = TERN_EV_RESOLVE};
   ev.resolve.addr = a;
   tern__conn_emit(c, &ev);
-  if (c->flags & F_FINAL) return;
-  int rc = backend_connect(c, a);
-  if (rc != TERN_OK) tern__conn_fail(c, rc, "connect failed");
+  if (c->flags & F_FINAL) return TERN_ECLOSED;
+  return backend_connect(c, a);
 }
 
 void tern_mgr_set_resolver(tern_mgr *m, const tern_name_resolver *r,

@@ -16,7 +16,8 @@
  * manager's flush (tern__conn_discard), never inside a backend callback.
  *
  * A backend without move(), and UDP, take the first address of the order
- * and connect c itself.
+ * that connects at once (a later failure does not move on) and connect
+ * c itself.
  *
  * Fault injection: "conn/blackhole" makes an attempt never finish (its
  * SYN goes nowhere), so tests can race a dead address deterministically.
@@ -188,26 +189,36 @@ static bool start_next(struct tern__happy *he) {
   return !(c->flags & F_FINAL);
 }
 
-/* No race (UDP, or a backend that cannot move): c connects to the first
- * address itself. */
+/* No race (UDP, or a backend that cannot move): c connects itself to the
+ * first address of the order that it can connect to at once (a UDP
+ * socket, or an address family with no route, fails right there). */
 static void connect_first(struct tern__happy *he) {
   tern_conn *c = he->c;
-  const tern_addr *pa = next_addr(he);
-  if (pa == NULL) {
-    maybe_fail(he);
-    return;
+  const tern_addr *pa;
+  while ((pa = next_addr(he)) != NULL) {
+    tern_addr a = *pa;
+    int rc = tern__conn_start_connect(c, &a); /* conmon records it */
+    if (c->flags & F_FINAL) return;
+    if (rc == TERN_OK) {
+      resolver_stop(c);
+      tern__happy_free(c);
+      return;
+    }
+    he->err = rc;
   }
-  tern_addr a = *pa;
-  resolver_stop(c);
-  tern__happy_free(c);
-  tern__conn_start_connect(c, &a); /* conmon records it (conn.c) */
+  maybe_fail(he);
+}
+
+/* The next step of the race, or of the plain connect. */
+static void advance(struct tern__happy *he) {
+  if (can_race(he->c)) start_next(he);
+  else connect_first(he);
 }
 
 static void begin(struct tern__happy *he) {
   he->racing = true;
   he->in_rd = false;
-  if (!can_race(he->c)) connect_first(he);
-  else if (he->natt == 0) start_next(he);
+  if (he->natt == 0) advance(he);
 }
 
 static void on_timer(tern_timer *t, void *ud) {
@@ -217,7 +228,7 @@ static void on_timer(tern_timer *t, void *ud) {
     begin(he); /* RFC 8305 3: the AAAA answer did not come in time */
     return;
   }
-  start_next(he); /* RFC 8305 5: the Connection Attempt Delay is over */
+  advance(he); /* RFC 8305 5: the Connection Attempt Delay is over */
 }
 
 static void take(tern_addr *dst, uint8_t *n, const tern_addr *a, size_t k,
@@ -248,7 +259,7 @@ void tern__happy_answer(tern_conn *c, int family, int err, const tern_addr *a,
   }
   if (all_answered(he)) c->flags &= ~(F_RESOLVING | F_RESOLVE_EXT);
   if (he->racing) { /* RFC 8305 3: late addresses join the race */
-    if (!tern_timer_active(he->timer)) start_next(he); /* delay is over */
+    if (!tern_timer_active(he->timer)) advance(he); /* delay is over */
     else maybe_fail(he);
     return;
   }

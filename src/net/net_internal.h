@@ -144,7 +144,9 @@ void tern__conn_flush_tx(tern_conn *c);
 bool tern__conn_cork(tern_conn *c);
 void tern__conn_uncork(tern_conn *c);
 void tern__conn_cork_drop(tern_conn *c);
-void tern__conn_start_connect(tern_conn *c, const tern_addr *a);
+/* RESOLVE, then connect c itself to a (TERN_ECLOSED: the handler ended
+ * it); an error leaves c as it was for the next address. */
+int tern__conn_start_connect(tern_conn *c, const tern_addr *a);
 
 /* conn_core.c: a connect finished (after fault injection), for c itself */
 void tern__conn_connected(tern_conn *c, int err);

@@ -516,6 +516,45 @@ static void test_thread_resolver(void **state) {
   assert_all_closed_once(&pool);
 }
 
+/* UDP to a name: no race; the first address of the order that connects
+ * at once. An IPv6 link-local address without a zone cannot be connected
+ * to (EINVAL, at once): the IPv4 one is taken. */
+static void test_udp_first_usable(void **state) {
+  (void)state;
+  tern_mgr *m = mgr_new(0, 0);
+  tern_mgr_set_conmon(m, true);
+  fake_res f = {0};
+  tern_mgr_set_resolver(m, &fr_ops, &f);
+  tern_addr ll;
+  assert_int_equal(tern_addr_parse_ip("fe80::1", 7, &ll), TERN_OK);
+  rec *r = rec_new(&pool);
+  tern_conn *c;
+  assert_int_equal(tern_connect(m, "udp://dual.test:9", rec_fn, r, &c), TERN_OK);
+  tern_addr a[2] = {ll, v4lo};
+  tern_conn_resolved_family(c, 0, TERN_OK, a, 2);
+  assert_true(run_until(m, connected, r, 1000));
+  assert_int_equal(r->events[TERN_EV_CONNECT], 1);
+  assert_int_equal(r->events[TERN_EV_RESOLVE], 2);
+  assert_int_equal(tern_conn_peer(c)->family, TERN_AF_INET);
+  assert_int_equal(tern_conn_peer(c)->port, 9);
+  tern_conmon *cm;
+  tern_conmon_info i = take_info(c, &cm);
+  assert_int_equal(i.result, TERN_OK);
+  assert_int_equal(i.nattempts, 2);
+  assert_int_not_equal(i.attempts[0].result, TERN_OK);
+  assert_int_not_equal(i.attempts[0].result, TERN_EINPROGRESS);
+  assert_int_equal(i.attempts[1].result, TERN_OK);
+  tern_conmon_free(cm);
+  /* both unusable: ERROR, one CLOSE */
+  r = rec_new(&pool);
+  assert_int_equal(tern_connect(m, "udp://dual.test:9", rec_fn, r, &c), TERN_OK);
+  tern_conn_resolved_family(c, 0, TERN_OK, &ll, 1);
+  assert_true(run_until(m, closed, r, 1000));
+  assert_int_not_equal(r->error, TERN_OK);
+  tern_mgr_free(m);
+  assert_all_closed_once(&pool);
+}
+
 /* The delays are clamped to RFC 8305's bounds. */
 static void test_limits_clamped(void **state) {
   (void)state;
@@ -546,6 +585,7 @@ int main(void) {
       cmocka_unit_test_setup(test_end_during_race, setup),
       cmocka_unit_test_setup(test_numeric_record, setup),
       cmocka_unit_test_setup(test_thread_resolver, setup),
+      cmocka_unit_test_setup(test_udp_first_usable, setup),
       cmocka_unit_test_setup(test_limits_clamped, setup),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
