@@ -7,7 +7,7 @@
 # so the client must time out on it and ask the next) to dnsmasq; DNS 0x20
 # (dnsmasq repeats the question's case: no mismatch); and tern_connect to
 # a name with A and AAAA records (happy eyeballs, RFC 8305) with conmon:
-# ::1 refusing, then ::1 silent (fault injection conn/blackhole).
+# ::1 refusing, then ::1 silent (a full accept queue drops the SYNs).
 # Usage: dns_dnsmasq.sh BUILD_DIR   (exit 77: skipped, dnsmasq missing)
 set -euo pipefail
 bindir=$1
@@ -85,34 +85,46 @@ start=$(date +%s%N)
 took=$(( ($(date +%s%N) - start) / 1000000 ))
 grep -qx 'a.test ok 10.1.2.3' "$tmp/out" || fail "failover answer"
 [ "$took" -ge 150 ] || fail "failover took ${took} ms: the dead server was not tried first?"
-# happy eyeballs: a TCP listener on 127.0.0.1 only, at a port nobody uses
-# on ::1 (so ::1 refuses)
-/usr/bin/python3 -c '
-import socket, sys, time
+# happy eyeballs: a TCP listener on 127.0.0.1 at a port nobody uses on
+# ::1, where ::1 either refuses (nothing there) or is silent (a listener
+# whose accept queue is full: Linux drops the SYNs, the connect hangs)
+peer() { # MODE (refuse|silent): prints the port, serves until killed
+  /usr/bin/python3 -c '
+import socket, sys
 while True:
     l = socket.socket(socket.AF_INET, socket.SOCK_STREAM); l.bind(("127.0.0.1", 0))
     p = l.getsockname()[1]
     s6 = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
     try:
-        s6.bind(("::1", p)); s6.close(); break
+        s6.bind(("::1", p)); break
     except OSError:
         l.close()
+if sys.argv[1] == "silent":
+    s6.listen(0)
+    fill = socket.create_connection(("::1", p)) # the queue is now full
+else:
+    s6.close()
 l.listen(16); print(p, flush=True)
 while True:
     c, _ = l.accept(); c.close()
-' >"$tmp/hport" &
-hpid=$!
-for _ in $(seq 50); do [ -s "$tmp/hport" ] && break; sleep 0.1; done
-hport=$(cat "$tmp/hport")
-[ -n "$hport" ] || fail "listener for happy eyeballs did not start"
-"$lookup" -s "127.0.0.1:$port" -c "$hport" he.test >"$tmp/out" || { kill $hpid; fail "connect to he.test"; }
-grep -qx 'he.test connect ok 127.0.0.1' "$tmp/out" || { kill $hpid; fail "he.test: not connected to 127.0.0.1"; }
+' "$1" >"$tmp/hport" &
+  hpid=$!
+  for _ in $(seq 50); do [ -s "$tmp/hport" ] && break; sleep 0.1; done
+  hport=$(cat "$tmp/hport")
+  [ -n "$hport" ] || fail "listener for happy eyeballs did not start"
+}
+hpid=
+trap 'cleanup; [ -n "$hpid" ] && kill $hpid 2>/dev/null || true' EXIT
+peer refuse
+"$lookup" -s "127.0.0.1:$port" -c "$hport" he.test >"$tmp/out" || fail "connect to he.test"
+grep -qx 'he.test connect ok 127.0.0.1' "$tmp/out" || fail "he.test: not connected to 127.0.0.1"
 grep -Eq '^conmon he.test .*ndns=2 attempts=::1/TERN_ECONNREFUSED@[0-9]+,127.0.0.1/TERN_OK@' "$tmp/out" ||
-  { kill $hpid; fail "he.test: conmon should show ::1 refused, then 127.0.0.1"; }
-# ::1 silent: the IPv4 attempt starts after the 250 ms attempt delay
-TERN_FI='conn/blackhole(..1)' "$lookup" -s "127.0.0.1:$port" -c "$hport" he.test >"$tmp/out" ||
-  { kill $hpid; fail "connect to he.test, ::1 silent"; }
-kill $hpid 2>/dev/null || true
+  fail "he.test: conmon should show ::1 refused, then 127.0.0.1"
+kill $hpid; wait $hpid 2>/dev/null || true
+# ::1 silent: the IPv4 attempt starts after the 250 ms attempt delay and
+# wins; the IPv6 one is cancelled (and recorded)
+peer silent
+"$lookup" -s "127.0.0.1:$port" -c "$hport" he.test >"$tmp/out" || fail "connect to he.test, ::1 silent"
 line=$(grep '^conmon he.test' "$tmp/out")
 echo "$line" | grep -Eq 'attempts=::1/TERN_ECANCELED@([0-9]+),127.0.0.1/TERN_OK@([0-9]+)$' ||
   fail "he.test: conmon should show ::1 cancelled, then 127.0.0.1: $line"
