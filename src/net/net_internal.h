@@ -4,7 +4,9 @@
  * frees closed connections), conn.c (the public per-connection calls),
  * conn_core.c (the tern_core_* calls a backend makes), conn_timer.c
  * (deadlines: connect, idle, drain; POLL), resolve.c (names on a helper
- * thread), backend_sock.c (host sockets).
+ * thread), happy.c (a client to a name: resolver answers, then racing
+ * attempts, RFC 8305), conmon.c (what a client's connect went through,
+ * tern/conmon.h), backend_sock.c (host sockets).
  *
  * Lifetime of a tern_conn:
  *   alloc -> (backend set up) -> linked into mgr->live, OPEN
