@@ -1,7 +1,8 @@
 /* fuzz/dns_msg.c: libFuzzer target for the DNS message reader
  * (src/proto/dns_msg.c): tern__dns_response_parse as the answer to
  * "example.com" A and AAAA (the id is taken from the input, so the checks
- * past it are reached), tern__dns_name_read at every offset, and
+ * past it are reached), tern__dns_question_exact (DNS 0x20),
+ * tern__dns_name_read at every offset, and
  * tern__dns_query_encode on the input as a name.
  *
  * Checked beyond "no crash": what a parse promises. TERN_OK means 1..8
@@ -45,9 +46,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   check_result(tern__dns_response_parse(data, size, id, "example.com",
                                         TERN__DNS_A, &r),
                &r, TERN_AF_INET);
-  check_result(tern__dns_response_parse(data, size, id, "example.com",
-                                        TERN__DNS_AAAA, &r),
-               &r, TERN_AF_INET6);
+  int rc6 = tern__dns_response_parse(data, size, id, "ExAmple.cOm",
+                                     TERN__DNS_AAAA, &r);
+  check_result(rc6, &r, TERN_AF_INET6);
+  /* DNS 0x20: the exact-spelling check of the question: true only when
+   * the question reads back as that very spelling (so never for another
+   * case of the same name) */
+  if (tern__dns_question_exact(data, size, "ExAmple.cOm")) {
+    char q[TERN__DNS_MAX_NAME + 1];
+    size_t off = TERN__DNS_HEADER;
+    CHECK(tern__dns_name_read(data, size, &off, q) == TERN_OK);
+    CHECK(strcmp(q, "ExAmple.cOm") == 0);
+    CHECK(!tern__dns_question_exact(data, size, "example.com"));
+    CHECK(tern__dns_question_exact(data, size, "ExAmple.cOm."));
+  }
 
   char name[TERN__DNS_MAX_NAME + 1];
   for (size_t at = 0; at < size && at < 600; at++) {

@@ -84,6 +84,13 @@ struct tern_backend {
   void (*close)(void *state, tern_conn *c, bool abort);
   /* Options (may be NULL: not supported). */
   int (*set_nodelay)(void *state, tern_conn *c, bool on);
+  /* Optional: hand the resources of connection from (a TCP client just
+   * connected) over to connection to (whose priv area is zeroed): from
+   * then on the backend reports for to, and from holds nothing (closing
+   * it is a no-op). Called from inside tern_core_connected(from). Happy
+   * eyeballs (RFC 8305) needs it to race attempts for one connection;
+   * NULL: connects to a name try the first address only. */
+  int (*move)(void *state, tern_conn *from, tern_conn *to);
 };
 
 /* The backend of host BSD sockets. */

@@ -10,7 +10,8 @@
  *
  * What it does: A and AAAA queries over UDP to the configured servers in
  * turn (each try from a fresh socket, so a fresh random source port, with
- * a random id: RFC 5452), a timeout per try that doubles each round, the
+ * a random id: RFC 5452, and the name in random letter case: DNS 0x20),
+ * a timeout per try from a retry policy (default: doubling each round), the
  * next server at once when one answers SERVFAIL or REFUSED; answers are
  * checked against the question asked and anything else is ignored. CNAME
  * chains are followed. Answers are cached for their TTL (capped), negative
@@ -46,6 +47,18 @@ typedef struct tern_dns_opts {
   uint32_t max_ttl;        /* seconds an answer is kept at most; 0: 3600 */
   uint32_t max_inflight;   /* different names being looked up at once (a
                               name asked again joins its lookup); 0: 64 */
+  /* Retries (tern/retry.h): try k (0 first) waits table_ms[k] for an
+   * answer (the last entry again past the table, less jitter_pct % at
+   * random) and goes to server k % nservers; after try conceal (0: the
+   * table's last entry) the lookup fails. The policy is copied; its
+   * table must outlive the client. NULL: from timeout_ms and attempts
+   * (attempts rounds over the servers, the wait doubling each round). */
+  const struct tern_retry_policy *retry;
+  /* DNS 0x20 (draft-vixie-dnsext-dns0x20) is on unless this is set: each
+   * try spells the name with random letter case and only an answer that
+   * repeats the question exactly is taken. A server that changes the case
+   * is asked without it from then on (stats: case_mismatch). */
+  bool no_case_random;
 } tern_dns_opts;
 
 /* The outcome of a lookup, called once, from the loop, never from inside
@@ -67,9 +80,10 @@ TERN_API void tern_dns_free(tern_dns *d);
 
 /* Make this client resolve the names of the manager's tern_connect calls
  * (instead of the getaddrinfo thread) until it is freed. Both families
- * are asked; the first IPv4 address is used if there is one, else the
- * first IPv6 one (happy eyeballs, RFC 8305, is not done yet). A name
- * that cannot be resolved fails the connect with the lookup's status. */
+ * are asked (AAAA and A apart, each answer handed on as it comes), and
+ * the connection races the addresses (happy eyeballs, RFC 8305: see
+ * tern_name_resolver in tern/net.h). A name that cannot be resolved
+ * fails the connect with the lookup's status. */
 TERN_API void tern_dns_use_for_connects(tern_dns *d);
 
 /* family: TERN_AF_INET (A), TERN_AF_INET6 (AAAA) or 0 (both). On an
@@ -85,6 +99,7 @@ typedef struct tern_dns_stats {
   uint64_t lookups, cache_hits, shared; /* shared: joined one in flight */
   uint64_t queries_sent, answers, timeouts, server_errors, ignored;
   uint64_t tcp_retries;                 /* truncated over UDP, asked over TCP */
+  uint64_t case_mismatch;               /* answers with the 0x20 case changed */
   size_t cached;                        /* entries in the cache now */
 } tern_dns_stats;
 TERN_API void tern_dns_get_stats(const tern_dns *d, tern_dns_stats *out);

@@ -16,6 +16,8 @@
  *
  * Faults wired in so far (each named where it acts):
  *   conn/connect  a TCP connect fails (TERN_ECONNREFUSED, asynchronously)
+ *   conn/blackhole  a happy-eyeballs connect attempt (tern_connect to a
+ *                 name, TCP) never finishes, as if its SYN went nowhere
  *   conn/send     tern_send/tern_sendv fail and the connection ends
  *                 (TERN_EPIPE), as if the peer had gone
  *   udp/rxdrop    a received datagram is dropped

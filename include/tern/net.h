@@ -110,6 +110,13 @@ typedef struct tern_limits {
   uint32_t drain_ms;   /* tern_close waits this long for the queue (10000) */
   uint32_t max_conns;  /* per listener, accepted connections alive (10000) */
   uint32_t backlog;    /* listen backlog (511) */
+  /* Happy eyeballs (RFC 8305) for client connects to a name: */
+  uint32_t attempt_delay_ms;    /* start the next address's attempt after
+                                   this long without an answer (250;
+                                   clamped to 100..2000, RFC 8305 5) */
+  uint32_t resolution_delay_ms; /* an IPv4 answer first waits this long
+                                   for the IPv6 one (50; at most 1000,
+                                   RFC 8305 3) */
 } tern_limits;
 
 typedef struct tern_mgr_opts {
@@ -139,12 +146,19 @@ TERN_API void tern_mgr_get_limits(const tern_mgr *m, tern_limits *out);
  * this count when it ends; its memory is released right after its CLOSE
  * event, which the loop delivers in the same or the next iteration. */
 TERN_API size_t tern_mgr_count(const tern_mgr *m);
-/* Call fn for each connection alive, in creation order. fn may close or
+/* Call fn for each user connection alive (system ones, see
+ * tern_conn_set_system, are skipped), in creation order. fn may close or
  * abort any connection (a closed one not yet visited is skipped) and may
  * call tern_mgr_foreach again; connections opened meanwhile are visited
  * too. */
 TERN_API void tern_mgr_foreach(tern_mgr *m,
                                void (*fn)(tern_conn *c, void *arg), void *arg);
+/* The same over the system connections only. */
+TERN_API void tern_mgr_foreach_system(tern_mgr *m,
+                                      void (*fn)(tern_conn *c, void *arg),
+                                      void *arg);
+/* System connections alive (tern_mgr_count counts them too). */
+TERN_API size_t tern_mgr_count_system(const tern_mgr *m);
 /* Find a connection by id (O(n); for cross-thread hand-offs). */
 TERN_API tern_conn *tern_mgr_find(tern_mgr *m, uint64_t id);
 
@@ -249,6 +263,13 @@ TERN_API int tern_conn_set_tx_max(tern_conn *c, size_t max);
 /* Listener: cap on accepted connections alive; accepting pauses at the
  * cap (new peers wait in the backlog) and resumes when one closes. */
 TERN_API void tern_conn_set_max_conns(tern_conn *listener, uint32_t max);
+/* System connections (the analog of lws's "system" vhost): the helpers'
+ * own connections (the DNS client's queries, SNTP) mark themselves so, and
+ * so may an application's housekeeping. tern_mgr_foreach never visits
+ * them (tern_mgr_foreach_system does), and their metrics carry the label
+ * system. Accepted connections inherit their listener's mark. */
+TERN_API void tern_conn_set_system(tern_conn *c, bool on);
+TERN_API bool tern_conn_is_system(const tern_conn *c);
 /* TCP_NODELAY on/off (on by default for tern's connections). */
 TERN_API int tern_conn_set_nodelay(tern_conn *c, bool on);
 
@@ -267,9 +288,18 @@ TERN_API struct tern_fi *tern_mgr_fi(const tern_mgr *m);
 
 /* ---- name resolution for tern_connect ---------------------------- */
 
-/* Who turns the host of a tern_connect URL into an address. By default a
+/* Who turns the host of a tern_connect URL into addresses. By default a
  * getaddrinfo() call on a helper thread (TERN_ENABLE_RESOLVER_THREAD);
- * tern_dns_use_for_connects() (tern/dns.h) installs the DNS client. */
+ * tern_dns_use_for_connects() (tern/dns.h) installs the DNS client.
+ *
+ * With the addresses, a TCP connect to a name races attempts (happy
+ * eyeballs, RFC 8305): IPv6 and IPv4 addresses interleaved, IPv6 first
+ * (4); the next attempt starts after attempt_delay_ms or as soon as one
+ * fails (5); the first to connect wins and the others are cancelled. An
+ * IPv4 answer that comes before the IPv6 one waits resolution_delay_ms
+ * for it (3); addresses that come later join the race. TERN_EV_RESOLVE
+ * fires before each attempt with its address. UDP connects use the first
+ * address of that order. */
 typedef struct tern_name_resolver {
   /* Resolve host (not NUL-terminated) for c. Later, from the loop and
    * never inside start, call tern_conn_resolved exactly once unless
@@ -288,6 +318,13 @@ TERN_API void tern_mgr_set_resolver(tern_mgr *m, const tern_name_resolver *r,
 /* The answer for a connection being resolved: err TERN_OK and the address
  * (with the port) to connect to, or the error that fails the connect. */
 TERN_API void tern_conn_resolved(tern_conn *c, int err, const tern_addr *a);
+/* The answer for one family as soon as it is known, so happy eyeballs
+ * can start early: family TERN_AF_INET6 or TERN_AF_INET, each exactly
+ * once (err or n 0: none of that family), in either order; or family 0:
+ * every address at once (the answer is complete). Ports are taken from
+ * the URL; at most 8 addresses per family are used. */
+TERN_API void tern_conn_resolved_family(tern_conn *c, int family, int err,
+                                        const tern_addr *a, size_t n);
 
 #ifdef __cplusplus
 }

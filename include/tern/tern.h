@@ -7,6 +7,7 @@
 #include "tern/port.h"
 #include "tern/loop.h"
 #include "tern/net.h"
+#include "tern/conmon.h"
 #include "tern/backend.h"
 #include "tern/http.h"
 #include "tern/ws.h"

@@ -99,6 +99,18 @@ static bool name_eq(const char *a, const char *b) {
   return true;
 }
 
+bool tern__dns_question_exact(const uint8_t *msg, size_t len,
+                              const char *name) {
+  char text[TERN__DNS_MAX_NAME + 1];
+  size_t off = TERN__DNS_HEADER;
+  if (msg == NULL || name == NULL || len < TERN__DNS_HEADER ||
+      name_walk(msg, len, &off, text) != TERN_OK)
+    return false;
+  size_t nt = strlen(text), nn = strlen(name);
+  if (nn > 0 && name[nn - 1] == '.') nn--;
+  return nt == nn && memcmp(text, name, nn) == 0;
+}
+
 /* ---- the query ---------------------------------------------------------- */
 
 long tern__dns_query_encode(uint8_t *buf, size_t cap, uint16_t id,

@@ -76,6 +76,12 @@ int tern__dns_response_parse(const uint8_t *msg, size_t len, uint16_t id,
                              const char *name, uint16_t qtype,
                              tern__dns_result *out);
 
+/* True when msg's question name is spelled exactly as name (letter case
+ * included; a final dot on name aside): DNS 0x20 needs the server to
+ * repeat the question as asked. msg has passed tern__dns_response_parse. */
+bool tern__dns_question_exact(const uint8_t *msg, size_t len,
+                              const char *name);
+
 /* Read the possibly compressed name at msg[*off] (RFC 1035 4.1.4) as
  * dotted text without a final dot ("" for the root) into out (at least
  * TERN__DNS_MAX_NAME + 1 bytes); *off moves past the name as it appears

@@ -415,6 +415,17 @@ static void ipb_close(void *state, tern_conn *c, bool abort) {
   kick(s);
 }
 
+/* Happy eyeballs: the pcb of a won attempt becomes to's. */
+static int ipb_move(void *state, tern_conn *from, tern_conn *to) {
+  (void)state;
+  ipb_conn *a = PC(from), *b = PC(to);
+  *b = *a;
+  b->c = to;
+  if (b->tcp) tern_tcp_set_arg(b->tcp, to);
+  memset(a, 0, sizeof(*a));
+  return TERN_OK;
+}
+
 static int ipb_set_nodelay(void *state, tern_conn *c, bool on) {
   (void)state;
   ipb_conn *ic = PC(c);
@@ -442,6 +453,7 @@ static const tern_backend ip_backend = {
     .shutdown = ipb_shutdown,
     .close = ipb_close,
     .set_nodelay = ipb_set_nodelay,
+    .move = ipb_move,
 };
 
 const tern_backend *tern_backend_ip(void) { return &ip_backend; }

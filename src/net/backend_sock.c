@@ -335,6 +335,23 @@ static int sock_set_nodelay(void *state, tern_conn *c, bool on) {
   return TERN_OK;
 }
 
+/* Happy eyeballs: the socket of a won attempt becomes to's. */
+static int sock_move(void *state, tern_conn *from, tern_conn *to) {
+  sock_conn *a = SC(from), *b = SC(to);
+  int fd = a->fd;
+  if (a->io) tern_io_stop(a->io);
+  a->io = NULL;
+  a->fd = -1;
+  memset(b, 0, sizeof(*b));
+  b->udp = a->udp;
+  int rc = watch(state, to, fd);
+  if (rc != TERN_OK) {
+    close(fd);
+    b->fd = -1;
+  }
+  return rc;
+}
+
 /* ---- readiness ----------------------------------------------------- */
 
 static void on_retry(tern_timer *t, void *ud) {
@@ -501,6 +518,7 @@ static const tern_backend sock_backend = {
     .shutdown = sock_shutdown,
     .close = sock_close,
     .set_nodelay = sock_set_nodelay,
+    .move = sock_move,
 };
 
 const tern_backend *tern_backend_sock(void) { return &sock_backend; }

@@ -72,12 +72,17 @@ int tern_listen(tern_mgr *m, const char *url, tern_conn_fn fn, void *ud,
  * once for numeric hosts). Returns a tern_err; nothing is emitted. */
 static int backend_connect(tern_conn *c, const tern_addr *a) {
   c->peer = *a;
+  int idx = c->cm ? tern__cm_attempt_start(c, a) : -1;
   int rc = (c->flags & F_UDP) ? BE(c)->connect_udp(BS(c), c, a)
                               : BE(c)->connect_tcp(BS(c), c, a);
-  if (rc != TERN_OK) return rc;
+  if (rc != TERN_OK) {
+    if (c->cm) tern__cm_attempt_end(c, idx, rc);
+    return rc;
+  }
   c->flags |= F_BACKEND;
   if (c->flags & F_UDP) {
     c->flags |= F_CONNECTED;
+    if (c->cm) tern__cm_connected(c, TERN_OK);
     tern__conn_pend(c, P_CONNECT);
   } else {
     c->flags |= F_CONNECTING;
@@ -85,28 +90,12 @@ static int backend_connect(tern_conn *c, const tern_addr *a) {
   return TERN_OK;
 }
 
-void tern__conn_start_connect(tern_conn *c, const tern_addr *a) {
+int tern__conn_start_connect(tern_conn *c, const tern_addr *a) {
   tern_event ev = {.type = TERN_EV_RESOLVE};
   ev.resolve.addr = a;
   tern__conn_emit(c, &ev);
-  if (c->flags & F_FINAL) return;
-  int rc = backend_connect(c, a);
-  if (rc != TERN_OK) tern__conn_fail(c, rc, "connect failed");
-}
-
-void tern__conn_resolved(tern_conn *c, int err, const tern_addr *a) {
-  c->flags &= ~(F_RESOLVING | F_RESOLVE_EXT);
-  if (err != TERN_OK) {
-    tern__conn_fail(c, err, "name resolution failed");
-    return;
-  }
-  tern__conn_start_connect(c, a);
-}
-
-void tern_conn_resolved(tern_conn *c, int err, const tern_addr *a) {
-  if (c == NULL || !(c->flags & F_RESOLVING) || (c->flags & F_FINAL)) return;
-  if (err == TERN_OK && a == NULL) err = TERN_EINVAL;
-  tern__conn_resolved(c, err, a);
+  if (c->flags & F_FINAL) return TERN_ECLOSED;
+  return backend_connect(c, a);
 }
 
 void tern_mgr_set_resolver(tern_mgr *m, const tern_name_resolver *r,
@@ -127,9 +116,14 @@ int tern_connect(tern_mgr *m, const char *url, tern_conn_fn fn, void *ud,
   tern_conn *c = tern__conn_alloc(m, F_CLIENT | (udp ? F_UDP : 0), fn, ud);
   if (c == NULL) return TERN_ENOMEM;
   c->start_ms = tern_loop_now(m->loop);
-  if (host_addr(&u, &a) == TERN_OK) {
+  bool numeric = host_addr(&u, &a) == TERN_OK;
+  /* a name: resolving and racing (happy.c) */
+  rc = numeric ? TERN_OK
+               : tern__happy_new(c, u.host.ptr, u.host.len, u.port);
+  if (rc == TERN_OK && m->conmon_all) rc = tern__cm_new(c);
+  if (rc == TERN_OK && numeric) {
     rc = backend_connect(c, &a);
-  } else {
+  } else if (rc == TERN_OK) {
     rc = m->names ? m->names->start(m->names_ctx, c, u.host.ptr, u.host.len,
                                     u.port)
                   : tern__resolve_start(c, u.host.ptr, u.host.len, u.port, udp);
@@ -476,6 +470,18 @@ bool tern_conn_is_listener(const tern_conn *c) {
 bool tern_conn_is_udp(const tern_conn *c) { return (c->flags & F_UDP) != 0; }
 bool tern_conn_is_client(const tern_conn *c) {
   return (c->flags & F_CLIENT) != 0;
+}
+
+void tern_conn_set_system(tern_conn *c, bool on) {
+  if (c == NULL || (c->flags & F_FINAL) || on == ((c->flags & F_SYSTEM) != 0))
+    return;
+  c->flags ^= F_SYSTEM;
+  if (on) c->mgr->nsystem++;
+  else c->mgr->nsystem--;
+}
+
+bool tern_conn_is_system(const tern_conn *c) {
+  return (c->flags & F_SYSTEM) != 0;
 }
 
 void tern_conn_set_half_close(tern_conn *c, bool on) {

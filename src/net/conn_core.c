@@ -33,7 +33,7 @@ tern_conn *tern_core_accept_begin(tern_conn *l) {
   tern_mgr *m = l->mgr;
   if ((l->flags & F_FINAL) || m->freeing || l->nchildren >= l->max_conns)
     return NULL;
-  tern_conn *c = tern__conn_alloc(m, 0, l->fn, l->ud);
+  tern_conn *c = tern__conn_alloc(m, l->flags & F_SYSTEM, l->fn, l->ud);
   if (c == NULL) return NULL;
   c->local = l->local;
   c->listener = l; /* counted in tern_core_accept_commit */
@@ -63,6 +63,14 @@ void tern_core_connected(tern_conn *c, int err) {
   if (c->flags & F_FINAL) return;
   if (err == TERN_OK && tern_fi_hit(c->mgr->fi, "conn/connect"))
     err = TERN_ECONNREFUSED; /* fault injection */
+  if (c->flags & F_ATTEMPT) /* one of a happy-eyeballs race (happy.c) */
+    tern__happy_attempt_done(c, err);
+  else
+    tern__conn_connected(c, err);
+}
+
+void tern__conn_connected(tern_conn *c, int err) {
+  if (c->cm) tern__cm_connected(c, err);
   c->flags &= ~F_CONNECTING;
   if (err != TERN_OK) {
     tern__conn_fail(c, err, "connect failed");
@@ -150,6 +158,7 @@ static void received_buffered(tern_conn *c, const uint8_t *p, size_t len) {
 void tern_core_received(tern_conn *c, const void *data, size_t len,
                         const tern_addr *from) {
   if (c->flags & F_FINAL) return;
+  if (c->cm && len > 0) tern__cm_first_byte(c);
   c->last_io = tern_loop_now(c->mgr->loop);
   if (c->flags & F_UDP) {
     received_datagram(c, data, len, from);
@@ -177,6 +186,10 @@ void tern_core_writable(tern_conn *c) {
 
 void tern_core_closed(tern_conn *c, int err) {
   if (c->flags & F_FINAL) return;
+  if (c->flags & F_ATTEMPT) { /* still connecting: the attempt failed */
+    tern__happy_attempt_done(c, err ? err : TERN_ECONNRESET);
+    return;
+  }
   if (err == TERN_OK) {
     tern__conn_finish(c, TERN_OK);
     return;

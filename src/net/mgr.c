@@ -22,6 +22,8 @@ static const tern_limits default_limits = {
     .drain_ms = 10000,
     .max_conns = 10000,
     .backlog = 511,
+    .attempt_delay_ms = 250,   /* RFC 8305 5 */
+    .resolution_delay_ms = 50, /* RFC 8305 3 */
 };
 
 static void limits_merge(tern_limits *dst, const tern_limits *src) {
@@ -35,6 +37,13 @@ static void limits_merge(tern_limits *dst, const tern_limits *src) {
   if (src->drain_ms) dst->drain_ms = src->drain_ms;
   if (src->max_conns) dst->max_conns = src->max_conns;
   if (src->backlog) dst->backlog = src->backlog;
+  if (src->attempt_delay_ms) dst->attempt_delay_ms = src->attempt_delay_ms;
+  if (src->resolution_delay_ms)
+    dst->resolution_delay_ms = src->resolution_delay_ms;
+  /* RFC 8305 5: not below 100 ms (10 ms is the hard floor), not above 2 s */
+  if (dst->attempt_delay_ms < 100) dst->attempt_delay_ms = 100;
+  if (dst->attempt_delay_ms > 2000) dst->attempt_delay_ms = 2000;
+  if (dst->resolution_delay_ms > 1000) dst->resolution_delay_ms = 1000;
 }
 
 static void mgr_flush(tern_timer *t, void *ud);
@@ -104,17 +113,29 @@ void tern_mgr_get_limits(const tern_mgr *m, tern_limits *out) {
 /* fn may end any connection, not only the one it is given: conn_unlink
  * moves the walk's cursor past a connection it removes, so the walk never
  * follows a removed connection's links (into the closing list). */
-void tern_mgr_foreach(tern_mgr *m, void (*fn)(tern_conn *, void *),
-                      void *arg) {
+static void walk(tern_mgr *m, void (*fn)(tern_conn *, void *), void *arg,
+                 uint32_t system) {
   struct tern__walk w = {m->live_head, m->walks};
   m->walks = &w;
   while (w.next != NULL) {
     tern_conn *c = w.next;
     w.next = c->next;
-    fn(c, arg);
+    if ((c->flags & F_SYSTEM) == system) fn(c, arg);
   }
   m->walks = w.up;
 }
+
+void tern_mgr_foreach(tern_mgr *m, void (*fn)(tern_conn *, void *),
+                      void *arg) {
+  walk(m, fn, arg, 0);
+}
+
+void tern_mgr_foreach_system(tern_mgr *m, void (*fn)(tern_conn *, void *),
+                             void *arg) {
+  walk(m, fn, arg, F_SYSTEM);
+}
+
+size_t tern_mgr_count_system(const tern_mgr *m) { return m->nsystem; }
 
 tern_conn *tern_mgr_find(tern_mgr *m, uint64_t id) {
   for (tern_conn *c = m->live_head; c != NULL; c = c->next)
@@ -144,6 +165,8 @@ tern_conn *tern__conn_alloc(tern_mgr *m, uint32_t flags, tern_conn_fn fn,
 
 /* Free a connection the user never saw (set-up failed before OPEN). */
 void tern__conn_free_unseen(tern_conn *c) {
+  tern__happy_free(c);
+  if (c->cm) tern__cm_free(c);
   tern__conn_timers_free(c);
   tern_buf_free(&c->rx);
   tern_buf_free(&c->tx);
@@ -158,6 +181,7 @@ void tern__conn_link(tern_conn *c) {
   else m->live_head = c;
   m->live_tail = c;
   m->count++;
+  if (c->flags & F_SYSTEM) m->nsystem++;
 }
 
 static void conn_unlink(tern_conn *c) {
@@ -170,6 +194,7 @@ static void conn_unlink(tern_conn *c) {
   else m->live_tail = c->prev;
   c->prev = c->next = NULL;
   m->count--;
+  if (c->flags & F_SYSTEM) m->nsystem--;
 }
 
 /* Deliver an event, unless the connection is finished (then only CLOSE,
@@ -197,10 +222,11 @@ void tern__conn_pend(tern_conn *c, uint8_t what) {
 /* A listener's children outlive it; forget it so they do not reach back. */
 static void listener_orphan_children(tern_conn *l) {
   for (tern_conn *c = l->mgr->live_head; c != NULL; c = c->next)
-    if (c->listener == l) c->listener = NULL;
+    if (!(c->flags & F_CLIENT) && c->listener == l) c->listener = NULL;
 }
 
 static void child_gone(tern_conn *c) {
+  if (c->flags & F_CLIENT) return; /* the union holds its race state */
   tern_conn *l = c->listener;
   if (l == NULL) return;
   c->listener = NULL;
@@ -224,6 +250,8 @@ void tern__conn_finish(tern_conn *c, int reason) {
     if (!(c->flags & F_RESOLVE_EXT)) tern__resolve_cancel(c);
     else if (m->names) m->names->cancel(m->names_ctx, c);
   }
+  tern__happy_free(c); /* attempts still racing are cancelled */
+  if (c->cm) tern__cm_connected(c, reason ? reason : TERN_ECANCELED);
   tern__conn_timers_free(c);
   if (c->flags & F_BACKEND) {
     c->flags &= ~F_BACKEND;
@@ -272,7 +300,25 @@ static void deliver_close(tern_conn *c) {
   tern_buf_free(&c->rx);
   tern_buf_free(&c->tx);
   tern__conn_emit(c, &ev);
+  if (c->cm) tern__cm_free(c); /* not taken, not kept */
   free(c);
+}
+
+/* End a connection that was never linked (a happy-eyeballs attempt): its
+ * backend resources go now, its memory with the next flush (never inside
+ * the backend callback that may be running for it). */
+void tern__conn_discard(tern_conn *c) {
+  tern_mgr *m = c->mgr;
+  c->flags |= F_FINAL;
+  c->fn = NULL;
+  tern__conn_timers_free(c);
+  if (c->flags & F_BACKEND) {
+    c->flags &= ~F_BACKEND;
+    m->be->close(m->be_state, c, (c->flags & F_ABORT) != 0);
+  }
+  c->next = m->closing;
+  m->closing = c;
+  schedule_flush(m);
 }
 
 /* Deliver what is owed, then CLOSE and free finished connections. Handlers

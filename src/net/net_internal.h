@@ -4,7 +4,9 @@
  * frees closed connections), conn.c (the public per-connection calls),
  * conn_core.c (the tern_core_* calls a backend makes), conn_timer.c
  * (deadlines: connect, idle, drain; POLL), resolve.c (names on a helper
- * thread), backend_sock.c (host sockets).
+ * thread), happy.c (a client to a name: resolver answers, then racing
+ * attempts, RFC 8305), conmon.c (what a client's connect went through,
+ * tern/conmon.h), backend_sock.c (host sockets).
  *
  * Lifetime of a tern_conn:
  *   alloc -> (backend set up) -> linked into mgr->live, OPEN
@@ -46,6 +48,9 @@ enum {
   F_BACKEND = 1u << 18,   /* the backend holds resources for this conn */
   F_ABORT = 1u << 19,
   F_RESOLVE_EXT = 1u << 20, /* resolving with mgr->names, not the thread */
+  F_ATTEMPT = 1u << 21,   /* a hidden happy-eyeballs attempt (happy.c):
+                             never linked, no events, ud is its race */
+  F_SYSTEM = 1u << 22,    /* a helper's connection (tern_conn_set_system) */
 };
 
 /* Notifications owed to a connection, delivered by the flush. */
@@ -62,8 +67,12 @@ struct tern_conn {
   tern_conn_fn fn;
   void *ud;
   uint64_t id;
-  tern_conn *listener; /* accepted conns: the listener while it lives */
-  struct tern__resolve_req *resolve;
+  union { /* one or the other (F_CLIENT tells), to keep the conn small */
+    tern_conn *listener; /* accepted conns: the listener while it lives */
+    struct tern__happy *happy; /* F_CLIENT to a name: resolving, racing
+                                  (the resolver thread's request in it) */
+  };
+  struct tern_conmon *cm;    /* recording (conmon.c), NULL: not */
   tern_timer *deadline; /* connect / idle / drain; in deadline_mem, made on
                            first use */
   tern_timer *poller;   /* POLL; created on first use */
@@ -110,6 +119,8 @@ struct tern_mgr {
   uint8_t *cork;       /* TERN_NET_CORK_BYTES, made on first use */
   size_t cork_len;
   size_t count;
+  size_t nsystem;     /* live connections flagged F_SYSTEM */
+  bool conmon_all;    /* client connections record (tern_mgr_set_conmon) */
   uint64_t next_id;
   struct tern__resolver *resolver;    /* the getaddrinfo thread */
   const tern_name_resolver *names;    /* set: used instead of it */
@@ -128,18 +139,51 @@ void tern__conn_pend(tern_conn *c, uint8_t what);
 void tern__conn_finish(tern_conn *c, int reason);
 void tern__conn_fail(tern_conn *c, int err, const char *msg);
 
+void tern__conn_discard(tern_conn *c);
+
 /* conn.c */
 void tern__conn_flush_tx(tern_conn *c);
 bool tern__conn_cork(tern_conn *c);
 void tern__conn_uncork(tern_conn *c);
 void tern__conn_cork_drop(tern_conn *c);
-void tern__conn_start_connect(tern_conn *c, const tern_addr *a);
+/* RESOLVE, then connect c itself to a (TERN_ECLOSED: the handler ended
+ * it); an error leaves c as it was for the next address. */
+int tern__conn_start_connect(tern_conn *c, const tern_addr *a);
+
+/* conn_core.c: a connect finished (after fault injection), for c itself */
+void tern__conn_connected(tern_conn *c, int err);
+
+/* happy.c: resolving and racing for a client connection to a name. */
+#define TERN__HE_PER_FAMILY 8
+int tern__happy_new(tern_conn *c, const char *host, size_t len, uint16_t port);
+void tern__happy_free(tern_conn *c);
+/* family 0: everything (final); else one family's answer. */
+void tern__happy_answer(tern_conn *c, int family, int err, const tern_addr *a,
+                        size_t n);
+/* An attempt (F_ATTEMPT) finished connecting. */
+void tern__happy_attempt_done(tern_conn *att, int err);
+const char *tern__happy_host(const tern_conn *c);
+/* The record was taken: attempts in flight no longer point into it. */
+void tern__happy_forget_cm(tern_conn *c);
+/* Where the resolver thread's request is kept (NULL: no race state). */
+struct tern__resolve_req **tern__happy_resolve_slot(tern_conn *c);
+
+/* conmon.c: recording; every call is made only when c->cm is set. */
+int tern__cm_new(tern_conn *c);
+void tern__cm_free(tern_conn *c);
+void tern__cm_dns(tern_conn *c, int family, int err, const tern_addr *a,
+                  size_t n);
+int tern__cm_attempt_start(tern_conn *c, const tern_addr *a);
+void tern__cm_attempt_end(tern_conn *c, int idx, int result);
+void tern__cm_connected(tern_conn *c, int err);
+void tern__cm_first_byte(tern_conn *c);
 
 /* conn_timer.c */
 void tern__conn_arm_deadline(tern_conn *c);
 void tern__conn_timers_free(tern_conn *c);
 
-/* resolve.c: getaddrinfo on a helper thread, one per manager, lazily. */
+/* resolve.c: getaddrinfo on a helper thread, one per manager, lazily;
+ * the answer (every address) goes to tern__happy_answer. */
 struct tern__resolve_req;
 int tern__resolve_start(tern_conn *c, const char *host, size_t host_len,
                         uint16_t port, int udp);
@@ -147,7 +191,6 @@ void tern__resolve_cancel(tern_conn *c);
 void tern__resolver_free(tern_mgr *m);
 int tern__resolve_sync(const char *host, size_t host_len, uint16_t port,
                        int udp, tern_addr *out);
-/* Called on the loop thread when a name is resolved (err) or not. */
-void tern__conn_resolved(tern_conn *c, int err, const tern_addr *a);
+
 
 #endif /* TERN_NET_INTERNAL_H */

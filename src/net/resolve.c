@@ -2,7 +2,8 @@
  *
  * getaddrinfo() blocks, so each manager starts one resolver thread on first
  * use; requests go to it through a bounded mailbox and answers come back
- * with tern_loop_call(). A request carries copies of what the thread needs
+ * with tern_loop_call() to happy.c, which races them (RFC 8305). A
+ * request carries copies of what the thread needs
  * and a pointer to its connection that only the loop thread touches: closing
  * the connection sets it to NULL, and the answer is then just freed. The
  * async DNS client of the proto layer will replace this for devices.
@@ -23,13 +24,15 @@
 
 #define RESOLVE_QUEUE 64
 #define HOST_MAX 255 /* RFC 1035 2.3.4: names are at most 255 octets */
+#define ADDRS_MAX (2 * TERN__HE_PER_FAMILY) /* kept for happy eyeballs */
 
 struct tern__resolve_req {
   tern_conn *c; /* loop thread only; NULL once the connection is gone */
   uint16_t port;
   int udp;
   int err;
-  tern_addr addr;
+  size_t naddrs;
+  tern_addr addrs[ADDRS_MAX];
   char host[HOST_MAX + 1];
 };
 
@@ -60,7 +63,10 @@ static int addr_from_ai(const struct addrinfo *ai, uint16_t port,
   return TERN_EAFNOSUPPORT;
 }
 
-static int lookup(const char *host, uint16_t port, int udp, tern_addr *out) {
+/* Every address of host (at most max, in getaddrinfo's order, which is
+ * RFC 6724's); *n gets how many. */
+static int lookup(const char *host, uint16_t port, int udp, tern_addr *out,
+                  size_t max, size_t *n) {
   struct addrinfo hints, *res = NULL;
   memset(&hints, 0, sizeof(hints));
   hints.ai_family = AF_UNSPEC;
@@ -72,11 +78,11 @@ static int lookup(const char *host, uint16_t port, int udp, tern_addr *out) {
     rc = getaddrinfo(host, NULL, &hints, &res);
   }
   if (rc != 0 || res == NULL) return rc == EAI_MEMORY ? TERN_ENOMEM : TERN_ERESOLVE;
-  int err = TERN_ERESOLVE;
-  for (const struct addrinfo *ai = res; ai && err != TERN_OK; ai = ai->ai_next)
-    err = addr_from_ai(ai, port, out);
+  *n = 0;
+  for (const struct addrinfo *ai = res; ai && *n < max; ai = ai->ai_next)
+    if (addr_from_ai(ai, port, &out[*n]) == TERN_OK) (*n)++;
   freeaddrinfo(res);
-  return err;
+  return *n ? TERN_OK : TERN_ERESOLVE;
 }
 
 int tern__resolve_sync(const char *host, size_t host_len, uint16_t port,
@@ -85,7 +91,8 @@ int tern__resolve_sync(const char *host, size_t host_len, uint16_t port,
   if (host_len == 0 || host_len > HOST_MAX) return TERN_ERESOLVE;
   memcpy(name, host, host_len);
   name[host_len] = '\0';
-  return lookup(name, port, udp, out);
+  size_t n;
+  return lookup(name, port, udp, out, 1, &n);
 }
 
 static void resolve_done(tern_loop *loop, void *arg, int status) {
@@ -93,8 +100,9 @@ static void resolve_done(tern_loop *loop, void *arg, int status) {
   (void)loop;
   if (status == TERN_OK && req->c != NULL) {
     tern_conn *c = req->c;
-    c->resolve = NULL;
-    tern__conn_resolved(c, req->err, &req->addr);
+    struct tern__resolve_req **slot = tern__happy_resolve_slot(c);
+    if (slot) *slot = NULL;
+    tern__happy_answer(c, 0, req->err, req->addrs, req->naddrs);
   }
   free(req);
 }
@@ -105,7 +113,8 @@ static void resolver_main(void *arg) {
   while (tern_mbox_fetch(r->mbox, &msg, TERN_WAIT_FOREVER) == TERN_OK) {
     struct tern__resolve_req *req = msg;
     if (req == NULL) break; /* stop */
-    req->err = lookup(req->host, req->port, req->udp, &req->addr);
+    req->err = lookup(req->host, req->port, req->udp, req->addrs, ADDRS_MAX,
+                      &req->naddrs);
     /* The loop's call queue is bounded; wait for room rather than drop. */
     int rc;
     while ((rc = tern_loop_call(r->loop, resolve_done, req)) == TERN_ENOSPC &&
@@ -144,7 +153,9 @@ int tern__resolve_start(tern_conn *c, const char *host, size_t host_len,
   return TERN_ENOTSUP;
 #else
   struct tern__resolver *r;
+  struct tern__resolve_req **slot = tern__happy_resolve_slot(c);
   if (host_len == 0 || host_len > HOST_MAX) return TERN_EURL;
+  if (slot == NULL) return TERN_EINVAL;
   int rc = resolver_get(c->mgr, &r);
   if (rc != TERN_OK) return rc;
   struct tern__resolve_req *req = calloc(1, sizeof(*req));
@@ -158,14 +169,15 @@ int tern__resolve_start(tern_conn *c, const char *host, size_t host_len,
     free(req);
     return TERN_EBUSY; /* too many names being resolved at once */
   }
-  c->resolve = req;
+  *slot = req;
   return TERN_OK;
 #endif
 }
 
 void tern__resolve_cancel(tern_conn *c) {
-  if (c->resolve) c->resolve->c = NULL;
-  c->resolve = NULL;
+  struct tern__resolve_req **slot = tern__happy_resolve_slot(c);
+  if (slot && *slot) (*slot)->c = NULL;
+  if (slot) *slot = NULL;
   c->flags &= ~F_RESOLVING;
 }
 

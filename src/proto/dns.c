@@ -12,9 +12,17 @@
  *   of sending again.
  * - A sub-query makes tries: try k goes to server k % nservers from a
  *   fresh UDP connection (fresh random port) with a fresh random id, and
- *   waits timeout << (k / nservers). SERVFAIL, REFUSED and truncated
- *   answers move on to the next try at once; an answer that does not
- *   match is counted and ignored. After attempts rounds: TERN_ETIMEDOUT.
+ *   waits what the retry policy (tern/retry.h) says for try k: by default
+ *   timeout << (k / nservers), attempts rounds over the servers. SERVFAIL,
+ *   REFUSED and truncated answers move on to the next try at once; an
+ *   answer that does not match is counted and ignored. After the last
+ *   try: TERN_ETIMEDOUT.
+ * - DNS 0x20 (draft-vixie-dnsext-dns0x20): each try spells the name with
+ *   random letter case, and the answer's question must repeat it exactly
+ *   (a forger must guess the case too, about one bit per letter). A server
+ *   that answers with the case changed is noted and asked without it from
+ *   then on (the fallback: some servers lowercase the question); that
+ *   answer itself is not used and the next try starts at once.
  * - Answers (and negative answers with an SOA) go to an LRU cache keyed by
  *   (lowercased name, type), bounded by cache_max per type.
  * - Callbacks run from the loop only: answers known at once (cache, IP
@@ -29,8 +37,10 @@
 #include "tern/fi.h"
 #include "tern/loop.h"
 #include "tern/port.h"
+#include "tern/retry.h"
 
 #define MAX_SERVERS 8
+#define MAX_TRIES 64 /* entries of the default retry table */
 #define MAX_OUT (2 * TERN__DNS_MAX_ADDRS)
 
 typedef struct cache_entry {
@@ -53,6 +63,7 @@ typedef struct subq {
   size_t naddrs;
   tern_addr addrs[TERN__DNS_MAX_ADDRS];
   uint16_t id;
+  bool mixed;          /* the current try's name has random case (0x20) */
   unsigned tries;
   unsigned refusals;   /* tries answered SERVFAIL, REFUSED, truncated */
   size_t srv;          /* server of the current try */
@@ -61,6 +72,7 @@ typedef struct subq {
   tern_timer *timer;
   size_t qlen;
   uint8_t query[TERN__DNS_HEADER + TERN__DNS_MAX_NAME + 8];
+  char qname[TERN__DNS_MAX_NAME + 1]; /* as sent, case and all */
 } subq;
 
 typedef struct lookup {
@@ -89,7 +101,11 @@ struct tern_dns {
   tern_mgr *m;
   tern_loop *loop;
   tern_addr servers[MAX_SERVERS];
+  bool no0x20[MAX_SERVERS]; /* answered with the case changed: plain */
   size_t nservers;
+  bool case_random;         /* DNS 0x20 on */
+  tern_retry_policy retry;  /* the user's, or the default below */
+  uint32_t table[MAX_TRIES];
   uint32_t timeout_ms, attempts, cache_max, max_ttl;
   lookup *inflight;
   size_t ninflight;   /* bounded by max_inflight */
@@ -103,13 +119,13 @@ struct tern_dns {
   tern_dns_stats st;
 };
 
-/* A tern_connect waiting for its name. */
+/* A tern_connect waiting for its name: an AAAA and an A lookup, each
+ * handed to the connection as it comes (happy eyeballs, RFC 8305 3). */
 typedef struct conn_req {
   struct conn_req *next;
   tern_dns *d;
   tern_conn *c;
-  uint16_t port;
-  tern_dns_query *q;
+  tern_dns_query *q6, *q4; /* NULL once answered */
 } conn_req;
 
 /* ---- configuration ------------------------------------------------------ */
@@ -344,6 +360,17 @@ static void on_answer(subq *sq, const uint8_t *p, size_t len) {
   tern_dns *d = sq->lk->d;
   tern__dns_result r;
   int rc = tern__dns_response_parse(p, len, sq->id, sq->lk->name, sq->qtype, &r);
+  if (rc != TERN_EPROTO && sq->mixed &&
+      !tern__dns_question_exact(p, len, sq->qname)) {
+    /* Our question, but not spelled as asked: a server that does not
+     * keep the case (or a forger who could not guess it). The answer is
+     * not used; that server is asked without 0x20 from now on. */
+    d->st.case_mismatch++;
+    d->no0x20[sq->srv] = true;
+    sq->refusals++;
+    subq_try(sq);
+    return;
+  }
   switch (rc) {
   case TERN_OK:
   case TERN_ERESOLVE:
@@ -427,6 +454,7 @@ static void subq_tcp(subq *sq) {
     tern_timer_start(sq->timer, 0, 0); /* the next try, from the loop */
     return;
   }
+  tern_conn_set_system(sq->conn, true);
   tern_timer_start(sq->timer, d->timeout_ms, 0);
 }
 
@@ -437,31 +465,56 @@ static void on_try_timeout(tern_timer *t, void *ud) {
   subq_try(sq);
 }
 
+/* draft-vixie-dnsext-dns0x20 4: each letter upper or lower case at
+ * random (one random bit per letter). */
+static bool spell_random(char *out, const char *name) {
+  uint8_t bits[32];
+  size_t n = strlen(name);
+  if (tern_random(bits, sizeof(bits)) != TERN_OK) {
+    memcpy(out, name, n + 1);
+    return false; /* no entropy: the plain name */
+  }
+  for (size_t i = 0; i <= n; i++) {
+    char ch = name[i];
+    if (ch >= 'a' && ch <= 'z' && (bits[(i / 8) % 32] >> (i % 8) & 1))
+      ch = (char)(ch - 32);
+    out[i] = ch;
+  }
+  return true;
+}
+
 static void subq_try(subq *sq) {
   lookup *lk = sq->lk;
   tern_dns *d = lk->d;
   subq_drop_conn(sq);
-  unsigned round = sq->tries / (unsigned)d->nservers;
-  if (round >= d->attempts) { /* every try refused, or some not answered */
+  /* the policy's table gives each try's wait; conceal bounds the retries
+   * (0: as many tries as the table has entries) */
+  unsigned last = d->retry.conceal ? d->retry.conceal : d->retry.n - 1u;
+  if (sq->tries > last) { /* every try refused, or some not answered */
     subq_done(sq, sq->refusals == sq->tries ? TERN_EAGAIN : TERN_ETIMEDOUT);
     return;
   }
+  uint16_t k = sq->tries > UINT16_MAX ? UINT16_MAX : (uint16_t)sq->tries;
+  uint64_t wait = tern_retry_next(&d->retry, &k, NULL);
   sq->srv = sq->tries % d->nservers;
   const tern_addr *srv = &d->servers[sq->srv];
   sq->tries++;
   sq->tcp = false;
   /* RFC 5452 9.2: an unpredictable id; the port comes from a new socket */
   if (tern_random(&sq->id, sizeof(sq->id)) != TERN_OK) sq->id ^= 0x5a5a;
+  sq->mixed = d->case_random && !d->no0x20[sq->srv] &&
+              spell_random(sq->qname, lk->name);
+  if (!sq->mixed) memcpy(sq->qname, lk->name, strlen(lk->name) + 1);
   long n = tern__dns_query_encode(sq->query, sizeof(sq->query), sq->id,
-                                  lk->name, sq->qtype);
+                                  sq->qname, sq->qtype);
   char url[TERN_ADDR_STRLEN + 8];
   memcpy(url, "udp://", 6);
-  uint64_t wait = (uint64_t)d->timeout_ms << (round < 6 ? round : 6);
   if (n <= 0 || tern_addr_format(srv, true, url + 6, sizeof(url) - 6) < 0 ||
       tern_connect(d->m, url, on_udp, sq, &sq->conn) != TERN_OK) {
     sq->conn = NULL; /* cannot ask this one: the next try, from the loop */
     wait = 0;
   }
+  if (sq->conn) tern_conn_set_system(sq->conn, true); /* the helper's own */
   sq->qlen = n > 0 ? (size_t)n : 0;
   tern_timer_start(sq->timer, wait, 0);
 }
@@ -479,6 +532,7 @@ int tern_dns_new(tern_mgr *m, const tern_dns_opts *o, tern_dns **out) {
   d->cache_max = o && o->cache_max ? o->cache_max : 128;
   d->max_ttl = o && o->max_ttl ? o->max_ttl : 3600;
   d->max_inflight = o && o->max_inflight ? o->max_inflight : 64;
+  d->case_random = !(o && o->no_case_random);
   int rc = TERN_OK;
   if (o && o->servers) {
     rc = servers_from_list(d, o->servers);
@@ -489,6 +543,22 @@ int tern_dns_new(tern_mgr *m, const tern_dns_opts *o, tern_dns **out) {
       tern_addr_parse("127.0.0.1:53", 12, &d->servers[0]);
       d->nservers = 1;
     }
+  }
+  if (rc == TERN_OK && o && o->retry) {
+    if (o->retry->table_ms == NULL || o->retry->n == 0) rc = TERN_EINVAL;
+    else d->retry = *o->retry;
+  } else if (rc == TERN_OK) {
+    /* the default: attempts rounds over the servers, each round's wait
+     * twice the last (RFC 1035 4.2.1, RFC 1536 1), no jitter */
+    uint64_t tries = (uint64_t)d->attempts * d->nservers;
+    if (tries > MAX_TRIES) tries = MAX_TRIES;
+    for (size_t k = 0; k < tries; k++) {
+      size_t round = k / d->nservers;
+      uint64_t w = (uint64_t)d->timeout_ms << (round < 6 ? round : 6);
+      d->table[k] = w > UINT32_MAX ? UINT32_MAX : (uint32_t)w;
+    }
+    d->retry = (tern_retry_policy){d->table, (uint16_t)tries,
+                                   (uint16_t)(tries - 1), 0};
   }
   if (rc == TERN_OK) rc = tern_timer_new(d->loop, &d->ready_timer, on_ready, d);
   if (rc != TERN_OK) {
@@ -694,28 +764,42 @@ static void conn_req_unlink(conn_req *r) {
     }
 }
 
-static void on_conn_addrs(tern_dns_query *q, int status, const tern_addr *a,
-                          size_t n, void *ud) {
+static void conn_answer(tern_dns_query *q, int status, const tern_addr *a,
+                        size_t n, void *ud) {
   conn_req *r = ud;
-  (void)q;
-  conn_req_unlink(r);
   tern_conn *c = r->c;
-  tern_addr pick;
-  if (status == TERN_OK) {
-    size_t i = 0;
-    while (i < n && a[i].family != TERN_AF_INET) i++;
-    pick = a[i < n ? i : 0];
-    pick.port = r->port;
+  int family = q == r->q6 ? TERN_AF_INET6 : TERN_AF_INET;
+  if (family == TERN_AF_INET6) r->q6 = NULL;
+  else r->q4 = NULL;
+  if (r->q6 == NULL && r->q4 == NULL) {
+    conn_req_unlink(r);
+    free(r);
   }
   if (status == TERN_EAGAIN) status = TERN_ERESOLVE;
+  /* may end c, whose cancel then finds r gone or the other query */
+  tern_conn_resolved_family(c, family, status, a, status == TERN_OK ? n : 0);
+}
+
+static conn_req *conn_req_find(tern_dns *d, tern_conn *c) {
+  for (conn_req *r = d->conn_reqs; r; r = r->next)
+    if (r->c == c) return r;
+  return NULL;
+}
+
+static void conn_resolve_cancel(void *ctx, tern_conn *c) {
+  conn_req *r = conn_req_find(ctx, c);
+  if (r == NULL) return;
+  conn_req_unlink(r);
+  if (r->q6) tern_dns_cancel(r->q6);
+  if (r->q4) tern_dns_cancel(r->q4);
   free(r);
-  tern_conn_resolved(c, status, status == TERN_OK ? &pick : NULL);
 }
 
 static int conn_resolve_start(void *ctx, tern_conn *c, const char *host,
                               size_t len, uint16_t port) {
   tern_dns *d = ctx;
   char name[TERN__DNS_MAX_NAME + 1];
+  (void)port; /* the connection puts it on the addresses */
   if (len > TERN__DNS_MAX_NAME) return TERN_EINVAL;
   memcpy(name, host, len);
   name[len] = '\0';
@@ -723,8 +807,11 @@ static int conn_resolve_start(void *ctx, tern_conn *c, const char *host,
   if (r == NULL) return TERN_ENOMEM;
   r->d = d;
   r->c = c;
-  r->port = port;
-  int rc = tern_dns_lookup(d, name, 0, on_conn_addrs, r, &r->q);
+  int rc = tern_dns_lookup(d, name, TERN_AF_INET6, conn_answer, r, &r->q6);
+  if (rc == TERN_OK) {
+    rc = tern_dns_lookup(d, name, TERN_AF_INET, conn_answer, r, &r->q4);
+    if (rc != TERN_OK) tern_dns_cancel(r->q6);
+  }
   if (rc != TERN_OK) {
     free(r);
     return rc == TERN_EINVAL ? TERN_ERESOLVE : rc;
@@ -732,17 +819,6 @@ static int conn_resolve_start(void *ctx, tern_conn *c, const char *host,
   r->next = d->conn_reqs;
   d->conn_reqs = r;
   return TERN_OK;
-}
-
-static void conn_resolve_cancel(void *ctx, tern_conn *c) {
-  tern_dns *d = ctx;
-  for (conn_req *r = d->conn_reqs; r; r = r->next) {
-    if (r->c != c) continue;
-    conn_req_unlink(r);
-    tern_dns_cancel(r->q);
-    free(r);
-    return;
-  }
 }
 
 static const tern_name_resolver dns_names = {

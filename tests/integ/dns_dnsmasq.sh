@@ -4,7 +4,10 @@
 # (negative answer), a name asked twice at once (shared), an answer too
 # big for UDP (truncated, then TCP), and failover
 # from a server that does not answer (a port nobody listens on... first,
-# so the client must time out on it and ask the next) to dnsmasq.
+# so the client must time out on it and ask the next) to dnsmasq; DNS 0x20
+# (dnsmasq repeats the question's case: no mismatch); and tern_connect to
+# a name with A and AAAA records (happy eyeballs, RFC 8305) with conmon:
+# ::1 refusing, then ::1 silent (a full accept queue drops the SYNs).
 # Usage: dns_dnsmasq.sh BUILD_DIR   (exit 77: skipped, dnsmasq missing)
 set -euo pipefail
 bindir=$1
@@ -43,6 +46,7 @@ for attempt in 1 2 3 4 5; do
     --listen-address=127.0.0.1 --port="$port" --pid-file="$tmp/pid" \
     --local=/test/ --host-record=a.test,10.1.2.3 \
     --host-record=dual.test,10.1.2.4,2001:db8::4 --host-record=v6.test,2001:db8::6 \
+    --host-record=he.test,127.0.0.1,::1 \
     --cname=www.test,dual.test $(for i in $(seq 1 40); do printf -- '--host-record=big.test,10.0.1.%d ' "$i"; done) \
     --log-queries --log-facility="$tmp/log" 2>"$tmp/err" &
   pid=$!
@@ -62,6 +66,8 @@ grep -qx 'dual.test ok 2001:db8::4 10.1.2.4' "$tmp/out" || fail "AAAA and A (v6 
 [ "$(grep -c '^www.test ok 2001:db8::4 10.1.2.4$' "$tmp/out")" = 2 ] || fail "CNAME"
 grep -qx 'v6.test ok 2001:db8::6' "$tmp/out" || fail "AAAA only"
 grep -q 'shared=1' "$tmp/out" || fail "www.test asked twice should share one lookup"
+grep -q 'case_mismatch=0' "$tmp/out" || fail "dnsmasq changed the case of a 0x20 question"
+grep -Eq 'query\[A+\] [a-z0-9.]*[A-Z]' "$tmp/log" || fail "no 0x20 (mixed case) query in the dnsmasq log"
 
 "$lookup" -s "127.0.0.1:$port" -4 v6.test nope.test >"$tmp/out" && fail "expected failures"
 grep -qx 'v6.test error TERN_ERESOLVE' "$tmp/out" || fail "no A record"
@@ -79,4 +85,50 @@ start=$(date +%s%N)
 took=$(( ($(date +%s%N) - start) / 1000000 ))
 grep -qx 'a.test ok 10.1.2.3' "$tmp/out" || fail "failover answer"
 [ "$took" -ge 150 ] || fail "failover took ${took} ms: the dead server was not tried first?"
-echo "PASS: DNS client against dnsmasq (failover in ${took} ms)"
+# happy eyeballs: a TCP listener on 127.0.0.1 at a port nobody uses on
+# ::1, where ::1 either refuses (nothing there) or is silent (a listener
+# whose accept queue is full: Linux drops the SYNs, the connect hangs)
+peer() { # MODE (refuse|silent): prints the port, serves until killed
+  /usr/bin/python3 -c '
+import socket, sys
+while True:
+    l = socket.socket(socket.AF_INET, socket.SOCK_STREAM); l.bind(("127.0.0.1", 0))
+    p = l.getsockname()[1]
+    s6 = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    try:
+        s6.bind(("::1", p)); break
+    except OSError:
+        l.close()
+if sys.argv[1] == "silent":
+    s6.listen(0)
+    fill = socket.create_connection(("::1", p)) # the queue is now full
+else:
+    s6.close()
+l.listen(16); print(p, flush=True)
+while True:
+    c, _ = l.accept(); c.close()
+' "$1" >"$tmp/hport" &
+  hpid=$!
+  for _ in $(seq 50); do [ -s "$tmp/hport" ] && break; sleep 0.1; done
+  hport=$(cat "$tmp/hport")
+  [ -n "$hport" ] || fail "listener for happy eyeballs did not start"
+}
+hpid=
+trap 'cleanup; [ -n "$hpid" ] && kill $hpid 2>/dev/null || true' EXIT
+peer refuse
+"$lookup" -s "127.0.0.1:$port" -c "$hport" he.test >"$tmp/out" || fail "connect to he.test"
+grep -qx 'he.test connect ok 127.0.0.1' "$tmp/out" || fail "he.test: not connected to 127.0.0.1"
+grep -Eq '^conmon he.test .*ndns=2 attempts=::1/TERN_ECONNREFUSED@[0-9]+,127.0.0.1/TERN_OK@' "$tmp/out" ||
+  fail "he.test: conmon should show ::1 refused, then 127.0.0.1"
+kill $hpid; wait $hpid 2>/dev/null || true
+# ::1 silent: the IPv4 attempt starts after the 250 ms attempt delay and
+# wins; the IPv6 one is cancelled (and recorded)
+peer silent
+"$lookup" -s "127.0.0.1:$port" -c "$hport" he.test >"$tmp/out" || fail "connect to he.test, ::1 silent"
+line=$(grep '^conmon he.test' "$tmp/out")
+echo "$line" | grep -Eq 'attempts=::1/TERN_ECANCELED@([0-9]+),127.0.0.1/TERN_OK@([0-9]+)$' ||
+  fail "he.test: conmon should show ::1 cancelled, then 127.0.0.1: $line"
+t1=$(echo "$line" | sed -E 's/.*::1\/TERN_ECANCELED@([0-9]+),.*/\1/')
+t2=$(echo "$line" | sed -E 's/.*127.0.0.1\/TERN_OK@([0-9]+)$/\1/')
+[ $((t2 - t1)) -ge 240 ] || fail "he.test: second attempt ${t2} ms after the first at ${t1}: not the 250 ms delay"
+echo "PASS: DNS client against dnsmasq (failover in ${took} ms; happy eyeballs: $line)"

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cmocka.h>
 
@@ -24,6 +25,8 @@ typedef struct fake {
   int port;
   int queries;
   bool servfail_all; /* this server answers SERVFAIL to everything */
+  bool lower_reply;  /* repeats the question in lower case (no 0x20) */
+  char asked[TERN__DNS_MAX_NAME + 1]; /* the last name, as spelled */
 } fake;
 
 static tern_mgr *m;
@@ -46,6 +49,11 @@ static void fake_answer(fake *f, const uint8_t *q, size_t qlen) {
   if (qlen < 12 || tern__dns_name_read(q, qlen, &off, name) != TERN_OK ||
       qlen < off + 4)
     return;
+  /* decide on the lower-case name; the reply repeats the question as
+   * it came (DNS 0x20), unless lower_reply */
+  memcpy(f->asked, name, sizeof(name));
+  for (char *p = name; *p; p++)
+    if (*p >= 'A' && *p <= 'Z') *p = (char)(*p + 32);
   unsigned id = (unsigned)(q[0] << 8 | q[1]);
   unsigned qtype = (unsigned)(q[off] << 8 | q[off + 1]);
   size_t qend = off + 4;
@@ -57,6 +65,7 @@ static void fake_answer(fake *f, const uint8_t *q, size_t qlen) {
   else if (strncmp(name, "silent.", 7) == 0) return;
   else if (strncmp(name, "nx.", 3) == 0) rcode = 3, soa = true;
   else if (qtype == TERN__DNS_A) addr = true;
+  else if (strncmp(name, "lo.", 3) == 0) addr = true; /* ::1 */
   else soa = true; /* NODATA for AAAA */
   if (strncmp(name, "spoof.", 6) == 0) { /* a forged answer first */
     uint8_t bad[512];
@@ -75,8 +84,20 @@ static void fake_answer(fake *f, const uint8_t *q, size_t qlen) {
   u16(b, &n, ns);
   u16(b, &n, 0);
   memcpy(b + n, q + 12, qend - 12);
+  if (f->lower_reply)
+    for (size_t i = n; i < n + qend - 12 - 4; i++)
+      if (b[i] >= 'A' && b[i] <= 'Z') b[i] = (uint8_t)(b[i] + 32);
   n += qend - 12;
-  if (addr) {
+  if (addr && qtype == TERN__DNS_AAAA) { /* lo.*: ::1 */
+    u16(b, &n, 0xC00C);
+    u16(b, &n, TERN__DNS_AAAA);
+    u16(b, &n, 1);
+    u32(b, &n, 60);
+    u16(b, &n, 16);
+    memset(b + n, 0, 15);
+    b[n + 15] = 1;
+    n += 16;
+  } else if (addr) {
     u16(b, &n, 0xC00C);
     u16(b, &n, TERN__DNS_A);
     u16(b, &n, 1);
@@ -417,6 +438,131 @@ static void test_faults(void **state) {
   assert_int_equal(open_dns("127.0.0.1:%d", 1000), TERN_OK);
 }
 
+/* DNS 0x20: the name goes out in random case, and the answer, repeating
+ * it exactly, is taken. */
+static bool is_lower(const char *p) {
+  for (; *p; p++)
+    if (*p >= 'A' && *p <= 'Z') return false;
+  return true;
+}
+
+#define LONG_NAME "abcdefghijklmnopqrstuvwxyz.test"
+
+static void test_case_random(void **state) {
+  (void)state;
+  got g = {0}, g2 = {0};
+  char first[TERN__DNS_MAX_NAME + 1];
+  assert_int_equal(lookup(LONG_NAME, TERN_AF_INET, &g, NULL), TERN_OK);
+  run_until(&g.calls, 1, 3000);
+  assert_int_equal(g.status, TERN_OK);
+  assert_true(strcasecmp(srv[0].asked, LONG_NAME) == 0);
+  assert_false(is_lower(srv[0].asked)); /* all 26 lower: 2^-26 */
+  strcpy(first, srv[0].asked);
+  tern_dns_flush(dns);
+  assert_int_equal(lookup(LONG_NAME, TERN_AF_INET, &g2, NULL), TERN_OK);
+  run_until(&g2.calls, 1, 3000);
+  assert_int_equal(g2.status, TERN_OK);
+  assert_string_not_equal(first, srv[0].asked); /* a new spelling */
+  assert_int_equal(stats().case_mismatch, 0);
+}
+
+/* A server that lowercases the question: that answer is not used, the
+ * server is asked again at once without 0x20, and stays so. */
+static void test_case_fallback(void **state) {
+  (void)state;
+  srv[0].lower_reply = true;
+  got g = {0}, g2 = {0};
+  uint64_t t0 = tern_clock_ms();
+  assert_int_equal(lookup(LONG_NAME, TERN_AF_INET, &g, NULL), TERN_OK);
+  run_until(&g.calls, 1, 3000);
+  assert_int_equal(g.status, TERN_OK);
+  assert_true(tern_clock_ms() - t0 < 900); /* not after the 1 s timeout */
+  assert_int_equal(srv[0].queries, 2);
+  assert_true(is_lower(srv[0].asked));
+  assert_int_equal(stats().case_mismatch, 1);
+  assert_int_equal(lookup("zyxwvutsrqponmlkjihgfedcba.test", TERN_AF_INET, &g2, NULL),
+                   TERN_OK);
+  run_until(&g2.calls, 1, 3000);
+  assert_int_equal(g2.status, TERN_OK);
+  assert_int_equal(srv[0].queries, 3);
+  assert_true(is_lower(srv[0].asked));
+  assert_int_equal(stats().case_mismatch, 1);
+}
+
+static void test_case_off(void **state) {
+  (void)state;
+  tern_dns_free(dns);
+  char servers[64];
+  snprintf(servers, sizeof(servers), "127.0.0.1:%d", srv[0].port);
+  tern_dns_opts o = {.servers = servers, .no_case_random = true};
+  assert_int_equal(tern_dns_new(m, &o, &dns), TERN_OK);
+  got g = {0};
+  assert_int_equal(lookup(LONG_NAME, TERN_AF_INET, &g, NULL), TERN_OK);
+  run_until(&g.calls, 1, 3000);
+  assert_int_equal(g.status, TERN_OK);
+  assert_string_equal(srv[0].asked, LONG_NAME);
+}
+
+/* A retry policy (tern/retry.h): its table gives each try's wait, conceal
+ * the number of retries; tries alternate over the servers. */
+static void test_retry_policy(void **state) {
+  (void)state;
+  tern_dns_free(dns);
+  static const uint32_t table[] = {30, 60, 90};
+  tern_retry_policy p = {table, 3, 2, 0};
+  char servers[64];
+  snprintf(servers, sizeof(servers), "127.0.0.1:%d,127.0.0.1:%d", srv[0].port,
+           srv[1].port);
+  tern_dns_opts o = {.servers = servers, .retry = &p};
+  assert_int_equal(tern_dns_new(m, &o, &dns), TERN_OK);
+  got g = {0};
+  uint64_t t0 = tern_clock_ms();
+  assert_int_equal(lookup("silent.test", TERN_AF_INET, &g, NULL), TERN_OK);
+  run_until(&g.calls, 1, 5000);
+  uint64_t took = tern_clock_ms() - t0;
+  assert_int_equal(g.status, TERN_ETIMEDOUT);
+  assert_int_equal(srv[0].queries, 2); /* tries 0 and 2 */
+  assert_int_equal(srv[1].queries, 1); /* try 1 */
+  assert_int_equal(stats().timeouts, 3);
+  assert_true(took >= 170 && took < 2000); /* 30 + 60 + 90 */
+  /* conceal 0: as many tries as the table has entries (one here) */
+  tern_dns_free(dns);
+  static const uint32_t one[] = {20};
+  tern_retry_policy p2 = {one, 1, 0, 0};
+  o.retry = &p2;
+  assert_int_equal(tern_dns_new(m, &o, &dns), TERN_OK);
+  got g2 = {0};
+  assert_int_equal(lookup("silent.other.test", TERN_AF_INET, &g2, NULL), TERN_OK);
+  run_until(&g2.calls, 1, 3000);
+  assert_int_equal(g2.status, TERN_ETIMEDOUT);
+  assert_int_equal(srv[0].queries + srv[1].queries, 4);
+  tern_dns_free(dns);
+  tern_retry_policy bad = {NULL, 0, 0, 0};
+  o.retry = &bad;
+  assert_int_equal(tern_dns_new(m, &o, &dns), TERN_EINVAL);
+  assert_int_equal(open_dns("127.0.0.1:%d", 1000), TERN_OK); /* for teardown */
+}
+
+/* The client's own connections are system ones: a walk over the user's
+ * connections (here the two fake servers) does not see them. */
+static void count_one(tern_conn *c, void *arg) {
+  (void)c;
+  (*(int *)arg)++;
+}
+
+static void test_system_conns(void **state) {
+  (void)state;
+  got g = {0};
+  assert_int_equal(lookup("silent.test", 0, &g, NULL), TERN_OK);
+  int user = 0, sys = 0;
+  tern_mgr_foreach(m, count_one, &user);
+  tern_mgr_foreach_system(m, count_one, &sys);
+  assert_int_equal(user, 2);
+  assert_int_equal(sys, 2); /* AAAA and A, one try each */
+  assert_int_equal(tern_mgr_count_system(m), 2);
+  assert_int_equal(tern_mgr_count(m), 4);
+}
+
 /* tern_connect to a name, resolved by this client. */
 typedef struct cstate {
   int connects, errors, closes, err;
@@ -446,12 +592,29 @@ static void test_connects(void **state) {
   assert_int_equal(tern_listen(m, "tcp://127.0.0.1:0", listener_fn, NULL, &l), TERN_OK);
   char url[64];
   tern_dns_use_for_connects(dns);
-  /* a name the fake server maps to 127.0.0.1 */
+  /* a name the fake server maps to ::1 and 127.0.0.1, with a listener
+   * on 127.0.0.1 only: happy eyeballs tries ::1 first (refused), then
+   * 127.0.0.1 at once; conmon records both and the DNS answers */
   snprintf(url, sizeof(url), "tcp://lo.test:%d", tern_conn_local(l)->port);
-  assert_int_equal(tern_connect(m, url, conn_fn, &ok, NULL), TERN_OK);
+  tern_conn *oc;
+  assert_int_equal(tern_connect(m, url, conn_fn, &ok, &oc), TERN_OK);
+  assert_int_equal(tern_conn_conmon_enable(oc), TERN_OK);
   run_until(&ok.connects, 1, 3000);
   assert_int_equal(ok.connects, 1);
   assert_int_equal(srv[0].queries, 2); /* A and AAAA */
+  assert_int_equal(tern_conn_peer(oc)->family, TERN_AF_INET);
+  tern_conmon *cm = tern_conn_conmon_take(oc);
+  tern_conmon_info ci;
+  tern_conmon_get(cm, &ci);
+  assert_int_equal(ci.result, TERN_OK);
+  assert_string_equal(ci.host, "lo.test");
+  assert_int_equal(ci.ndns, 2);
+  assert_true(ci.dns6_us > 0 && ci.dns4_us > 0);
+  assert_int_equal(ci.nattempts, 2);
+  assert_int_equal(ci.attempts[0].addr.family, TERN_AF_INET6);
+  assert_int_equal(ci.attempts[0].result, TERN_ECONNREFUSED);
+  assert_int_equal(ci.attempts[1].result, TERN_OK);
+  tern_conmon_free(cm);
   /* no such name: ERROR with TERN_ERESOLVE, then one CLOSE */
   assert_int_equal(tern_connect(m, "tcp://nx.test:80", conn_fn, &nx, NULL), TERN_OK);
   run_until(&nx.closes, 1, 3000);
@@ -494,6 +657,11 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_connects, setup, teardown),
       cmocka_unit_test_setup_teardown(test_faults, setup, teardown),
       cmocka_unit_test_setup_teardown(test_inflight_bounded, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_case_random, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_case_fallback, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_case_off, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_retry_policy, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_system_conns, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

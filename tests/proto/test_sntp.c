@@ -258,6 +258,11 @@ static void test_timeouts(void **state) {
   srv[1].mode = UNSYNC;
   uint64_t t0 = tern_clock_ms();
   tern_sntp *s = start("127.0.0.1:%d,127.0.0.1:%d", 50, true);
+  /* the client's sockets are system connections: a walk over the user's
+   * (the two fake servers) does not meet them */
+  tern_loop_poll(tern_mgr_loop(m), 5);
+  assert_int_equal(tern_mgr_count_system(m), 2);
+  assert_int_equal(tern_mgr_count(m), 4);
   run_until_samples(1, 5000);
   uint64_t took = tern_clock_ms() - t0;
   assert_int_equal(sn.last.status, TERN_ETIMEDOUT);
