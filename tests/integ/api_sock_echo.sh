@@ -84,7 +84,7 @@ if [ -x "$DNSMASQ" ]; then
   sed -n 3p "$work/names.out" | grep -qx 'error TERN_ERESOLVE' || fail "NXDOMAIN: $(cat "$work/names.out")"
   sed -n 4p "$work/names.out" | grep -qE '^10\.0\.1\.[0-9]+( 10\.0\.1\.[0-9]+){7}$' || fail "big (TCP): $(cat "$work/names.out")"
   sed -n 5p "$work/names.out" | grep -qx '10.9.8.7' || fail "literal: $(cat "$work/names.out")"
-  grep -q 'query\[A\] big.test' "$work/dlog" || fail "dnsmasq saw no query for big.test"
+  grep -qi 'query\[A\] big.test' "$work/dlog" || fail "dnsmasq saw no query for big.test"
   stop
   kill $dpid; wait $dpid 2>/dev/null; dpid=
   echo "ok: names over the stack from dnsmasq: A, CNAME, NXDOMAIN, 40 records over TCP"

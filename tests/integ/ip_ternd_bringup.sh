@@ -79,7 +79,7 @@ echo "OPERATIONAL after $(awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN{printf "%.
 [ -n "$ok" ] || fail "not OPERATIONAL within 15 s of the lease: $(cat "$work/status")"
 grep -q '"ntp":{"synced":true' "$work/status" || fail "status without an NTP sync: $(cat "$work/status")"
 grep -q '"stratum":10' "$work/status" || fail "not chrony's stratum: $(cat "$work/status")"
-grep -q "query\[A\] ntp.test" "$work/dnsmasq.log" || fail "dnsmasq saw no query for ntp.test"
+grep -qi "query\[A\] ntp.test" "$work/dnsmasq.log" || fail "dnsmasq saw no query for ntp.test"
 echo "ok: lease $leased, ntp.test resolved by dnsmasq, synced with chronyd, OPERATIONAL"
 kill -TERM $pid
 wait $pid; rc=$?
