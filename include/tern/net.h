@@ -265,6 +265,30 @@ struct tern_fi;
 TERN_API void tern_mgr_set_fi(tern_mgr *m, struct tern_fi *fi);
 TERN_API struct tern_fi *tern_mgr_fi(const tern_mgr *m);
 
+/* ---- metrics (tern/metrics.h) ------------------------------------- */
+
+struct tern_metrics;
+/* Report into reg (not owned; it must outlive the manager or be detached
+ * first with NULL): tern_connections_opened_total, _closed_total and
+ * tern_connections_active by kind (tcp_listen, tcp_accepted, tcp_client,
+ * udp) and class (user, system), tern_net_bytes_total by dir and class,
+ * tern_connect_failures_total by class. The protocols on this manager
+ * (HTTP, WebSocket, DNS) report into it too. Unset, each point costs a
+ * NULL test. TERN_ENOMEM if the metrics cannot be made (nothing
+ * changes then). Loop thread. */
+TERN_API int tern_mgr_set_metrics(tern_mgr *m, struct tern_metrics *reg);
+TERN_API struct tern_metrics *tern_mgr_metrics(const tern_mgr *m);
+
+/* ---- system connections ------------------------------------------ */
+
+/* A helper's own connection (DNS, SNTP, DHCP: lws's "system" vhost):
+ * labelled class="system" in the metrics. Set it right after the call
+ * that made the connection (before returning to the loop) so it is
+ * counted as system from the start; accepted connections take their
+ * listener's. */
+TERN_API void tern_conn_set_system(tern_conn *c, bool on);
+TERN_API bool tern_conn_is_system(const tern_conn *c);
+
 /* ---- name resolution for tern_connect ---------------------------- */
 
 /* Who turns the host of a tern_connect URL into an address. By default a

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "net/net_internal.h"
+#include "tern/metrics.h"
 
 #define BE(c) ((c)->mgr->be)
 #define BS(c) ((c)->mgr->be_state)
@@ -33,7 +34,7 @@ tern_conn *tern_core_accept_begin(tern_conn *l) {
   tern_mgr *m = l->mgr;
   if ((l->flags & F_FINAL) || m->freeing || l->nchildren >= l->max_conns)
     return NULL;
-  tern_conn *c = tern__conn_alloc(m, 0, l->fn, l->ud);
+  tern_conn *c = tern__conn_alloc(m, l->flags & F_SYSTEM, l->fn, l->ud);
   if (c == NULL) return NULL;
   c->local = l->local;
   c->listener = l; /* counted in tern_core_accept_commit */
@@ -151,6 +152,7 @@ void tern_core_received(tern_conn *c, const void *data, size_t len,
                         const tern_addr *from) {
   if (c->flags & F_FINAL) return;
   c->last_io = tern_loop_now(c->mgr->loop);
+  if (c->mgr->mx) tern_metric_add(c->mgr->mx->bytes_in[TERN__MX_CLASS(c)], (int64_t)len);
   if (c->flags & F_UDP) {
     received_datagram(c, data, len, from);
   } else if (len == 0) {
@@ -166,6 +168,7 @@ void tern_core_received(tern_conn *c, const void *data, size_t len,
 
 void tern_core_sent(tern_conn *c, size_t n) {
   if ((c->flags & F_FINAL) || n == 0) return;
+  if (c->mgr->mx) tern_metric_add(c->mgr->mx->bytes_out[TERN__MX_CLASS(c)], (int64_t)n);
   c->sent_unreported += n;
   tern__conn_pend(c, P_WRITE);
 }

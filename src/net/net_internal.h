@@ -46,6 +46,8 @@ enum {
   F_BACKEND = 1u << 18,   /* the backend holds resources for this conn */
   F_ABORT = 1u << 19,
   F_RESOLVE_EXT = 1u << 20, /* resolving with mgr->names, not the thread */
+  F_SYSTEM = 1u << 21,    /* a helper's connection (tern_conn_set_system) */
+  F_COUNTED = 1u << 22,   /* counted as opened in mgr->mx */
 };
 
 /* Notifications owed to a connection, delivered by the flush. */
@@ -53,7 +55,19 @@ enum {
   P_CONNECT = 1u << 0,  /* UDP client: CONNECT */
   P_WRITABLE = 1u << 1, /* WRITABLE */
   P_WRITE = 1u << 2,    /* WRITE with sent_unreported bytes */
+  P_COUNT = 1u << 3,    /* count as opened (metrics; after the creating
+                           call returned, so tern_conn_set_system counts) */
 };
+
+/* net_metrics.c: the core's metrics (tern_mgr_set_metrics), by kind of
+ * connection and class (user, system). */
+enum { MX_LISTEN, MX_ACCEPTED, MX_CLIENT, MX_UDP, MX_KINDS };
+struct tern_metric;
+typedef struct tern__net_mx {
+  struct tern_metric *opened[MX_KINDS][2], *closed[MX_KINDS][2],
+      *active[MX_KINDS][2];
+  struct tern_metric *bytes_in[2], *bytes_out[2], *connect_fail[2];
+} tern__net_mx;
 
 struct tern_conn {
   tern_conn *prev, *next; /* mgr->live (creation order), or mgr->closing */
@@ -116,6 +130,8 @@ struct tern_mgr {
   tern_fi *fi;                        /* fault injection, NULL: none */
   bool own_fi;                        /* made from TERN_FI: freed with m */
   void *names_ctx;
+  struct tern_metrics *metrics;       /* NULL: none attached */
+  tern__net_mx *mx;                   /* its metrics, made on attach */
 };
 
 /* mgr.c */
@@ -127,6 +143,12 @@ void tern__conn_emit(tern_conn *c, tern_event *ev);
 void tern__conn_pend(tern_conn *c, uint8_t what);
 void tern__conn_finish(tern_conn *c, int reason);
 void tern__conn_fail(tern_conn *c, int err, const char *msg);
+
+/* net_metrics.c (each a no-op unless mgr->mx) */
+void tern__mx_open(tern_conn *c);
+void tern__mx_close(tern_conn *c);
+void tern__mx_free(tern_mgr *m);
+#define TERN__MX_CLASS(c) (((c)->flags & F_SYSTEM) ? 1 : 0)
 
 /* conn.c */
 void tern__conn_flush_tx(tern_conn *c);

@@ -506,6 +506,8 @@ void tern__http_request_done(tern_http_req *r) {
     return;
   }
   if (r->status >= 100 && r->status < 600) s->stats.status[r->status / 100]++;
+  if (tern_mgr_metrics(s->mgr))
+    tern__http_mx_request(s, r->msg.method, r->status, hc->head_start);
   bool close = r->close_after;
   if (r->copy == NULL && hc->c) tern_conn_consume(hc->c, r->wire_len);
   req_reset(hc);

@@ -177,6 +177,7 @@ static bool try_start(tern_sntp *s) {
       sv->conn = NULL;
       continue;
     }
+    tern_conn_set_system(sv->conn, true); /* the client's own */
     sv->asked = true;
     any = true;
   }

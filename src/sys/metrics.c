@@ -30,11 +30,21 @@ struct tern_metric {
   double bounds[TERN_METRICS_MAX_BUCKETS];
   _Atomic uint64_t bucket[TERN_METRICS_MAX_BUCKETS]; /* not cumulative */
   _Atomic uint64_t sum_bits;  /* a double */
+  int64_t last_v;             /* (mu) value at the last tern_metrics_changes */
+  uint64_t last_sum;          /* (mu) histogram sum bits then */
+  bool seen;                  /* (mu) given by tern_metrics_changes once */
 };
+
+typedef struct collector {
+  tern_metrics_collect_fn fn;
+  void *ud;
+} collector;
 
 struct tern_metrics {
   tern_mutex *mu;
   tern_metric *head;
+  collector col[TERN_METRICS_MAX_COLLECT]; /* (mu) */
+  size_t ncol;                             /* (mu) */
 };
 
 static const double default_bounds[] = {1, 2, 5, 10, 25, 50, 100, 250,
@@ -217,6 +227,46 @@ int64_t tern_metric_value(const tern_metric *m) {
   return m ? atomic_load_explicit(&((tern_metric *)m)->v, memory_order_relaxed) : 0;
 }
 
+/* ---- collect callbacks -------------------------------------------------- */
+
+int tern_metrics_on_collect(tern_metrics *r, tern_metrics_collect_fn fn,
+                            void *ud) {
+  if (r == NULL || fn == NULL) return TERN_EINVAL;
+  int rc = TERN_OK;
+  tern_mutex_lock(r->mu);
+  size_t i = 0;
+  while (i < r->ncol && !(r->col[i].fn == fn && r->col[i].ud == ud)) i++;
+  if (i == r->ncol) {
+    if (r->ncol == TERN_METRICS_MAX_COLLECT) rc = TERN_ENOSPC;
+    else r->col[r->ncol++] = (collector){fn, ud};
+  }
+  tern_mutex_unlock(r->mu);
+  return rc;
+}
+
+void tern_metrics_on_collect_remove(tern_metrics *r, tern_metrics_collect_fn fn,
+                                    void *ud) {
+  if (r == NULL) return;
+  tern_mutex_lock(r->mu);
+  for (size_t i = 0; i < r->ncol; i++)
+    if (r->col[i].fn == fn && r->col[i].ud == ud) {
+      memmove(&r->col[i], &r->col[i + 1], (r->ncol - i - 1) * sizeof(collector));
+      r->ncol--;
+      break;
+    }
+  tern_mutex_unlock(r->mu);
+}
+
+/* Run the collect callbacks, unlocked (they make and update metrics). */
+static void collect(tern_metrics *r) {
+  collector col[TERN_METRICS_MAX_COLLECT];
+  tern_mutex_lock(r->mu);
+  size_t n = r->ncol;
+  memcpy(col, r->col, n * sizeof(collector));
+  tern_mutex_unlock(r->mu);
+  for (size_t i = 0; i < n; i++) col[i].fn(r, col[i].ud);
+}
+
 /* ---- export ----------------------------------------------------------- */
 
 typedef struct out {
@@ -258,6 +308,7 @@ static void label_block(out *o, const char *labels, const char *extra) {
 
 size_t tern_metrics_prometheus(tern_metrics *r, char *buf, size_t size) {
   out o = {buf, size, 0};
+  collect(r);
   tern_mutex_lock(r->mu);
   const char *prev = NULL;
   for (tern_metric *m = r->head; m; m = m->next) {
@@ -317,6 +368,7 @@ static void labels_json(out *o, const char *s) {
 
 size_t tern_metrics_json(tern_metrics *r, char *buf, size_t size) {
   out o = {buf, size, 0};
+  collect(r);
   tern_mutex_lock(r->mu);
   outf(&o, "{");
   const char *prev = NULL;
@@ -343,4 +395,60 @@ size_t tern_metrics_json(tern_metrics *r, char *buf, size_t size) {
   outf(&o, "%s}", prev ? "]" : "");
   tern_mutex_unlock(r->mu);
   return finish(&o);
+}
+
+/* ---- changes ------------------------------------------------------------ */
+
+typedef struct chunker {
+  char *buf;
+  size_t max, len;
+  tern_metrics_chunk_fn fn;
+  void *ud;
+} chunker;
+
+static void chunk_line(chunker *k, const char *line, size_t n) {
+  if (n > k->max) return; /* cannot be given whole */
+  if (k->len + n > k->max) {
+    k->fn(k->buf, k->len, k->ud);
+    k->len = 0;
+  }
+  memcpy(k->buf + k->len, line, n);
+  k->len += n;
+}
+
+size_t tern_metrics_changes(tern_metrics *r, size_t max,
+                            tern_metrics_chunk_fn fn, void *ud) {
+  if (r == NULL || fn == NULL || max < 64) return 0;
+  char *buf = malloc(max);
+  if (buf == NULL) return 0;
+  chunker k = {buf, max, 0, fn, ud};
+  size_t lines = 0;
+  char line[1024];
+  collect(r);
+  tern_mutex_lock(r->mu);
+  for (tern_metric *m = r->head; m; m = m->next) {
+    int64_t v = tern_metric_value(m);
+    uint64_t sb = atomic_load_explicit(&m->sum_bits, memory_order_relaxed);
+    if (m->seen && v == m->last_v && sb == m->last_sum) continue;
+    m->seen = true;
+    m->last_v = v;
+    m->last_sum = sb;
+    out o = {line, sizeof(line), 0};
+    outf(&o, "%s%s", m->name, m->type == T_HISTOGRAM ? "_count" : "");
+    label_block(&o, m->labels, NULL);
+    outf(&o, " %lld\n", (long long)v);
+    if (m->type == T_HISTOGRAM) {
+      outf(&o, "%s_sum", m->name);
+      label_block(&o, m->labels, NULL);
+      outf(&o, " %g\n", sum_of(m));
+    }
+    if (o.len < sizeof(line)) {
+      chunk_line(&k, line, o.len);
+      lines += o.len <= max;
+    }
+  }
+  if (k.len) fn(buf, k.len, ud);
+  tern_mutex_unlock(r->mu);
+  free(buf);
+  return lines;
 }
