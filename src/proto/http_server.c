@@ -367,6 +367,8 @@ static bool process(http_conn *hc) {
       tern__http_refuse(hc, 503, "out of memory");
       break;
     }
+    if (r->state == REQ_NONE) /* its first byte (head timeout, metrics) */
+      hc->head_start = tern_loop_now(tern_mgr_loop(hc->srv->mgr));
     if (r->state == REQ_NONE || r->state == REQ_HEAD) {
       long rc = tern__http_parse(&r->parser, p, len, &r->msg, hc->srv->hdrs,
                                  hc->srv->o.max_headers);
