@@ -109,5 +109,27 @@ int tern_conn_set_poll(tern_conn *c, uint32_t ms) {
 void tern__conn_timers_free(tern_conn *c) {
   if (c->deadline) tern_timer_free(c->deadline);
   if (c->poller) tern_timer_free(c->poller);
-  c->deadline = c->poller = NULL;
+  if (c->fi_close) tern_timer_free(c->fi_close);
+  c->deadline = c->poller = c->fi_close = NULL;
+}
+
+static void on_fi_close(tern_timer *t, void *ud) {
+  tern_conn *c = ud;
+  (void)t;
+  if (c->flags & F_FINAL) return;
+  c->flags |= F_ABORT; /* the peer sees a reset too */
+  tern__conn_fail(c, TERN_ECONNRESET, "fault injection: timed close");
+}
+
+void tern__conn_fi_established(tern_conn *c) {
+  tern_fi *fi = c->mgr->fi;
+  if (fi == NULL || (c->flags & (F_UDP | F_FINAL)) || c->fi_close ||
+      !tern_fi_hit(fi, "conn/close"))
+    return;
+  uint32_t ms = tern_fi_after_ms(fi, "conn/close");
+  if (tern_timer_new(c->mgr->loop, &c->fi_close, on_fi_close, c) != TERN_OK) {
+    c->fi_close = NULL;
+    return;
+  }
+  tern_timer_start(c->fi_close, ms ? ms : 1000, 0);
 }

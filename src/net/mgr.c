@@ -127,7 +127,7 @@ tern_conn *tern_mgr_find(tern_mgr *m, uint64_t id) {
 
 tern_conn *tern__conn_alloc(tern_mgr *m, uint32_t flags, tern_conn_fn fn,
                             void *ud) {
-  tern_conn *c = calloc(1, sizeof(*c) + m->be->conn_size);
+  tern_conn *c = tern_fi_calloc(m->fi, 1, sizeof(*c) + m->be->conn_size);
   if (c == NULL) return NULL;
   c->mgr = m;
   c->fn = fn;

@@ -81,6 +81,7 @@ struct tern_conn {
   tern_timer *deadline; /* connect / idle / drain; in deadline_mem, made on
                            first use */
   tern_timer *poller;   /* POLL; created on first use */
+  tern_timer *fi_close; /* fault injection "conn/close": the timed reset */
   tern_buf rx, tx;
   tern_addr local, peer;
   uint64_t last_io;     /* loop ms of the last byte in or out */
@@ -160,6 +161,18 @@ void tern__conn_start_connect(tern_conn *c, const tern_addr *a);
 /* conn_timer.c */
 void tern__conn_arm_deadline(tern_conn *c);
 void tern__conn_timers_free(tern_conn *c);
+/* Fault injection "conn/close": an established TCP connection may get a
+ * timed reset (a no-op without faults). */
+void tern__conn_fi_established(tern_conn *c);
+
+/* A buffer append that fault injection ("mem/alloc") may refuse when the
+ * buffer would have to allocate. */
+static inline int tern__conn_buf_append(tern_conn *c, tern_buf *b,
+                                        const void *p, size_t n) {
+  if (c->mgr->fi && b->cap - b->len < n && tern_fi_hit(c->mgr->fi, "mem/alloc"))
+    return TERN_ENOMEM;
+  return tern_buf_append(b, p, n);
+}
 
 /* resolve.c: getaddrinfo on a helper thread, one per manager, lazily. */
 struct tern__resolve_req;

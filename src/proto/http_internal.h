@@ -6,6 +6,7 @@
 
 #include "proto/http_parse.h"
 #include "tern/http.h"
+#include "tern/fi.h"
 #include "tern/ws.h"
 
 typedef struct http_route {
@@ -91,6 +92,9 @@ struct tern_http_server {
  * first byte's loop time; nothing unless the manager has a registry. */
 void tern__http_mx_request(tern_http_server *s, tern_str method, int status,
                            uint64_t start_ms);
+
+/* The server's faults (tern/fi.h: "mem/alloc" at its allocations). */
+#define TERN__HTTP_FI(s) tern_mgr_fi((s)->mgr)
 
 /* http_server.c */
 int tern__http_route_add(tern_http_server *s, const char *method,

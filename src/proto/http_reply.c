@@ -144,7 +144,7 @@ static int send_head_body(tern_http_req *r, int status, const char *extra,
   char *heap = NULL;
   if (w.overflow) { /* very long extra headers */
     size_t cap = 512 + (extra ? strlen(extra) : 0);
-    heap = malloc(cap);
+    heap = tern_fi_malloc(TERN__HTTP_FI(r->hc->srv), cap);
     if (heap == NULL) return TERN_ENOMEM;
     w = (wbuf){heap, 0, cap, false};
     build_head(r, status, extra, length, &w);

@@ -77,7 +77,7 @@ static tern_http_req *req_get(http_conn *hc) {
   if (r != NULL) {
     s->spare = r->next_spare;
     s->nspare--;
-  } else if ((r = malloc(sizeof(*r))) == NULL) {
+  } else if ((r = tern_fi_malloc(TERN__HTTP_FI(s), sizeof(*r))) == NULL) {
     return NULL;
   }
   req_init(hc, r);
@@ -121,7 +121,7 @@ static void conn_list_remove(http_conn *hc) {
 }
 
 static http_conn *conn_new(tern_http_server *s, tern_conn *c) {
-  http_conn *hc = calloc(1, sizeof(*hc));
+  http_conn *hc = tern_fi_calloc(TERN__HTTP_FI(s), 1, sizeof(*hc));
   if (hc == NULL) return NULL;
   hc->srv = s;
   hc->c = c;
@@ -474,7 +474,7 @@ static int keep_request(http_conn *hc) {
   const uint8_t *p = tern_conn_rx(hc->c, &len);
   size_t bytes = r->msg.chunked ? r->msg.head_len : r->wire_len;
   size_t hsize = nh * sizeof(tern_http_header);
-  r->copy = malloc(hsize + bytes + 1);
+  r->copy = tern_fi_malloc(TERN__HTTP_FI(hc->srv), hsize + bytes + 1);
   if (r->copy == NULL) return tern__http_refuse(hc, 503, "out of memory");
   tern_http_header *h = (tern_http_header *)(void *)r->copy;
   uint8_t *b = r->copy + hsize;
