@@ -81,7 +81,6 @@ struct tern_conn {
   tern_timer *deadline; /* connect / idle / drain; in deadline_mem, made on
                            first use */
   tern_timer *poller;   /* POLL; created on first use */
-  tern_timer *fi_close; /* fault injection "conn/close": the timed reset */
   tern_buf rx, tx;
   tern_addr local, peer;
   uint64_t last_io;     /* loop ms of the last byte in or out */
@@ -131,6 +130,8 @@ struct tern_mgr {
   tern_fi *fi;                        /* fault injection, NULL: none */
   bool own_fi;                        /* made from TERN_FI: freed with m */
   void *names_ctx;
+  struct tern__fi_close *fi_closes;   /* "conn/close" resets due (no room
+                                         is taken in every tern_conn) */
   struct tern_metrics *metrics;       /* NULL: none attached */
   tern__net_mx *mx;                   /* its metrics, made on attach */
 };

@@ -460,8 +460,8 @@ static void ws_on_conn(tern_conn *c, const tern_event *ev, void *ud) {
 }
 
 static tern_ws *ws_new(tern_conn *c, const tern_ws_protocol *p) {
-  tern_ws *ws = tern_fi_calloc(tern_mgr_fi(tern_conn_mgr(c)), 1,
-                               sizeof(*ws) + p->session_size);
+  tern_fi *fi = c ? tern_mgr_fi(tern_conn_mgr(c)) : NULL; /* client: none yet */
+  tern_ws *ws = tern_fi_calloc(fi, 1, sizeof(*ws) + p->session_size);
   if (ws == NULL) return NULL;
   ws->c = c;
   ws->proto = p;
