@@ -2,7 +2,9 @@
  * to the manager (tern_mgr_set_metrics): the connection core by kind and
  * class (user, system), HTTP requests by method and status class with
  * their duration, DNS lookups, queries, timeouts and failures on its own
- * "system" connections, failed connects; the export checked by a strict
+ * "system" connections, failed connects, WebSocket messages, bytes and
+ * closes by code, the built-in stack's counters read at export time
+ * (tern_metrics_bind_stack); the export checked by a strict
  * Prometheus format checker (prom_check.h) and the JSON by a bracket
  * balance; and the registry published on SMD every period (changed
  * samples only). Nothing counted without a registry. */
@@ -25,6 +27,8 @@
 #include "tern/dns.h"
 #include "tern/fi.h"
 #include "tern/http.h"
+#include "tern/ip.h"
+#include "tern/ws.h"
 #include "tern/metrics.h"
 #include "tern/sys.h"
 #include "tern/tern.h"
@@ -375,6 +379,94 @@ static void test_checker(void **state) {
   assert_null(prom_check("# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_bucket{le=\"+Inf\"} 2\nh_sum 1.5\nh_count 2\n"));
 }
 
+/* ---- WebSocket ----------------------------------------------------- */
+
+static int ws_client_got, ws_closed;
+
+static void ws_server_fn(tern_ws *ws, tern_ws_reason reason, void *session,
+                         const tern_ws_msg *msg, void *ud) {
+  (void)session, (void)ud;
+  if (reason == TERN_WS_RECEIVE)
+    tern_ws_send(ws, msg->data, msg->len, msg->binary ? TERN_WS_BINARY : TERN_WS_TEXT);
+  if (reason == TERN_WS_CLOSED) ws_closed++;
+}
+
+static void ws_client_fn(tern_ws *ws, tern_ws_reason reason, void *session,
+                         const tern_ws_msg *msg, void *ud) {
+  (void)session, (void)ud, (void)msg;
+  if (reason == TERN_WS_ESTABLISHED) {
+    tern_ws_send(ws, "hi", 2, TERN_WS_TEXT);
+    tern_ws_send(ws, "\x01\x02\x03", 3, TERN_WS_BINARY);
+  } else if (reason == TERN_WS_RECEIVE && ++ws_client_got == 2) {
+    tern_ws_close(ws, 1000, "done");
+  } else if (reason == TERN_WS_CLOSED) {
+    ws_closed++;
+  }
+}
+
+static void test_ws(void **state) {
+  (void)state;
+  tern_metrics *reg;
+  tern_mgr *m;
+  tern_http_server *s;
+  assert_int_equal(tern_metrics_new(&reg), TERN_OK);
+  assert_int_equal(tern_mgr_new(&m, NULL), TERN_OK);
+  assert_int_equal(tern_mgr_set_metrics(m, reg), TERN_OK);
+  assert_int_equal(tern_http_server_new(m, "tcp://127.0.0.1:0", NULL, &s), TERN_OK);
+  tern_ws_protocol sp = {.fn = ws_server_fn}, cp = {.fn = ws_client_fn};
+  assert_int_equal(tern_ws_route(s, "/ws", &sp, 1), TERN_OK);
+  char url[64];
+  snprintf(url, sizeof url, "ws://127.0.0.1:%u/ws",
+           tern_conn_local(tern_http_server_listener(s))->port);
+  ws_client_got = ws_closed = 0;
+  assert_int_equal(tern_ws_connect(m, url, &cp, NULL), TERN_OK);
+  for (int i = 0; i < 200 && ws_closed < 2; i++) run_for(m, 5);
+  assert_int_equal(ws_closed, 2);
+  assert_int_equal(val(reg, "tern_ws_messages_total", "dir=\"in\""), 4);
+  assert_int_equal(val(reg, "tern_ws_messages_total", "dir=\"out\""), 4);
+  assert_int_equal(val(reg, "tern_ws_bytes_total", "dir=\"in\""), 10);
+  assert_int_equal(val(reg, "tern_ws_bytes_total", "dir=\"out\""), 10);
+  assert_int_equal(val(reg, "tern_ws_closes_total", "code=\"1000\""), 2);
+  /* the WebSocket client's connection, counted by the core */
+  assert_int_equal(val(reg, "tern_connections_opened_total", "kind=\"tcp_client\",class=\"user\""), 1);
+  check_exports(reg);
+  tern_http_server_free(s);
+  tern_mgr_free(m);
+  tern_metrics_free(reg);
+}
+
+/* ---- the built-in stack, bound at export time -------------------- */
+
+static void test_stack(void **state) {
+  (void)state;
+  tern_metrics *reg;
+  tern_stack *st;
+  assert_int_equal(tern_metrics_new(&reg), TERN_OK);
+  assert_int_equal(tern_stack_new(&st, NULL), TERN_OK);
+  assert_int_equal(tern_metrics_bind_stack(reg, st), TERN_OK);
+  tern_stack_fail_alloc(st, 1, false);
+  assert_null(tern_pbuf_alloc(st, TERN_PBUF_RAW, 100)); /* refused: counted */
+  tern_pbuf *p = tern_pbuf_alloc(st, TERN_PBUF_RAW, 100);
+  assert_non_null(p);
+  char buf[16384];
+  tern_metrics_prometheus(reg, buf, sizeof buf);
+  assert_null(prom_check(buf));
+  assert_non_null(strstr(buf, "\ntern_ip_alloc_failures_total 1\n"));
+  assert_non_null(strstr(buf, "\ntern_ip_pool_blocks{state=\"used\"} 1\n"));
+  assert_non_null(strstr(buf, "# TYPE tern_tcp_retransmissions_total counter\n"));
+  tern_pbuf_free(p);
+  tern_stack_fail_alloc(st, 1, false);
+  assert_null(tern_pbuf_alloc(st, TERN_PBUF_RAW, 100));
+  tern_metrics_json(reg, buf, sizeof buf);
+  assert_non_null(strstr(buf, "\"tern_ip_alloc_failures_total\":[{\"labels\":{},\"value\":2}]"));
+  assert_non_null(strstr(buf, "{\"labels\":{\"state\":\"used\"},\"value\":0}"));
+  tern_metrics_unbind_stack(reg, st);
+  tern_stack_free(st); /* unbound: the next export does not touch it */
+  tern_metrics_prometheus(reg, buf, sizeof buf);
+  assert_non_null(strstr(buf, "\ntern_ip_alloc_failures_total 2\n"));
+  tern_metrics_free(reg);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_checker),
@@ -383,6 +475,8 @@ int main(void) {
       cmocka_unit_test(test_dns),
       cmocka_unit_test(test_smd_publish),
       cmocka_unit_test(test_collect),
+      cmocka_unit_test(test_ws),
+      cmocka_unit_test(test_stack),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
