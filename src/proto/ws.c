@@ -580,6 +580,8 @@ int tern__ws_upgrade(tern_http_req *r, struct ws_route *wr) {
                    agreed ? agreed : "", agreed ? "\r\n" : "");
   tern_http_server *s = hc->srv;
   s->stats.status[1]++;
+  if (tern_mgr_metrics(s->mgr)) /* before the views into rx are consumed */
+    tern__http_mx_request(s, r->msg.method, 101, hc->head_start);
   tern_conn_consume(c, r->wire_len);
   tern__http_conn_detach(hc); /* the HTTP side lets go of the connection */
   ws->srv = s;

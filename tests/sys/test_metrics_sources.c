@@ -259,6 +259,69 @@ static void test_dns(void **state) {
   tern_metrics_free(reg);
 }
 
+/* A tiny DNS server (RFC 1035 4.1): A questions get 127.0.0.2, TTL 60. */
+static int dns_srv_queries;
+static void dns_srv_fn(tern_conn *c, const tern_event *ev, void *ud) {
+  (void)ud;
+  if (ev->type != TERN_EV_READ || ev->read.len < 12 || ev->read.len > 300) return;
+  const uint8_t *q = ev->read.data;
+  size_t at = 12;
+  while (at < ev->read.len && q[at] != 0) at += (size_t)q[at] + 1;
+  at += 5; /* the root label, QTYPE, QCLASS */
+  if (at > ev->read.len) return;
+  dns_srv_queries++;
+  uint8_t r[400];
+  memcpy(r, q, at);
+  r[2] = 0x81, r[3] = 0x80;             /* response, RD, RA, NOERROR */
+  r[6] = 0, r[7] = 1, r[8] = r[9] = r[10] = r[11] = 0;
+  static const uint8_t ans[] = {0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 2};
+  memcpy(r + at, ans, sizeof ans);
+  tern_send(c, r, at + sizeof ans);
+}
+
+/* Answers: a lost one is retried (a query and a timeout more), the next
+ * lookup of the name is a cache hit. */
+static void test_dns_answers(void **state) {
+  (void)state;
+  tern_metrics *reg;
+  tern_mgr *m;
+  tern_fi *fi;
+  assert_int_equal(tern_metrics_new(&reg), TERN_OK);
+  assert_int_equal(tern_mgr_new(&m, NULL), TERN_OK);
+  assert_int_equal(tern_mgr_set_metrics(m, reg), TERN_OK);
+  assert_int_equal(tern_fi_new("dns/drop(1..1)", &fi), TERN_OK);
+  tern_mgr_set_fi(m, fi);
+  tern_conn *srv;
+  assert_int_equal(tern_listen(m, "udp://127.0.0.1:0", dns_srv_fn, NULL, &srv), TERN_OK);
+  char addr[64];
+  snprintf(addr, sizeof addr, "127.0.0.1:%u", tern_conn_local(srv)->port);
+  tern_dns_opts o = {.servers = addr, .timeout_ms = 40, .attempts = 3};
+  tern_dns *d;
+  assert_int_equal(tern_dns_new(m, &o, &d), TERN_OK);
+  dns_seen seen = {0, 0};
+  dns_srv_queries = 0;
+  assert_int_equal(tern_dns_lookup(d, "a.test", TERN_AF_INET, on_addrs, &seen, NULL), TERN_OK);
+  for (int i = 0; i < 200 && seen.calls == 0; i++) run_for(m, 5);
+  assert_int_equal(seen.status, TERN_OK);
+  assert_int_equal(dns_srv_queries, 2);
+  assert_int_equal(tern_fi_fired(fi, "dns/drop"), 1);
+  assert_int_equal(val(reg, "tern_dns_queries_total", NULL), 2);
+  assert_int_equal(val(reg, "tern_dns_timeouts_total", NULL), 1);
+  assert_int_equal(val(reg, "tern_dns_failures_total", NULL), 0);
+  assert_int_equal(val(reg, "tern_dns_lookup_duration_ms", NULL), 1);
+  assert_int_equal(tern_dns_lookup(d, "a.test", TERN_AF_INET, on_addrs, &seen, NULL), TERN_OK);
+  for (int i = 0; i < 100 && seen.calls == 1; i++) run_for(m, 5);
+  assert_int_equal(seen.calls, 2);
+  assert_int_equal(seen.status, TERN_OK);
+  assert_int_equal(val(reg, "tern_dns_cache_hits_total", NULL), 1);
+  assert_int_equal(val(reg, "tern_dns_lookups_total", NULL), 2);
+  assert_int_equal(val(reg, "tern_dns_queries_total", NULL), 2);
+  tern_dns_free(d);
+  tern_mgr_free(m);
+  tern_fi_free(fi);
+  tern_metrics_free(reg);
+}
+
 /* ---- SMD ----------------------------------------------------------- */
 
 typedef struct smd_seen {
@@ -427,6 +490,7 @@ static void test_ws(void **state) {
   assert_int_equal(val(reg, "tern_ws_bytes_total", "dir=\"in\""), 10);
   assert_int_equal(val(reg, "tern_ws_bytes_total", "dir=\"out\""), 10);
   assert_int_equal(val(reg, "tern_ws_closes_total", "code=\"1000\""), 2);
+  assert_int_equal(val(reg, "tern_http_requests_total", "method=\"GET\",code=\"1xx\""), 1);
   /* the WebSocket client's connection, counted by the core */
   assert_int_equal(val(reg, "tern_connections_opened_total", "kind=\"tcp_client\",class=\"user\""), 1);
   check_exports(reg);
@@ -473,6 +537,7 @@ int main(void) {
       cmocka_unit_test(test_core_and_http),
       cmocka_unit_test(test_none_attached),
       cmocka_unit_test(test_dns),
+      cmocka_unit_test(test_dns_answers),
       cmocka_unit_test(test_smd_publish),
       cmocka_unit_test(test_collect),
       cmocka_unit_test(test_ws),
