@@ -10,7 +10,7 @@
  *
  * A metric is found or made by (name, labels): asking twice gives the same
  * one. Updates are atomic (relaxed) and may come from any thread; making
- * metrics and exporting take the registry's mutex. Metrics live until the
+ * metrics and exporting take the registry's lock. Metrics live until the
  * registry is freed: keep the pointer, do not look it up per update.
  *
  * Sources that keep their own counters (the built-in stack, say) add a
