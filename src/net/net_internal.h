@@ -3,8 +3,9 @@
  * Files: mgr.c (manager, lists, the flush that delivers deferred events and
  * frees closed connections), conn.c (the public per-connection calls),
  * conn_core.c (the tern_core_* calls a backend makes), conn_timer.c
- * (deadlines: connect, idle, drain; POLL), resolve.c (names on a helper
- * thread), backend_sock.c (host sockets).
+ * (deadlines: connect, idle, drain; POLL; the "conn/close" fault),
+ * resolve.c (names on a helper thread), net_metrics.c (the core's metrics
+ * and system connections), backend_sock.c (host sockets).
  *
  * Lifetime of a tern_conn:
  *   alloc -> (backend set up) -> linked into mgr->live, OPEN
