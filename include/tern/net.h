@@ -268,8 +268,9 @@ TERN_API struct tern_fi *tern_mgr_fi(const tern_mgr *m);
 /* ---- metrics (tern/metrics.h) ------------------------------------- */
 
 struct tern_metrics;
-/* Report into reg (not owned; it must outlive the manager or be detached
- * first with NULL): tern_connections_opened_total, _closed_total and
+/* Report into reg (not owned; it must outlive the manager, even when
+ * replaced or detached with NULL, since WebSockets alive then keep
+ * reporting into it): tern_connections_opened_total, _closed_total and
  * tern_connections_active by kind (tcp_listen, tcp_accepted, tcp_client,
  * udp) and class (user, system), tern_net_bytes_total by dir and class,
  * tern_connect_failures_total by class. The protocols on this manager
