@@ -3,7 +3,8 @@
  * API. Routes are listed in routes.c.
  *
  *   ternd [--http ADDR] [--root DIR] [--dns SERVERS] [--ntp SERVERS]
- *         [--tap IFNAME (--ip CIDR [--gw IP] | --dhcp)] [--fi SPEC] [-v]
+ *         [--tap IFNAME (--ip CIDR [--gw IP] | --dhcp)] [--fi SPEC]
+ *         [--metrics-period MS] [-v]
  *     --http ADDR   listen address (default 127.0.0.1:8080; port 0 picks one)
  *     --root DIR    also serve the files under DIR
  *     --dns SERVERS resolve names with tern's DNS client and these servers
@@ -20,6 +21,9 @@
  *                   lease (so OPERATIONAL waits for it too)
  *     --fi SPEC     inject faults (tern/fi.h), e.g. 'conn/send(5%),seed=3';
  *                   TERN_FI in the environment does the same
+ *                   (TERN_FI_SEED or seed=N in the spec: a repeatable run)
+ *     --metrics-period MS  publish the changed metrics on SMD
+ *                   (TERN_SMD_METRICS) every MS ms (default 10000; 0: off)
  *     -v            more logging (twice: debug)
  *
  * SIGINT/SIGTERM stop it cleanly: every connection is closed and every
@@ -80,7 +84,8 @@ static void on_tick(tern_timer *t, void *ud) {
 static void usage(void) {
   fprintf(stderr, "usage: ternd [--http ADDR] [--root DIR] [--dns SERVERS] "
                   "[--ntp SERVERS]\n"
-                  "             [--tap IFNAME (--ip CIDR [--gw IP] | --dhcp)] [--fi SPEC] [-v]\n");
+                  "             [--tap IFNAME (--ip CIDR [--gw IP] | --dhcp)] [--fi SPEC]\n"
+                  "             [--metrics-period MS] [-v]\n");
 }
 
 static int parse_args(int argc, char **argv, const char **http, ternd *d,
@@ -91,6 +96,8 @@ static int parse_args(int argc, char **argv, const char **http, ternd *d,
     else if (!strcmp(argv[i], "--dns") && i + 1 < argc) d->dns_servers = argv[++i];
     else if (!strcmp(argv[i], "--ntp") && i + 1 < argc) d->ntp_servers = argv[++i];
     else if (!strcmp(argv[i], "--fi") && i + 1 < argc) d->fi_spec = argv[++i];
+    else if (!strcmp(argv[i], "--metrics-period") && i + 1 < argc)
+      d->metrics_period_ms = (uint32_t)strtoul(argv[++i], NULL, 10);
     else if (!strcmp(argv[i], "--tap") && i + 1 < argc) d->tap_name = argv[++i];
     else if (!strcmp(argv[i], "--ip") && i + 1 < argc) d->tap_ip = argv[++i];
     else if (!strcmp(argv[i], "--gw") && i + 1 < argc) d->tap_gw = argv[++i];
@@ -132,6 +139,12 @@ static int start(ternd *d, const char *http) {
   if (d->tap_name && (rc = ternd_tap_start(d, &mo)) != TERN_OK) return rc;
   rc = tern_mgr_new(&d->mgr, &mo);
   if (rc != TERN_OK) return rc;
+  /* metrics first, so every connection is counted (freed after the mgr) */
+  if ((rc = tern_metrics_new(&d->metrics)) != TERN_OK ||
+      (rc = tern_mgr_set_metrics(d->mgr, d->metrics)) != TERN_OK ||
+      (rc = tern_metrics_on_collect(d->metrics, ternd_metrics_collect, d)) != TERN_OK ||
+      (d->stack && (rc = tern_metrics_bind_stack(d->metrics, d->stack)) != TERN_OK))
+    return rc;
   if (d->fi_spec) { /* else TERN_FI from the environment, if set */
     if ((rc = tern_fi_new(d->fi_spec, &d->fi)) != TERN_OK) {
       fprintf(stderr, "ternd: bad --fi '%s'\n", d->fi_spec);
@@ -155,7 +168,9 @@ static int start(ternd *d, const char *http) {
     tern_dns_use_for_connects(d->dns);
   }
   if ((rc = tern_sys_new(d->mgr, NULL, &d->sys)) != TERN_OK) return rc;
-  if ((rc = tern_metrics_new(&d->metrics)) != TERN_OK) return rc;
+  /* on SMD (TERN_SMD_METRICS) for whoever subscribes; costs nothing else */
+  if ((rc = tern_sys_metrics_publish(d->sys, d->metrics, d->metrics_period_ms)) != TERN_OK)
+    return rc;
   if (d->ntp_servers) {
     tern_sntp_opts o = {.servers = d->ntp_servers, .interval_s = 1024};
     if ((rc = tern_sntp_new(d->mgr, &o, &d->sntp)) != TERN_OK) {
@@ -188,11 +203,11 @@ static void stop(ternd *d) {
   if (d->dhcp_gate) tern_sys_gate_free(d->dhcp_gate);
   if (d->sys) tern_sys_free(d->sys);
   if (d->sntp) tern_sntp_free(d->sntp);
-  if (d->metrics) tern_metrics_free(d->metrics);
   if (d->dns) tern_dns_free(d->dns);
   if (d->tick) tern_timer_free(d->tick);
   if (d->http) tern_http_server_free(d->http);
   if (d->mgr) tern_mgr_free(d->mgr);
+  if (d->metrics) tern_metrics_free(d->metrics); /* the mgr reported into it */
   ternd_tap_stop(d);
   tern_fi_free(d->fi);
 }
@@ -202,6 +217,7 @@ int main(int argc, char **argv) {
   int verbose = 0;
   ternd d;
   memset(&d, 0, sizeof(d));
+  d.metrics_period_ms = 10000;
   if (parse_args(argc, argv, &http, &d, &verbose) != 0) {
     usage();
     return 2;

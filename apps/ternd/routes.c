@@ -10,11 +10,13 @@
  *   WS   /live        status JSON pushed every second (the dashboard)
  *   GET  /...         files under --root, when given (a prefix route)
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "ternd.h"
 
 #define REPORT_MAX 8192
+#define METRICS_MAX (1024 * 1024)
 #define ECHO_MAX_MESSAGE (16 << 20)
 
 static void on_dashboard(tern_http_req *r, void *ud) {
@@ -34,22 +36,26 @@ static void on_status(tern_http_req *r, void *ud) {
                           "Cache-Control: no-store\r\n", buf, n);
 }
 
+/* The size is asked first; new metrics may appear between the two
+ * exports (a first request of a kind), hence the slack. */
 static void on_metrics(tern_http_req *r, void *ud) {
   ternd *d = ud;
-  char buf[REPORT_MAX];
   d->hits[EP_METRICS]++;
-  ternd_metrics_refresh(d);
   bool json = tern_str_eq(tern_http_req_msg(r)->path, "/api/metrics");
-  size_t n = json ? tern_metrics_json(d->metrics, buf, sizeof(buf))
-                  : tern_metrics_prometheus(d->metrics, buf, sizeof(buf));
-  if (n >= sizeof(buf)) {
+  size_t (*export)(tern_metrics *, char *, size_t) =
+      json ? tern_metrics_json : tern_metrics_prometheus;
+  size_t cap = export(d->metrics, NULL, 0) + 4096;
+  char *buf = cap <= METRICS_MAX ? malloc(cap) : NULL;
+  size_t n = buf ? export(d->metrics, buf, cap) : 0;
+  if (buf == NULL || n >= cap) {
     tern_http_reply(r, 500, NULL, "metrics too large\n", 18);
-    return;
+  } else {
+    tern_http_reply(r, 200,
+                    json ? "Content-Type: application/json\r\n"
+                         : "Content-Type: text/plain; version=0.0.4\r\n",
+                    buf, n);
   }
-  tern_http_reply(r, 200,
-                  json ? "Content-Type: application/json\r\n"
-                       : "Content-Type: text/plain; version=0.0.4\r\n",
-                  buf, n);
+  free(buf);
 }
 
 static void on_hello(tern_http_req *r, void *ud) {

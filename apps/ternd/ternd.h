@@ -36,7 +36,8 @@ typedef struct ternd {
   tern_fi *fi;
   tern_dns *dns;
   tern_sntp *sntp;
-  tern_metrics *metrics;  /* /metrics and /api/metrics */
+  tern_metrics *metrics;  /* /metrics, /api/metrics and SMD */
+  uint32_t metrics_period_ms; /* --metrics-period: on SMD every so often */
   tern_sys *sys;        /* system states: OPERATIONAL once bring-up is done */
   tern_sys_gate *time_gate; /* --ntp: TIME_VALID waits for the first sync */
   /* --tap IFNAME --ip CIDR [--gw IP] | --dhcp: tern's own stack (tap.c) */
@@ -61,8 +62,9 @@ void ternd_live_push(ternd *d);
 
 /* report.c: write into buf (at most size bytes); return the length. */
 size_t ternd_status_json(const ternd *d, char *buf, size_t size);
-/* Bring the metrics registry up to date (then export d->metrics). */
-void ternd_metrics_refresh(ternd *d);
+/* Collect callback (tern_metrics_on_collect, ud: the ternd): ternd's own
+ * metrics, brought up to date at each export. */
+void ternd_metrics_collect(tern_metrics *reg, void *ud);
 
 /* dashboard.c */
 extern const char ternd_dashboard_html[];

@@ -11,6 +11,8 @@
  *   udp/rxdrop(..X)            a pattern, repeated: '.' passes, 'X' fails
  *   seed=42                    the random generator's seed (default 1), so
  *                              a run can be repeated exactly
+ *   conn/close(after=200)      a parameter: the delay of a timed fault in
+ *   conn/close(50%,after=200)  ms, alone or with a rule
  *
  *   TERN_FI='dns/drop(10%),conn/send(5..)' TERN_FI_SEED=7 ./app
  *
@@ -20,9 +22,21 @@
  *                 name, TCP) never finishes, as if its SYN went nowhere
  *   conn/send     tern_send/tern_sendv fail and the connection ends
  *                 (TERN_EPIPE), as if the peer had gone
+ *   conn/close    (after=MS, default 1000) a TCP connection, once
+ *                 established (accepted or connected), is reset MS ms
+ *                 later: ERROR then CLOSE with TERN_ECONNRESET; the rule
+ *                 picks which connections
+ *   mem/alloc     an allocation of the core fails as if malloc returned
+ *                 NULL: connection objects, their receive and send
+ *                 buffers, the cork; the HTTP server's per-connection and
+ *                 per-request state and request copies; WebSocket objects
+ *                 (each point goes through tern_fi_malloc/calloc)
  *   udp/rxdrop    a received datagram is dropped
  *   udp/send      sending a datagram fails (TERN_ENETUNREACH); the
  *                 connection stays
+ *   conn/rxdrop   the same, under the name the issue's examples use (a
+ *                 TCP byte stream is never cut: use the built-in stack's
+ *                 link impairments for segment loss)
  *   dns/drop      a DNS answer is lost (the client retries)
  *   dns/fail      a DNS lookup fails at once (TERN_ERESOLVE)
  *   rm/notify_arm an rm notify arm fails (TERN_ENOMEM to the client)
@@ -55,6 +69,13 @@ TERN_API bool tern_fi_hit(tern_fi *fi, const char *name);
 /* How often the fault has been passed / has fired. */
 TERN_API uint64_t tern_fi_passes(tern_fi *fi, const char *name);
 TERN_API uint64_t tern_fi_fired(tern_fi *fi, const char *name);
+/* The fault's after=MS, 0 if it has none (or fi is NULL, or no such). */
+TERN_API uint32_t tern_fi_after_ms(tern_fi *fi, const char *name);
+
+/* The allocation wrapper: NULL when "mem/alloc" fires, else malloc's /
+ * calloc's answer. fi may be NULL (then exactly malloc / calloc). */
+TERN_API void *tern_fi_malloc(tern_fi *fi, size_t n);
+TERN_API void *tern_fi_calloc(tern_fi *fi, size_t n, size_t size);
 
 #ifdef __cplusplus
 }

@@ -10,8 +10,12 @@
  *
  * A metric is found or made by (name, labels): asking twice gives the same
  * one. Updates are atomic (relaxed) and may come from any thread; making
- * metrics and exporting take the registry's mutex. Metrics live until the
+ * metrics and exporting take the registry's lock. Metrics live until the
  * registry is freed: keep the pointer, do not look it up per update.
+ *
+ * Sources that keep their own counters (the built-in stack, say) add a
+ * collect callback instead: it runs at the start of every export and
+ * brings their metrics up to date, so their hot paths pay nothing.
  */
 #ifndef TERN_METRICS_H
 #define TERN_METRICS_H
@@ -59,6 +63,39 @@ TERN_API size_t tern_metrics_prometheus(tern_metrics *reg, char *buf,
 /* {"name":[{"labels":{...},"value":N}, ...], ...}; histograms give
  * "count", "sum" and "buckets":[[bound,count],...]. */
 TERN_API size_t tern_metrics_json(tern_metrics *reg, char *buf, size_t size);
+
+/* Collect callbacks (at most TERN_METRICS_MAX_COLLECT): fn(reg, ud) runs
+ * at the start of every export (prometheus, json, changes), on the
+ * exporting thread, outside the registry's lock (it may make and update
+ * metrics). Adding the same (fn, ud) twice is TERN_OK and keeps one. */
+#define TERN_METRICS_MAX_COLLECT 8
+typedef void (*tern_metrics_collect_fn)(tern_metrics *reg, void *ud);
+TERN_API int tern_metrics_on_collect(tern_metrics *reg,
+                                     tern_metrics_collect_fn fn, void *ud);
+TERN_API void tern_metrics_on_collect_remove(tern_metrics *reg,
+                                             tern_metrics_collect_fn fn,
+                                             void *ud);
+
+/* The samples that changed since the previous call (all of them the first
+ * time), as Prometheus sample lines "name{labels} value\n" (a histogram
+ * gives its _count and _sum), packed whole into chunks of at most max
+ * bytes (max >= 64; a longer line is left out); fn gets each chunk (not
+ * NUL-terminated) with the registry locked: it must not call back into
+ * the registry. Returns the number of lines given. For periodic
+ * publishing (tern_sys_metrics_publish in tern/sys.h). */
+typedef void (*tern_metrics_chunk_fn)(const char *chunk, size_t len, void *ud);
+TERN_API size_t tern_metrics_changes(tern_metrics *reg, size_t max,
+                                     tern_metrics_chunk_fn fn, void *ud);
+
+/* The built-in TCP/IP stack's counters (tern_stack_get_stats) as metrics
+ * tern_ip_* / tern_tcp_* / tern_udp_*, read at export time by a collect
+ * callback: the stack itself knows nothing of the registry. Export from
+ * the thread that runs the stack (or with it locked). Unbind before the
+ * stack is freed. Only in builds with the built-in stack. */
+struct tern_stack;
+TERN_API int tern_metrics_bind_stack(tern_metrics *reg, struct tern_stack *st);
+TERN_API void tern_metrics_unbind_stack(tern_metrics *reg,
+                                        struct tern_stack *st);
 
 #ifdef __cplusplus
 }

@@ -267,7 +267,9 @@ TERN_API void tern_conn_set_max_conns(tern_conn *listener, uint32_t max);
  * own connections (the DNS client's queries, SNTP) mark themselves so, and
  * so may an application's housekeeping. tern_mgr_foreach never visits
  * them (tern_mgr_foreach_system does), and their metrics carry the label
- * system. Accepted connections inherit their listener's mark. */
+ * class="system". Set it right after the call that made the connection
+ * (before returning to the loop) so it is counted as system from the
+ * start. Accepted connections inherit their listener's mark. */
 TERN_API void tern_conn_set_system(tern_conn *c, bool on);
 TERN_API bool tern_conn_is_system(const tern_conn *c);
 /* TCP_NODELAY on/off (on by default for tern's connections). */
@@ -285,6 +287,21 @@ struct tern_fi;
  * turns injection off). */
 TERN_API void tern_mgr_set_fi(tern_mgr *m, struct tern_fi *fi);
 TERN_API struct tern_fi *tern_mgr_fi(const tern_mgr *m);
+
+/* ---- metrics (tern/metrics.h) ------------------------------------- */
+
+struct tern_metrics;
+/* Report into reg (not owned; it must outlive the manager, even when
+ * replaced or detached with NULL, since WebSockets alive then keep
+ * reporting into it): tern_connections_opened_total, _closed_total and
+ * tern_connections_active by kind (tcp_listen, tcp_accepted, tcp_client,
+ * udp) and class (user, system), tern_net_bytes_total by dir and class,
+ * tern_connect_failures_total by class. The protocols on this manager
+ * (HTTP, WebSocket, DNS) report into it too. Unset, each point costs a
+ * NULL test. TERN_ENOMEM if the metrics cannot be made (nothing
+ * changes then). Loop thread. */
+TERN_API int tern_mgr_set_metrics(tern_mgr *m, struct tern_metrics *reg);
+TERN_API struct tern_metrics *tern_mgr_metrics(const tern_mgr *m);
 
 /* ---- name resolution for tern_connect ---------------------------- */
 

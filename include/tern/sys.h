@@ -146,6 +146,19 @@ TERN_API void tern_smd_unsubscribe(tern_smd_sub *sub);
 TERN_API int tern_smd_publish(tern_sys *s, uint32_t cls, const void *payload,
                               size_t len);
 
+/* Publish the metrics of reg (tern/metrics.h) on TERN_SMD_METRICS every
+ * period_ms (0 stops; reg NULL too): the samples that changed since the
+ * last period (all of them the first time), as Prometheus sample lines
+ * "name{labels} value\n" packed whole into messages of at most
+ * TERN_SMD_MAX_PAYLOAD bytes, in the registry's order; a period's lines
+ * arrive in consecutive messages. Nothing is gathered while no one
+ * subscribes to TERN_SMD_METRICS. One publisher per registry (it keeps
+ * what it last gave in the registry). reg must outlive the publishing.
+ * Loop thread. */
+struct tern_metrics;
+TERN_API int tern_sys_metrics_publish(tern_sys *s, struct tern_metrics *reg,
+                                      uint32_t period_ms);
+
 typedef struct tern_smd_stats {
   uint64_t published, delivered, dropped_full, dropped_ttl, unheard;
 } tern_smd_stats;

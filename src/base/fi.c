@@ -22,6 +22,7 @@ typedef struct fault {
   uint64_t lo, hi;       /* R_RANGE: passes lo..hi (1-based, inclusive) */
   char pattern[64];      /* R_PATTERN: '.' pass, 'X' fail */
   size_t plen;
+  uint32_t after_ms;     /* after=MS: the fault's delay (timed close) */
   _Atomic uint64_t passes, fired;
 } fault;
 
@@ -95,6 +96,31 @@ static bool rule_parse(fault *f, const char *r, size_t n) {
   return false;
 }
 
+/* The parenthesised part: comma-separated, at most one rule and one
+ * after=MS (a delay in ms, 1..86400000). */
+static bool args_parse(fault *f, const char *r, size_t n) {
+  bool have_rule = false, have_after = false;
+  while (n > 0) {
+    const char *comma = memchr(r, ',', n);
+    size_t k = comma ? (size_t)(comma - r) : n;
+    uint64_t ms;
+    if (k > 6 && strncmp(r, "after=", 6) == 0) {
+      if (have_after || !digits(r + 6, k - 6, &ms) || ms == 0 || ms > 86400000)
+        return false;
+      f->after_ms = (uint32_t)ms;
+      have_after = true;
+    } else {
+      if (have_rule || !rule_parse(f, r, k)) return false;
+      have_rule = true;
+    }
+    if (!comma) return true;
+    r += k + 1;
+    n -= k + 1;
+    if (n == 0) return false; /* a trailing comma */
+  }
+  return false; /* "()" */
+}
+
 int tern_fi_new(const char *spec, tern_fi **out) {
   if (spec == NULL || out == NULL) return TERN_EINVAL;
   tern_fi *fi = calloc(1, sizeof(*fi));
@@ -118,10 +144,10 @@ int tern_fi_new(const char *spec, tern_fi **out) {
     if (nn >= sizeof(f->name)) goto bad;
     memcpy(f->name, b, nn);
     f->rule = R_ALWAYS;
-    if (*p == '(') {
+    if (*p == '(') { /* RULE, after=MS, or both: "RULE,after=MS" */
       const char *r = ++p;
       while (*p && *p != ')') p++;
-      if (*p != ')' || !rule_parse(f, r, (size_t)(p - r))) goto bad;
+      if (*p != ')' || !args_parse(f, r, (size_t)(p - r))) goto bad;
       p++;
     }
     fi->n++;
@@ -190,4 +216,19 @@ uint64_t tern_fi_passes(tern_fi *fi, const char *name) {
 uint64_t tern_fi_fired(tern_fi *fi, const char *name) {
   fault *f = fi ? find(fi, name) : NULL;
   return f ? atomic_load(&f->fired) : 0;
+}
+
+uint32_t tern_fi_after_ms(tern_fi *fi, const char *name) {
+  fault *f = fi ? find(fi, name) : NULL;
+  return f ? f->after_ms : 0;
+}
+
+void *tern_fi_malloc(tern_fi *fi, size_t n) {
+  if (fi && tern_fi_hit(fi, "mem/alloc")) return NULL;
+  return malloc(n);
+}
+
+void *tern_fi_calloc(tern_fi *fi, size_t n, size_t size) {
+  if (fi && tern_fi_hit(fi, "mem/alloc")) return NULL;
+  return calloc(n, size);
 }

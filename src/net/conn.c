@@ -157,6 +157,7 @@ int tern_adopt(tern_mgr *m, int fd, tern_conn_fn fn, void *ud,
   if (!listener || udp) c->flags |= F_CONNECTED;
   tern__conn_link(c);
   tern__conn_arm_deadline(c);
+  if (!listener && !udp) tern__conn_fi_established(c);
   if (out) *out = c;
   emit_simple(c, TERN_EV_OPEN);
   if (!listener && !udp) emit_simple(c, TERN_EV_ACCEPT);
@@ -229,7 +230,7 @@ bool tern__conn_cork(tern_conn *c) {
   if (TERN_NET_CORK_BYTES == 0 || m->cork_conn != NULL || c->tx.len != 0 ||
       (c->flags & (F_UDP | F_FINAL)))
     return false;
-  if (m->cork == NULL && (m->cork = malloc(TERN_NET_CORK_BYTES)) == NULL)
+  if (m->cork == NULL && (m->cork = tern_fi_malloc(m->fi, TERN_NET_CORK_BYTES)) == NULL)
     return false;
   m->cork_conn = c;
   m->cork_len = 0;
@@ -277,6 +278,7 @@ static int push_stream(tern_conn *c, const uint8_t *p, size_t len) {
     if (rc != TERN_OK) return rc;
     if (c->flags & F_FINAL) return TERN_ECLOSED;
   }
+  size_t want = len;
   if (c->tx.len == 0 && (c->flags & F_CONNECTED)) {
     /* Fast path: nothing queued, try the network first (no copy). */
     long n = BE(c)->send(BS(c), c, p, len);
@@ -289,8 +291,12 @@ static int push_stream(tern_conn *c, const uint8_t *p, size_t len) {
     if (n > 0) c->last_io = tern_loop_now(c->mgr->loop);
   }
   if (len == 0) return TERN_OK;
-  int rc = tern_buf_append(&c->tx, p, len);
-  if (rc != TERN_OK) return rc;
+  int rc = tern__conn_buf_append(c, &c->tx, p, len);
+  if (rc != TERN_OK) {
+    /* No memory for the rest: if part went out, the stream is broken. */
+    if (len != want) tern__conn_finish(c, rc);
+    return rc;
+  }
   if (c->flags & F_CONNECTED) want_write(c, true);
   return TERN_OK;
 }
@@ -348,9 +354,14 @@ int tern_sendv(tern_conn *c, const tern_iov *iov, size_t n) {
     while (i < n && left >= iov[i].len) left -= iov[i++].len;
     off = left;
   }
+  bool handed = i > 0 || off > 0; /* part of this frame is on its way */
   for (; i < n && rc == TERN_OK; i++, off = 0)
-    if (iov[i].len > off)
+    if (iov[i].len > off) {
       rc = push_stream(c, (const uint8_t *)iov[i].base + off, iov[i].len - off);
+      if (rc == TERN_OK) handed = true;
+    }
+  /* A piece could not be queued after others were: the frame is cut. */
+  if (rc != TERN_OK && handed && !(c->flags & F_FINAL)) tern__conn_finish(c, rc);
   return rc;
 }
 
@@ -470,18 +481,6 @@ bool tern_conn_is_listener(const tern_conn *c) {
 bool tern_conn_is_udp(const tern_conn *c) { return (c->flags & F_UDP) != 0; }
 bool tern_conn_is_client(const tern_conn *c) {
   return (c->flags & F_CLIENT) != 0;
-}
-
-void tern_conn_set_system(tern_conn *c, bool on) {
-  if (c == NULL || (c->flags & F_FINAL) || on == ((c->flags & F_SYSTEM) != 0))
-    return;
-  c->flags ^= F_SYSTEM;
-  if (on) c->mgr->nsystem++;
-  else c->mgr->nsystem--;
-}
-
-bool tern_conn_is_system(const tern_conn *c) {
-  return (c->flags & F_SYSTEM) != 0;
 }
 
 void tern_conn_set_half_close(tern_conn *c, bool on) {

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "net/net_internal.h"
+#include "tern/metrics.h"
 
 #define BE(c) ((c)->mgr->be)
 #define BS(c) ((c)->mgr->be_state)
@@ -53,6 +54,7 @@ void tern_core_accept_commit(tern_conn *c, bool ok) {
   c->flags |= F_BACKEND | F_CONNECTED;
   tern__conn_link(c);
   tern__conn_arm_deadline(c);
+  tern__conn_fi_established(c);
   tern_event ev = {.type = TERN_EV_OPEN};
   tern__conn_emit(c, &ev);
   ev.type = TERN_EV_ACCEPT;
@@ -79,6 +81,7 @@ void tern__conn_connected(tern_conn *c, int err) {
   c->flags |= F_CONNECTED;
   c->last_io = tern_loop_now(c->mgr->loop);
   tern__conn_arm_deadline(c);
+  tern__conn_fi_established(c);
   tern_event ev = {.type = TERN_EV_CONNECT};
   tern__conn_emit(c, &ev);
   if (c->flags & F_FINAL) return;
@@ -104,7 +107,9 @@ static void received_eof(tern_conn *c) {
 
 static void received_datagram(tern_conn *c, const void *data, size_t len,
                               const tern_addr *from) {
-  if (tern_fi_hit(c->mgr->fi, "udp/rxdrop")) return; /* fault injection */
+  if (c->mgr->fi && (tern_fi_hit(c->mgr->fi, "udp/rxdrop") ||
+                     tern_fi_hit(c->mgr->fi, "conn/rxdrop")))
+    return; /* fault injection */
   if (from && (c->flags & F_LISTENER)) c->peer = *from;
   tern_event ev = {.type = TERN_EV_READ};
   ev.read.data = data;
@@ -132,7 +137,7 @@ static void received_direct(tern_conn *c, const uint8_t *p, size_t len) {
   if (corked) tern__conn_uncork(c);
   size_t used = c->cb_consumed;
   if (c->flags & F_FINAL) return;
-  if (used < len && tern_buf_append(&c->rx, p + used, len - used) != 0) {
+  if (used < len && tern__conn_buf_append(c, &c->rx, p + used, len - used) != 0) {
     tern__conn_fail(c, TERN_ENOMEM, "no memory for receive buffer");
     return;
   }
@@ -140,9 +145,11 @@ static void received_direct(tern_conn *c, const uint8_t *p, size_t len) {
 }
 
 static void received_buffered(tern_conn *c, const uint8_t *p, size_t len) {
-  if (tern_buf_append(&c->rx, p, len) != 0) {
+  int rc = tern__conn_buf_append(c, &c->rx, p, len);
+  if (rc != TERN_OK) {
     /* The backend overran the window, or rx_max shrank under it. */
-    tern__conn_fail(c, TERN_ELIMIT, "receive buffer limit exceeded");
+    if (rc == TERN_ENOMEM) tern__conn_fail(c, rc, "no memory for receive buffer");
+    else tern__conn_fail(c, TERN_ELIMIT, "receive buffer limit exceeded");
     return;
   }
   tern_event ev = {.type = TERN_EV_READ};
@@ -160,6 +167,7 @@ void tern_core_received(tern_conn *c, const void *data, size_t len,
   if (c->flags & F_FINAL) return;
   if (c->cm && len > 0) tern__cm_first_byte(c);
   c->last_io = tern_loop_now(c->mgr->loop);
+  if (c->mgr->mx) tern_metric_add(c->mgr->mx->bytes_in[TERN__MX_CLASS(c)], (int64_t)len);
   if (c->flags & F_UDP) {
     received_datagram(c, data, len, from);
   } else if (len == 0) {
@@ -175,6 +183,7 @@ void tern_core_received(tern_conn *c, const void *data, size_t len,
 
 void tern_core_sent(tern_conn *c, size_t n) {
   if ((c->flags & F_FINAL) || n == 0) return;
+  if (c->mgr->mx) tern_metric_add(c->mgr->mx->bytes_out[TERN__MX_CLASS(c)], (int64_t)n);
   c->sent_unreported += n;
   tern__conn_pend(c, P_WRITE);
 }

@@ -7,6 +7,8 @@
  * So a busy connection costs no heap operation per read or write, at the
  * price of at most one spurious wake-up per idle period.
  */
+#include <stdlib.h>
+
 #include "net/net_internal.h"
 
 /* The connection's current deadline in loop ms, 0 if none. */
@@ -106,8 +108,60 @@ int tern_conn_set_poll(tern_conn *c, uint32_t ms) {
   return TERN_OK;
 }
 
+/* ---- fault injection: "conn/close" --------------------------------
+ * The resets due are on a list in the manager, so a connection carries
+ * nothing for them; a connection that ends first takes its entry off. */
+
+struct tern__fi_close {
+  struct tern__fi_close *next;
+  tern_conn *c;
+  tern_timer *t;
+};
+
+static void fi_close_drop(tern_conn *c) {
+  struct tern__fi_close **p = &c->mgr->fi_closes;
+  while (*p) {
+    struct tern__fi_close *f = *p;
+    if (f->c != c) {
+      p = &f->next;
+      continue;
+    }
+    *p = f->next;
+    tern_timer_free(f->t);
+    free(f);
+  }
+}
+
 void tern__conn_timers_free(tern_conn *c) {
   if (c->deadline) tern_timer_free(c->deadline);
   if (c->poller) tern_timer_free(c->poller);
   c->deadline = c->poller = NULL;
+  if (c->mgr->fi_closes) fi_close_drop(c);
+}
+
+static void on_fi_close(tern_timer *t, void *ud) {
+  tern_conn *c = ud;
+  (void)t;
+  fi_close_drop(c); /* frees t: safe from its own callback */
+  if (c->flags & F_FINAL) return;
+  c->flags |= F_ABORT; /* the peer sees a reset too */
+  tern__conn_fail(c, TERN_ECONNRESET, "fault injection: timed close");
+}
+
+void tern__conn_fi_established(tern_conn *c) {
+  tern_fi *fi = c->mgr->fi;
+  if (fi == NULL || (c->flags & (F_UDP | F_FINAL)) ||
+      !tern_fi_hit(fi, "conn/close"))
+    return;
+  struct tern__fi_close *f = malloc(sizeof *f);
+  if (f == NULL) return;
+  if (tern_timer_new(c->mgr->loop, &f->t, on_fi_close, c) != TERN_OK) {
+    free(f);
+    return;
+  }
+  f->c = c;
+  f->next = c->mgr->fi_closes;
+  c->mgr->fi_closes = f;
+  uint32_t ms = tern_fi_after_ms(fi, "conn/close");
+  tern_timer_start(f->t, ms ? ms : 1000, 0);
 }

@@ -94,6 +94,7 @@ void tern_mgr_free(tern_mgr *m) {
   if (m->own_loop) tern_loop_free(m->loop);
   free(m->cork);
   if (m->own_fi) tern_fi_free(m->fi);
+  tern__mx_free(m);
   free(m);
 }
 
@@ -147,7 +148,7 @@ tern_conn *tern_mgr_find(tern_mgr *m, uint64_t id) {
 
 tern_conn *tern__conn_alloc(tern_mgr *m, uint32_t flags, tern_conn_fn fn,
                             void *ud) {
-  tern_conn *c = calloc(1, sizeof(*c) + m->be->conn_size);
+  tern_conn *c = tern_fi_calloc(m->fi, 1, sizeof(*c) + m->be->conn_size);
   if (c == NULL) return NULL;
   c->mgr = m;
   c->fn = fn;
@@ -182,6 +183,9 @@ void tern__conn_link(tern_conn *c) {
   m->live_tail = c;
   m->count++;
   if (c->flags & F_SYSTEM) m->nsystem++;
+  if (m->mx == NULL) return;
+  if (c->listener) tern__mx_open(c); /* accepted: its class is known */
+  else tern__conn_pend(c, P_COUNT);  /* after the creating call returns */
 }
 
 static void conn_unlink(tern_conn *c) {
@@ -245,6 +249,7 @@ void tern__conn_finish(tern_conn *c, int reason) {
   tern_mgr *m = c->mgr;
   c->flags |= F_FINAL;
   c->reason = reason;
+  if (m->mx) tern__mx_close(c);
   tern__conn_cork_drop(c);
   if (c->flags & F_RESOLVING) {
     if (!(c->flags & F_RESOLVE_EXT)) tern__resolve_cancel(c);
@@ -278,6 +283,7 @@ static void deliver_pending(tern_conn *c) {
   c->pend = 0;
   c->flags &= ~F_PENDING;
   tern_event ev = {.type = TERN_EV_CONNECT};
+  if (what & P_COUNT) tern__mx_open(c);
   if (what & P_CONNECT) tern__conn_emit(c, &ev);
   if ((what & P_WRITE) && c->sent_unreported) {
     ev.type = TERN_EV_WRITE;

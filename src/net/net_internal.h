@@ -3,10 +3,11 @@
  * Files: mgr.c (manager, lists, the flush that delivers deferred events and
  * frees closed connections), conn.c (the public per-connection calls),
  * conn_core.c (the tern_core_* calls a backend makes), conn_timer.c
- * (deadlines: connect, idle, drain; POLL), resolve.c (names on a helper
- * thread), happy.c (a client to a name: resolver answers, then racing
- * attempts, RFC 8305), conmon.c (what a client's connect went through,
- * tern/conmon.h), backend_sock.c (host sockets).
+ * (deadlines: connect, idle, drain; POLL; the "conn/close" fault),
+ * resolve.c (names on a helper thread), happy.c (a client to a name:
+ * resolver answers, then racing attempts, RFC 8305), conmon.c (what a
+ * client's connect went through, tern/conmon.h), net_metrics.c (the
+ * core's metrics and system connections), backend_sock.c (host sockets).
  *
  * Lifetime of a tern_conn:
  *   alloc -> (backend set up) -> linked into mgr->live, OPEN
@@ -51,6 +52,7 @@ enum {
   F_ATTEMPT = 1u << 21,   /* a hidden happy-eyeballs attempt (happy.c):
                              never linked, no events, ud is its race */
   F_SYSTEM = 1u << 22,    /* a helper's connection (tern_conn_set_system) */
+  F_COUNTED = 1u << 23,   /* counted as opened in mgr->mx */
 };
 
 /* Notifications owed to a connection, delivered by the flush. */
@@ -58,7 +60,19 @@ enum {
   P_CONNECT = 1u << 0,  /* UDP client: CONNECT */
   P_WRITABLE = 1u << 1, /* WRITABLE */
   P_WRITE = 1u << 2,    /* WRITE with sent_unreported bytes */
+  P_COUNT = 1u << 3,    /* count as opened (metrics; after the creating
+                           call returned, so tern_conn_set_system counts) */
 };
+
+/* net_metrics.c: the core's metrics (tern_mgr_set_metrics), by kind of
+ * connection and class (user, system). */
+enum { MX_LISTEN, MX_ACCEPTED, MX_CLIENT, MX_UDP, MX_KINDS };
+struct tern_metric;
+typedef struct tern__net_mx {
+  struct tern_metric *opened[MX_KINDS][2], *closed[MX_KINDS][2],
+      *active[MX_KINDS][2];
+  struct tern_metric *bytes_in[2], *bytes_out[2], *connect_fail[2];
+} tern__net_mx;
 
 struct tern_conn {
   tern_conn *prev, *next; /* mgr->live (creation order), or mgr->closing */
@@ -127,6 +141,10 @@ struct tern_mgr {
   tern_fi *fi;                        /* fault injection, NULL: none */
   bool own_fi;                        /* made from TERN_FI: freed with m */
   void *names_ctx;
+  struct tern__fi_close *fi_closes;   /* "conn/close" resets due (no room
+                                         is taken in every tern_conn) */
+  struct tern_metrics *metrics;       /* NULL: none attached */
+  tern__net_mx *mx;                   /* its metrics, made on attach */
 };
 
 /* mgr.c */
@@ -140,6 +158,11 @@ void tern__conn_finish(tern_conn *c, int reason);
 void tern__conn_fail(tern_conn *c, int err, const char *msg);
 
 void tern__conn_discard(tern_conn *c);
+/* net_metrics.c (each a no-op unless mgr->mx) */
+void tern__mx_open(tern_conn *c);
+void tern__mx_close(tern_conn *c);
+void tern__mx_free(tern_mgr *m);
+#define TERN__MX_CLASS(c) (((c)->flags & F_SYSTEM) ? 1 : 0)
 
 /* conn.c */
 void tern__conn_flush_tx(tern_conn *c);
@@ -181,6 +204,18 @@ void tern__cm_first_byte(tern_conn *c);
 /* conn_timer.c */
 void tern__conn_arm_deadline(tern_conn *c);
 void tern__conn_timers_free(tern_conn *c);
+/* Fault injection "conn/close": an established TCP connection may get a
+ * timed reset (a no-op without faults). */
+void tern__conn_fi_established(tern_conn *c);
+
+/* A buffer append that fault injection ("mem/alloc") may refuse when the
+ * buffer would have to allocate. */
+static inline int tern__conn_buf_append(tern_conn *c, tern_buf *b,
+                                        const void *p, size_t n) {
+  if (c->mgr->fi && b->cap - b->len < n && tern_fi_hit(c->mgr->fi, "mem/alloc"))
+    return TERN_ENOMEM;
+  return tern_buf_append(b, p, n);
+}
 
 /* resolve.c: getaddrinfo on a helper thread, one per manager, lazily;
  * the answer (every address) goes to tern__happy_answer. */

@@ -36,6 +36,7 @@
 #include "tern/dns.h"
 #include "tern/fi.h"
 #include "tern/loop.h"
+#include "tern/metrics.h"
 #include "tern/port.h"
 #include "tern/retry.h"
 
@@ -83,6 +84,7 @@ typedef struct lookup {
   unsigned nsq;
   subq sq[2];
   tern_dns_query *waiters;
+  uint64_t start_ms;   /* loop time it began (the latency metric) */
   char name[TERN__DNS_MAX_NAME + 1]; /* lowercased, no final dot */
 } lookup;
 
@@ -96,6 +98,9 @@ struct tern_dns_query {
   size_t n;
   tern_addr addrs[MAX_OUT];
 };
+
+enum { MX_LOOKUPS, MX_CACHE_HITS, MX_QUERIES, MX_TIMEOUTS, MX_FAILURES,
+       MX_LATENCY, MX_COUNT };
 
 struct tern_dns {
   tern_mgr *m;
@@ -117,7 +122,36 @@ struct tern_dns {
   struct conn_req *conn_reqs; /* tern_connect names being resolved */
   bool for_connects;
   tern_dns_stats st;
+  tern_metrics *mx_reg; /* the manager's registry the mx are in */
+  tern_metric *mx[MX_COUNT];
 };
+
+/* ---- metrics (the manager's registry, tern_mgr_set_metrics) -------------- */
+
+/* Count one event (v: the latency for MX_LATENCY); a NULL test without a
+ * registry. The metrics are made on first use. */
+static void mx(tern_dns *d, int which, double v) {
+  tern_metrics *reg = tern_mgr_metrics(d->m);
+  if (reg == NULL) return;
+  if (reg != d->mx_reg) {
+    memset(d->mx, 0, sizeof d->mx);
+    d->mx_reg = reg;
+  }
+  if (d->mx[which] == NULL) {
+    static const char *const name[MX_COUNT][2] = {
+        {"tern_dns_lookups_total", "DNS lookups asked for."},
+        {"tern_dns_cache_hits_total", "DNS lookups answered from the cache."},
+        {"tern_dns_queries_total", "DNS queries sent."},
+        {"tern_dns_timeouts_total", "DNS tries without an answer."},
+        {"tern_dns_failures_total", "DNS lookups that gave no address."},
+        {"tern_dns_lookup_duration_ms", "DNS lookups sent to a server, until the answer, in ms."}};
+    d->mx[which] = which == MX_LATENCY
+                       ? tern_metrics_histogram(reg, name[which][0], name[which][1], NULL, NULL, 0)
+                       : tern_metrics_counter(reg, name[which][0], name[which][1], NULL);
+  }
+  if (which == MX_LATENCY) tern_metric_observe(d->mx[which], v);
+  else tern_metric_add(d->mx[which], 1);
+}
 
 /* A tern_connect waiting for its name: an AAAA and an A lookup, each
  * handed to the connection as it comes (happy eyeballs, RFC 8305 3). */
@@ -329,6 +363,8 @@ static void lookup_finish(lookup *lk) {
                : refused  ? TERN_EAGAIN
                           : TERN_ETIMEDOUT;
   lookup_unlink(lk);
+  if (status != TERN_OK) mx(lk->d, MX_FAILURES, 0);
+  mx(lk->d, MX_LATENCY, (double)(tern_loop_now(lk->d->loop) - lk->start_ms));
   lk->finishing = true;
   tern_dns_query *q;
   while ((q = lk->waiters) != NULL) { /* a callback may cancel the rest */
@@ -406,7 +442,7 @@ static void on_udp(tern_conn *c, const tern_event *ev, void *ud) {
   subq *sq = ud;
   tern_dns *d = sq->lk->d;
   if (ev->type == TERN_EV_CONNECT) {
-    if (tern_send(c, sq->query, sq->qlen) == TERN_OK) d->st.queries_sent++;
+    if (tern_send(c, sq->query, sq->qlen) == TERN_OK) d->st.queries_sent++, mx(d, MX_QUERIES, 0);
     return;
   }
   if (ev->type == TERN_EV_CLOSE) {
@@ -427,7 +463,7 @@ static void on_tcp(tern_conn *c, const tern_event *ev, void *ud) {
   if (ev->type == TERN_EV_CONNECT) {
     uint8_t len[2] = {(uint8_t)(sq->qlen >> 8), (uint8_t)sq->qlen};
     tern_iov iov[2] = {{len, 2}, {sq->query, sq->qlen}};
-    if (tern_sendv(c, iov, 2) == TERN_OK) d->st.queries_sent++;
+    if (tern_sendv(c, iov, 2) == TERN_OK) d->st.queries_sent++, mx(d, MX_QUERIES, 0);
     return;
   }
   if (ev->type == TERN_EV_CLOSE) {
@@ -462,6 +498,7 @@ static void on_try_timeout(tern_timer *t, void *ud) {
   subq *sq = ud;
   (void)t;
   sq->lk->d->st.timeouts++;
+  mx(sq->lk->d, MX_TIMEOUTS, 0);
   subq_try(sq);
 }
 
@@ -639,10 +676,13 @@ int tern_dns_lookup(tern_dns *d, const char *name, int family, tern_dns_fn fn,
   q->ud = ud;
   if (out) *out = q;
   d->st.lookups++;
+  mx(d, MX_LOOKUPS, 0);
 
   if (literal) return answer_now(d, q, family, &lit, 1);
-  if (tern_fi_hit(tern_mgr_fi(d->m), "dns/fail")) /* fault injection */
+  if (tern_fi_hit(tern_mgr_fi(d->m), "dns/fail")) { /* fault injection */
+    mx(d, MX_FAILURES, 0);
     return answer_now(d, q, family, NULL, 0);
+  }
   if (is_localhost(key)) {
     tern_addr lo[2];
     tern_addr_parse_ip("::1", 3, &lo[0]);
@@ -662,6 +702,7 @@ int tern_dns_lookup(tern_dns *d, const char *name, int family, tern_dns_fn fn,
     if ((hit[i] = cache_get(d, key, types[i])) != NULL) nhit++;
   if (nhit == nt) {
     d->st.cache_hits++;
+    mx(d, MX_CACHE_HITS, 0);
     q->n = 0;
     for (unsigned i = 0; i < nt; i++) add_addrs(q->addrs, &q->n, hit[i]->addrs, hit[i]->naddrs);
     q->status = q->n ? TERN_OK : TERN_ERESOLVE;
@@ -691,6 +732,7 @@ int tern_dns_lookup(tern_dns *d, const char *name, int family, tern_dns_fn fn,
   }
   lk->d = d;
   lk->family = family;
+  lk->start_ms = tern_loop_now(d->loop);
   memcpy(lk->name, key, len + 1);
   lk->nsq = nt;
   for (unsigned i = 0; i < nt; i++) {

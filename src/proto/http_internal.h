@@ -6,6 +6,7 @@
 
 #include "proto/http_parse.h"
 #include "tern/http.h"
+#include "tern/fi.h"
 #include "tern/ws.h"
 
 typedef struct http_route {
@@ -60,6 +61,8 @@ struct http_conn {
   bool peer_eof; /* the client half-closed behind a request in a handler */
 };
 
+#define TERN__HTTP_MX_METHODS 8 /* GET HEAD POST PUT DELETE OPTIONS PATCH other */
+
 struct tern_http_server {
   tern_mgr *mgr;
   tern_conn *listener;
@@ -80,7 +83,18 @@ struct tern_http_server {
   size_t head_len, common_off;
   uint64_t date_next;     /* loop ms at which the Date goes stale */
   tern_http_stats stats;
+  /* metrics (http_metrics.c): made on first use in the manager's registry */
+  struct tern_metrics *mx_reg;
+  struct tern_metric *mx_req[TERN__HTTP_MX_METHODS][6], *mx_dur;
 };
+
+/* http_metrics.c: one request answered (status) or refused, start_ms its
+ * first byte's loop time; nothing unless the manager has a registry. */
+void tern__http_mx_request(tern_http_server *s, tern_str method, int status,
+                           uint64_t start_ms);
+
+/* The server's faults (tern/fi.h: "mem/alloc" at its allocations). */
+#define TERN__HTTP_FI(s) tern_mgr_fi((s)->mgr)
 
 /* http_server.c */
 int tern__http_route_add(tern_http_server *s, const char *method,

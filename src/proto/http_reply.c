@@ -144,7 +144,7 @@ static int send_head_body(tern_http_req *r, int status, const char *extra,
   char *heap = NULL;
   if (w.overflow) { /* very long extra headers */
     size_t cap = 512 + (extra ? strlen(extra) : 0);
-    heap = malloc(cap);
+    heap = tern_fi_malloc(TERN__HTTP_FI(r->hc->srv), cap);
     if (heap == NULL) return TERN_ENOMEM;
     w = (wbuf){heap, 0, cap, false};
     build_head(r, status, extra, length, &w);
@@ -283,6 +283,9 @@ int tern__http_refuse(http_conn *hc, int status, const char *why) {
                    strlen(why) + 1, why);
   if (n > 0 && (size_t)n < sizeof(buf)) tern_send(hc->c, buf, (size_t)n);
   hc->srv->stats.status[status / 100]++;
+  if (tern_mgr_metrics(hc->srv->mgr))
+    tern__http_mx_request(hc->srv, hc->req ? hc->req->msg.method : (tern_str){0},
+                          status, hc->req ? hc->head_start : 0);
   hc->closing = true;
   tern_close(hc->c);
   return TERN_EPROTO;

@@ -77,7 +77,7 @@ static tern_http_req *req_get(http_conn *hc) {
   if (r != NULL) {
     s->spare = r->next_spare;
     s->nspare--;
-  } else if ((r = malloc(sizeof(*r))) == NULL) {
+  } else if ((r = tern_fi_malloc(TERN__HTTP_FI(s), sizeof(*r))) == NULL) {
     return NULL;
   }
   req_init(hc, r);
@@ -121,7 +121,7 @@ static void conn_list_remove(http_conn *hc) {
 }
 
 static http_conn *conn_new(tern_http_server *s, tern_conn *c) {
-  http_conn *hc = calloc(1, sizeof(*hc));
+  http_conn *hc = tern_fi_calloc(TERN__HTTP_FI(s), 1, sizeof(*hc));
   if (hc == NULL) return NULL;
   hc->srv = s;
   hc->c = c;
@@ -367,6 +367,8 @@ static bool process(http_conn *hc) {
       tern__http_refuse(hc, 503, "out of memory");
       break;
     }
+    if (r->state == REQ_NONE) /* its first byte (head timeout, metrics) */
+      hc->head_start = tern_loop_now(tern_mgr_loop(hc->srv->mgr));
     if (r->state == REQ_NONE || r->state == REQ_HEAD) {
       long rc = tern__http_parse(&r->parser, p, len, &r->msg, hc->srv->hdrs,
                                  hc->srv->o.max_headers);
@@ -472,7 +474,7 @@ static int keep_request(http_conn *hc) {
   const uint8_t *p = tern_conn_rx(hc->c, &len);
   size_t bytes = r->msg.chunked ? r->msg.head_len : r->wire_len;
   size_t hsize = nh * sizeof(tern_http_header);
-  r->copy = malloc(hsize + bytes + 1);
+  r->copy = tern_fi_malloc(TERN__HTTP_FI(hc->srv), hsize + bytes + 1);
   if (r->copy == NULL) return tern__http_refuse(hc, 503, "out of memory");
   tern_http_header *h = (tern_http_header *)(void *)r->copy;
   uint8_t *b = r->copy + hsize;
@@ -506,6 +508,8 @@ void tern__http_request_done(tern_http_req *r) {
     return;
   }
   if (r->status >= 100 && r->status < 600) s->stats.status[r->status / 100]++;
+  if (tern_mgr_metrics(s->mgr))
+    tern__http_mx_request(s, r->msg.method, r->status, hc->head_start);
   bool close = r->close_after;
   if (r->copy == NULL && hc->c) tern_conn_consume(hc->c, r->wire_len);
   req_reset(hc);

@@ -17,6 +17,7 @@
 
 #include "proto/http_internal.h"
 #include "proto/ws_frame.h"
+#include "tern/metrics.h"
 #include "tern/port.h"
 
 #define WS_DEFAULT_MAX_MESSAGE (1024 * 1024)
@@ -56,8 +57,12 @@ struct tern_ws {
   tern_buf msg;                /* reassembly (released after delivery) */
   uint8_t ctrl[125];           /* control frame payload (5.5: <= 125) */
   uint64_t last_rx, ping_at, close_at;
+  tern_metric *mx[4];          /* messages in/out, bytes in/out; NULL: none */
   max_align_t session[];
 };
+
+enum { MX_MSG_IN, MX_MSG_OUT, MX_BYTES_IN, MX_BYTES_OUT }; /* tern_ws.mx */
+static void mx_closed(tern_ws *ws);
 
 static size_t max_message(const tern_ws *ws) {
   return ws->proto->max_message ? ws->proto->max_message
@@ -146,7 +151,12 @@ int tern_ws_send(tern_ws *ws, const void *data, size_t len, tern_ws_type type) {
     default:
       return TERN_EINVAL;
   }
-  return send_frame(ws, (uint8_t)type, data, len);
+  int rc = send_frame(ws, (uint8_t)type, data, len);
+  if (rc == TERN_OK && ws->mx[0] && (type == TERN_WS_TEXT || type == TERN_WS_BINARY)) {
+    tern_metric_add(ws->mx[MX_MSG_OUT], 1);
+    tern_metric_add(ws->mx[MX_BYTES_OUT], (int64_t)len);
+  }
+  return rc;
 }
 
 int tern_ws_close(tern_ws *ws, uint16_t code, const char *reason) {
@@ -285,6 +295,10 @@ static void on_data(tern_ws *ws, uint8_t *dst, size_t n, bool frame_end,
                      .binary = !text, .first = true, .last = true};
     deliver(ws, TERN_WS_RECEIVE, &m);
   }
+  if (msg_end && ws->mx[0]) {
+    tern_metric_add(ws->mx[MX_MSG_IN], 1);
+    tern_metric_add(ws->mx[MX_BYTES_IN], (int64_t)ws->msg_total);
+  }
   if (msg_end) message_done(ws);
 }
 
@@ -387,6 +401,7 @@ static void on_closed(tern_ws *ws) {
     m.len = ws->close_reason_len;
   }
   deliver(ws, TERN_WS_CLOSED, &m);
+  mx_closed(ws); /* established ones only */
   ws->closed = true;
   ws_free(ws);
 }
@@ -445,7 +460,8 @@ static void ws_on_conn(tern_conn *c, const tern_event *ev, void *ud) {
 }
 
 static tern_ws *ws_new(tern_conn *c, const tern_ws_protocol *p) {
-  tern_ws *ws = calloc(1, sizeof(*ws) + p->session_size);
+  tern_fi *fi = c ? tern_mgr_fi(tern_conn_mgr(c)) : NULL; /* client: none yet */
+  tern_ws *ws = tern_fi_calloc(fi, 1, sizeof(*ws) + p->session_size);
   if (ws == NULL) return NULL;
   ws->c = c;
   ws->proto = p;
@@ -454,8 +470,37 @@ static tern_ws *ws_new(tern_conn *c, const tern_ws_protocol *p) {
   return ws;
 }
 
+/* ---- metrics (the manager's registry, tern_mgr_set_metrics) -------- */
+
+static void mx_attach(tern_ws *ws) {
+  tern_metrics *reg = tern_mgr_metrics(tern_conn_mgr(ws->c));
+  if (reg == NULL) return;
+  static const char msgs[] = "WebSocket data messages.";
+  static const char bytes[] = "WebSocket data message payload bytes.";
+  ws->mx[MX_MSG_IN] = tern_metrics_counter(reg, "tern_ws_messages_total", msgs, "dir=\"in\"");
+  ws->mx[MX_MSG_OUT] = tern_metrics_counter(reg, "tern_ws_messages_total", msgs, "dir=\"out\"");
+  ws->mx[MX_BYTES_IN] = tern_metrics_counter(reg, "tern_ws_bytes_total", bytes, "dir=\"in\"");
+  ws->mx[MX_BYTES_OUT] = tern_metrics_counter(reg, "tern_ws_bytes_total", bytes, "dir=\"out\"");
+}
+
+/* One close, by the peer's code: 1000, 1001, other 1xxx, 3xxx, 4xxx, or
+ * none (the connection ended without a Close from the peer). */
+static void mx_closed(tern_ws *ws) {
+  tern_metrics *reg = ws->mx[0] ? tern_mgr_metrics(tern_conn_mgr(ws->c)) : NULL;
+  if (reg == NULL) return;
+  char lab[24];
+  uint16_t c = ws->close_code;
+  if (!ws->got_close || c == TERN__WS_CLOSE_NO_STATUS) snprintf(lab, sizeof lab, "code=\"none\"");
+  else if (c == 1000 || c == 1001) snprintf(lab, sizeof lab, "code=\"%u\"", (unsigned)c);
+  else snprintf(lab, sizeof lab, "code=\"%uxxx\"", (unsigned)(c / 1000));
+  tern_metric_add(tern_metrics_counter(reg, "tern_ws_closes_total",
+                                       "WebSocket connections ended, by the peer's close code.",
+                                       lab), 1);
+}
+
 static void established(tern_ws *ws) {
   ws->state = WS_OPEN;
+  mx_attach(ws);
   ws->last_rx = now_ms(ws);
   tern_conn_set_idle_timeout(ws->c, 0); /* pings watch liveness instead */
   if (ws->proto->ping_ms) tern_conn_set_poll(ws->c, ws->proto->ping_ms / 2 + 1);
@@ -535,6 +580,8 @@ int tern__ws_upgrade(tern_http_req *r, struct ws_route *wr) {
                    agreed ? agreed : "", agreed ? "\r\n" : "");
   tern_http_server *s = hc->srv;
   s->stats.status[1]++;
+  if (tern_mgr_metrics(s->mgr)) /* before the views into rx are consumed */
+    tern__http_mx_request(s, r->msg.method, 101, hc->head_start);
   tern_conn_consume(c, r->wire_len);
   tern__http_conn_detach(hc); /* the HTTP side lets go of the connection */
   ws->srv = s;

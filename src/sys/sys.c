@@ -214,6 +214,7 @@ void tern_sys_free(tern_sys *s) {
   if (s == NULL) return;
   /* the last step: offered for information, it cannot be held */
   tern_sys_state from = s->cur;
+  tern__sys_metrics_stop(s);
   s->stepping = true;
   for (tern_sys_notifier *n = s->notifiers; n; n = n->next)
     if (!n->removed) n->fn(s, from, TERN_SYS_CONTEXT_DESTROYING, n->ud);

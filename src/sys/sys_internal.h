@@ -70,6 +70,9 @@ struct tern_sys {
   /* smd, loop side */
   tern_smd_sub *subs;
   int delivering;                 /* depth of deliveries in progress */
+  /* metrics on SMD (metrics_smd.c) */
+  struct tern_metrics *mx_reg;
+  tern_timer *mx_timer;
 };
 
 /* sys.c: ask the loop to run the drain (mu held). */
@@ -79,6 +82,9 @@ void tern__smd_drain(tern_sys *s);
 void tern__smd_free_all(tern_sys *s);
 void tern__smd_deliver_now(tern_sys *s, uint32_t cls, const void *p,
                            size_t len);
+
+/* metrics_smd.c: stop publishing (tern_sys_free). */
+void tern__sys_metrics_stop(tern_sys *s);
 
 /* gate.c: a gate holding the step into state until ready(ctx) is true
  * (checked when the step is proposed, then every 100 ms). */

@@ -76,8 +76,47 @@ static void test_refusals(void **state) {
   assert_null(fi);
 }
 
+/* after=MS: a parameter, alone or with a rule; and the allocation wrapper */
+static void test_after_and_alloc(void **state) {
+  (void)state;
+  tern_fi *fi;
+  assert_int_equal(tern_fi_new("conn/close(after=250),x(2..2,after=7),y", &fi), TERN_OK);
+  assert_int_equal(tern_fi_after_ms(fi, "conn/close"), 250);
+  assert_int_equal(tern_fi_after_ms(fi, "x"), 7);
+  assert_int_equal(tern_fi_after_ms(fi, "y"), 0);
+  assert_int_equal(tern_fi_after_ms(fi, "none"), 0);
+  assert_int_equal(tern_fi_after_ms(NULL, "x"), 0);
+  assert_true(tern_fi_hit(fi, "conn/close")); /* no rule: always */
+  assert_false(tern_fi_hit(fi, "x"));
+  assert_true(tern_fi_hit(fi, "x"));
+  tern_fi_free(fi);
+  const char *bad[] = {"a(after=)", "a(after=0)", "a(after=x)", "a(after=1,after=2)",
+                       "a(1..2,3..4)", "a(after=5,)", "a()", "a(,after=5)",
+                       "a(after=86400001)"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    fi = NULL;
+    assert_int_equal(tern_fi_new(bad[i], &fi), TERN_EINVAL);
+    assert_null(fi);
+  }
+  assert_int_equal(tern_fi_new("mem/alloc(.X)", &fi), TERN_OK);
+  void *a = tern_fi_malloc(fi, 16), *b = tern_fi_calloc(fi, 2, 8);
+  void *c = tern_fi_calloc(fi, 1, 8), *d = tern_fi_malloc(fi, 8);
+  assert_non_null(a);
+  assert_null(b);
+  assert_non_null(c);
+  assert_null(d);
+  assert_int_equal(tern_fi_fired(fi, "mem/alloc"), 2);
+  free(a);
+  free(c);
+  void *e = tern_fi_malloc(NULL, 4); /* no faults: plain malloc */
+  assert_non_null(e);
+  free(e);
+  tern_fi_free(fi);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_after_and_alloc),
       cmocka_unit_test(test_rules),
       cmocka_unit_test(test_probability),
       cmocka_unit_test(test_refusals),

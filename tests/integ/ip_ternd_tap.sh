@@ -47,8 +47,8 @@ nsx ping -c 3 -i 0.2 -W 2 10.79.0.2 >/dev/null || { echo "FAIL: ping"; exit 1; }
 [ "$(nsx curl -sS --max-time 5 $base/hello)" = hello ] || { cat "$work/log"; echo "FAIL: /hello"; exit 1; }
 nsx curl -sS --max-time 5 $base/api/status | grep -q '"uptime_ms"' || { echo "FAIL: /api/status"; exit 1; }
 # the stack's counters reach the metrics registry
-nsx curl -sS --max-time 5 $base/metrics | grep -q '^ternd_tcp_segments_total{dir="in"} [1-9]' \
-  || { nsx curl -sS $base/metrics | grep ternd_tcp; echo "FAIL: stack counters in /metrics"; exit 1; }
+nsx curl -sS --max-time 5 $base/metrics | grep -q '^tern_tcp_segments_total{dir="in"} [1-9]' \
+  || { nsx curl -sS $base/metrics | grep tern_tcp; echo "FAIL: stack counters in /metrics"; exit 1; }
 head -c 1048576 /dev/urandom > "$work/in"
 bulk() {
   nsx curl -sS --max-time 60 --data-binary @"$work/in" \

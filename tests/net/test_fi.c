@@ -104,8 +104,91 @@ static void test_udp_drop(void **state) {
   tern_fi_free(fi);
 }
 
+/* conn/close(after=MS): the first established connection is reset MS ms
+ * later, not before; both ends get exactly one CLOSE. */
+static void test_timed_close(void **state) {
+  (void)state;
+  tern_mgr *m;
+  tern_conn *l;
+  char url[128];
+  tern_fi *fi;
+  assert_int_equal(tern_fi_new("conn/close(1..1,after=150)", &fi), TERN_OK);
+  assert_int_equal(tern_mgr_new(&m, NULL), TERN_OK);
+  tern_mgr_set_fi(m, fi);
+  rec *lr = rec_new(&pool);
+  assert_int_equal(tern_listen(m, "tcp://127.0.0.1:0", rec_fn, lr, &l), TERN_OK);
+  url_of(l, "tcp", url, sizeof(url));
+  rec *cl = rec_new(&pool);
+  assert_int_equal(tern_connect(m, url, rec_fn, cl, NULL), TERN_OK);
+  run_for(m, 40); /* established, well before the reset is due */
+  assert_int_equal(cl->events[TERN_EV_CONNECT], 1);
+  assert_int_equal(pool.accepts, 1);
+  assert_int_equal(pool.closes, 0);
+  assert_int_equal(tern_fi_fired(fi, "conn/close"), 1);
+  assert_int_equal(tern_fi_passes(fi, "conn/close"), 2); /* both ends asked */
+  for (int i = 0; i < 100 && pool.closes < 2; i++) run_for(m, 10);
+  rec *sv = &pool.recs[2];
+  assert_int_equal(cl->closes, 1);
+  assert_int_equal(sv->closes, 1);
+  /* the reset one says so; its peer sees the reset (or the EOF) */
+  rec *reset = cl->error == TERN_ECONNRESET && cl->close_reason == TERN_ECONNRESET ? cl : sv;
+  assert_int_equal(reset->error, TERN_ECONNRESET);
+  assert_int_equal(reset->close_reason, TERN_ECONNRESET);
+  tern_close(l);
+  run_for(m, 20);
+  tern_mgr_free(m);
+  tern_fi_free(fi);
+  assert_all_closed_once(&pool);
+}
+
+/* mem/alloc every 3rd allocation point (connection objects, buffers,
+ * the cork) while 40 clients talk to an echo server: some connections
+ * never start, some end with TERN_ENOMEM, the rest echo; every one that
+ * was opened gets exactly one CLOSE, and LSan finds nothing left. */
+static void test_alloc_failures(void **state) {
+  (void)state;
+  tern_mgr *m;
+  tern_conn *l;
+  char url[128];
+  tern_fi *fi;
+  assert_int_equal(tern_fi_new("mem/alloc(..X)", &fi), TERN_OK);
+  assert_int_equal(tern_mgr_new(&m, NULL), TERN_OK);
+  rec *lr = rec_new(&pool);
+  assert_int_equal(tern_listen(m, "tcp://127.0.0.1:0", rec_fn, lr, &l), TERN_OK);
+  url_of(l, "tcp", url, sizeof(url));
+  pool.server_echo = 1;
+  tern_mgr_set_fi(m, fi);
+  rec *cl[40];
+  int made = 0, refused = 0;
+  for (int i = 0; i < 40; i++) {
+    cl[made] = rec_new(&pool);
+    cl[made]->consume = 1;
+    if (tern_connect(m, url, rec_fn, cl[made], NULL) == TERN_OK) {
+      made++;
+    } else {
+      refused++;
+      pool.used--; /* never seen: no events, no CLOSE owed */
+    }
+  }
+  run_for(m, 100);
+  for (int i = 0; i < made; i++)
+    if (cl[i]->events[TERN_EV_CONNECT] && !cl[i]->closes) tern_send(cl[i]->conn, "hello", 5);
+  run_for(m, 200);
+  int echoed = 0;
+  for (int i = 0; i < made; i++) echoed += cl[i]->bytes_in == 5;
+  assert_true(refused > 0); /* the faults fired on every kind of path */
+  assert_true(echoed > 0);
+  assert_true(tern_fi_fired(fi, "mem/alloc") >= 10);
+  tern_mgr_set_fi(m, NULL);
+  tern_mgr_free(m);
+  tern_fi_free(fi);
+  assert_all_closed_once(&pool);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup(test_timed_close, setup),
+      cmocka_unit_test_setup(test_alloc_failures, setup),
       cmocka_unit_test_setup(test_connect_fails, setup),
       cmocka_unit_test_setup(test_send_fails, setup),
       cmocka_unit_test_setup(test_udp_drop, setup),

@@ -1,4 +1,4 @@
-/* sys/metrics.c: the metrics registry (tern/metrics.h).
+/* base/metrics.c: the metrics registry (tern/metrics.h).
  *
  * Read first: the Prometheus text exposition format 0.0.4 (HELP and TYPE
  * lines once per metric name, label values escaped with \\ \" \n, a
@@ -7,8 +7,15 @@
  * Updates are relaxed atomics on the metric itself, so a hot path pays
  * one atomic add; a histogram's sum is a double updated by compare-and-
  * swap. The registry's list (and so creation and export) is under a
- * mutex; metrics with the same name are kept next to each other so the
+ * lock; metrics with the same name are kept next to each other so the
  * export writes each name's HELP and TYPE once.
+ *
+ * In base (DESIGN.md lists metrics under sys) for the reason fault
+ * injection is: every layer reports into it (the connection core, the
+ * protocols), and a layer uses only those below it. So the lock is a
+ * spin lock on an atomic flag, not port's mutex: it is taken to make a
+ * metric (once per metric) and to export (a scrape now and then), never
+ * on an update, so waiting on it is rare and short.
  */
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -17,7 +24,6 @@
 #include <string.h>
 
 #include "tern/metrics.h"
-#include "tern/port.h"
 
 enum { T_COUNTER, T_GAUGE, T_HISTOGRAM };
 
@@ -30,11 +36,34 @@ struct tern_metric {
   double bounds[TERN_METRICS_MAX_BUCKETS];
   _Atomic uint64_t bucket[TERN_METRICS_MAX_BUCKETS]; /* not cumulative */
   _Atomic uint64_t sum_bits;  /* a double */
+  int64_t last_v;             /* (mu) value at the last tern_metrics_changes */
+  uint64_t last_sum;          /* (mu) histogram sum bits then */
+  bool seen;                  /* (mu) given by tern_metrics_changes once */
 };
 
+typedef struct collector {
+  tern_metrics_collect_fn fn;
+  void *ud;
+} collector;
+
+typedef struct lock {
+  atomic_flag f;
+} lock;
+
+static void lock_take(lock *l) {
+  while (atomic_flag_test_and_set_explicit(&l->f, memory_order_acquire)) {
+  }
+}
+
+static void lock_give(lock *l) {
+  atomic_flag_clear_explicit(&l->f, memory_order_release);
+}
+
 struct tern_metrics {
-  tern_mutex *mu;
+  lock mu;
   tern_metric *head;
+  collector col[TERN_METRICS_MAX_COLLECT]; /* (mu) */
+  size_t ncol;                             /* (mu) */
 };
 
 static const double default_bounds[] = {1, 2, 5, 10, 25, 50, 100, 250,
@@ -43,10 +72,7 @@ static const double default_bounds[] = {1, 2, 5, 10, 25, 50, 100, 250,
 int tern_metrics_new(tern_metrics **out) {
   tern_metrics *r = calloc(1, sizeof(*r));
   if (r == NULL) return TERN_ENOMEM;
-  if (tern_mutex_new(&r->mu) != TERN_OK) {
-    free(r);
-    return TERN_ENOMEM;
-  }
+  atomic_flag_clear(&r->mu.f);
   *out = r;
   return TERN_OK;
 }
@@ -65,7 +91,6 @@ void tern_metrics_free(tern_metrics *r) {
     r->head = m->next;
     metric_free(m);
   }
-  tern_mutex_free(r->mu);
   free(r);
 }
 
@@ -120,7 +145,7 @@ static tern_metric *get(tern_metrics *r, int type, const char *name,
                         const double *bounds, size_t nb) {
   if (r == NULL || !name_ok(name) || !labels_ok(labels)) return NULL;
   const char *lab = labels ? labels : "";
-  tern_mutex_lock(r->mu);
+  lock_take(&r->mu);
   tern_metric *found = NULL, *last_same = NULL;
   bool clash = false;
   for (tern_metric *m = r->head; m; m = m->next) {
@@ -130,7 +155,7 @@ static tern_metric *get(tern_metrics *r, int type, const char *name,
     if (strcmp(m->labels, lab) == 0) found = m;
   }
   if (found || clash) {
-    tern_mutex_unlock(r->mu);
+    lock_give(&r->mu);
     return clash ? NULL : found;
   }
   tern_metric *m = calloc(1, sizeof(*m));
@@ -154,7 +179,7 @@ static tern_metric *get(tern_metrics *r, int type, const char *name,
     m->next = *p;
     *p = m;
   }
-  tern_mutex_unlock(r->mu);
+  lock_give(&r->mu);
   return m;
 }
 
@@ -217,6 +242,46 @@ int64_t tern_metric_value(const tern_metric *m) {
   return m ? atomic_load_explicit(&((tern_metric *)m)->v, memory_order_relaxed) : 0;
 }
 
+/* ---- collect callbacks -------------------------------------------------- */
+
+int tern_metrics_on_collect(tern_metrics *r, tern_metrics_collect_fn fn,
+                            void *ud) {
+  if (r == NULL || fn == NULL) return TERN_EINVAL;
+  int rc = TERN_OK;
+  lock_take(&r->mu);
+  size_t i = 0;
+  while (i < r->ncol && !(r->col[i].fn == fn && r->col[i].ud == ud)) i++;
+  if (i == r->ncol) {
+    if (r->ncol == TERN_METRICS_MAX_COLLECT) rc = TERN_ENOSPC;
+    else r->col[r->ncol++] = (collector){fn, ud};
+  }
+  lock_give(&r->mu);
+  return rc;
+}
+
+void tern_metrics_on_collect_remove(tern_metrics *r, tern_metrics_collect_fn fn,
+                                    void *ud) {
+  if (r == NULL) return;
+  lock_take(&r->mu);
+  for (size_t i = 0; i < r->ncol; i++)
+    if (r->col[i].fn == fn && r->col[i].ud == ud) {
+      memmove(&r->col[i], &r->col[i + 1], (r->ncol - i - 1) * sizeof(collector));
+      r->ncol--;
+      break;
+    }
+  lock_give(&r->mu);
+}
+
+/* Run the collect callbacks, unlocked (they make and update metrics). */
+static void collect(tern_metrics *r) {
+  collector col[TERN_METRICS_MAX_COLLECT];
+  lock_take(&r->mu);
+  size_t n = r->ncol;
+  memcpy(col, r->col, n * sizeof(collector));
+  lock_give(&r->mu);
+  for (size_t i = 0; i < n; i++) col[i].fn(r, col[i].ud);
+}
+
 /* ---- export ----------------------------------------------------------- */
 
 typedef struct out {
@@ -258,7 +323,8 @@ static void label_block(out *o, const char *labels, const char *extra) {
 
 size_t tern_metrics_prometheus(tern_metrics *r, char *buf, size_t size) {
   out o = {buf, size, 0};
-  tern_mutex_lock(r->mu);
+  collect(r);
+  lock_take(&r->mu);
   const char *prev = NULL;
   for (tern_metric *m = r->head; m; m = m->next) {
     if (prev == NULL || strcmp(prev, m->name) != 0) {
@@ -292,7 +358,7 @@ size_t tern_metrics_prometheus(tern_metrics *r, char *buf, size_t size) {
     label_block(&o, m->labels, NULL);
     outf(&o, " %lld\n", (long long)count);
   }
-  tern_mutex_unlock(r->mu);
+  lock_give(&r->mu);
   return finish(&o);
 }
 
@@ -317,7 +383,8 @@ static void labels_json(out *o, const char *s) {
 
 size_t tern_metrics_json(tern_metrics *r, char *buf, size_t size) {
   out o = {buf, size, 0};
-  tern_mutex_lock(r->mu);
+  collect(r);
+  lock_take(&r->mu);
   outf(&o, "{");
   const char *prev = NULL;
   for (tern_metric *m = r->head; m; m = m->next) {
@@ -341,6 +408,62 @@ size_t tern_metrics_json(tern_metrics *r, char *buf, size_t size) {
     outf(&o, "]}");
   }
   outf(&o, "%s}", prev ? "]" : "");
-  tern_mutex_unlock(r->mu);
+  lock_give(&r->mu);
   return finish(&o);
+}
+
+/* ---- changes ------------------------------------------------------------ */
+
+typedef struct chunker {
+  char *buf;
+  size_t max, len;
+  tern_metrics_chunk_fn fn;
+  void *ud;
+} chunker;
+
+static void chunk_line(chunker *k, const char *line, size_t n) {
+  if (n > k->max) return; /* cannot be given whole */
+  if (k->len + n > k->max) {
+    k->fn(k->buf, k->len, k->ud);
+    k->len = 0;
+  }
+  memcpy(k->buf + k->len, line, n);
+  k->len += n;
+}
+
+size_t tern_metrics_changes(tern_metrics *r, size_t max,
+                            tern_metrics_chunk_fn fn, void *ud) {
+  if (r == NULL || fn == NULL || max < 64) return 0;
+  char *buf = malloc(max);
+  if (buf == NULL) return 0;
+  chunker k = {buf, max, 0, fn, ud};
+  size_t lines = 0;
+  char line[1024];
+  collect(r);
+  lock_take(&r->mu);
+  for (tern_metric *m = r->head; m; m = m->next) {
+    int64_t v = tern_metric_value(m);
+    uint64_t sb = atomic_load_explicit(&m->sum_bits, memory_order_relaxed);
+    if (m->seen && v == m->last_v && sb == m->last_sum) continue;
+    m->seen = true;
+    m->last_v = v;
+    m->last_sum = sb;
+    out o = {line, sizeof(line), 0};
+    outf(&o, "%s%s", m->name, m->type == T_HISTOGRAM ? "_count" : "");
+    label_block(&o, m->labels, NULL);
+    outf(&o, " %lld\n", (long long)v);
+    if (m->type == T_HISTOGRAM) {
+      outf(&o, "%s_sum", m->name);
+      label_block(&o, m->labels, NULL);
+      outf(&o, " %g\n", sum_of(m));
+    }
+    if (o.len < sizeof(line)) {
+      chunk_line(&k, line, o.len);
+      lines += o.len <= max;
+    }
+  }
+  if (k.len) fn(buf, k.len, ud);
+  lock_give(&r->mu);
+  free(buf);
+  return lines;
 }
