@@ -13,6 +13,7 @@
 #define ip4_reass_init tern__ip4_reass_init
 #define ip4_route tern__ip4_route
 #define ip4_source_for tern__ip4_source_for
+#define ip_acd_input tern__ip_acd_input
 #define ip_addr_from tern__ip_addr_from
 #define ip_addr_to tern__ip_addr_to
 #define ip_alloc_fails tern__ip_alloc_fails
@@ -22,6 +23,7 @@
 #define ip_arp_init tern__ip_arp_init
 #define ip_arp_input tern__ip_arp_input
 #define ip_arp_output tern__ip_arp_output
+#define ip_arp_request_from tern__ip_arp_request_from
 #define ip_chksum tern__ip_chksum
 #define ip_chksum_add tern__ip_chksum_add
 #define ip_chksum_fold tern__ip_chksum_fold
