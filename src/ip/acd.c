@@ -6,9 +6,10 @@
  *   ANNOUNCE/WATCH --conflict--> defend once, --again within 10 s--> IDLE
  *
  * Each handle has one ip_timer and sits on the stack's list (st->acd),
- * which arp.c's input walks for every ARP packet on the handle's netif
- * (before it drops packets on a netif with no address: probing happens
- * while the address is not yet configured). Handles come from the stack's
+ * to which arp.c's input hands every ARP packet (through st->acd_input,
+ * set here, so that a firmware without ACD links none of this file),
+ * before it drops those on a netif with no address: probing happens while
+ * the address is not yet configured. Handles come from the stack's
  * counted allocator.
  */
 #include "tern/acd.h"
@@ -129,8 +130,8 @@ static void on_timer(tern_stack *st, ip_timer *t) {
   }
 }
 
-void ip_acd_input(tern_netif *nif, uint16_t op, const uint8_t *smac,
-                  uint32_t sip, uint32_t tip) {
+static void acd_input(tern_netif *nif, uint16_t op, const uint8_t *smac,
+                      uint32_t sip, uint32_t tip) {
   tern_stack *st = nif->st;
   if (memcmp(smac, nif->mac, 6) == 0) return; /* our own, looped back */
   for (tern_acd *a = st->acd; a; a = a->next) {
@@ -180,6 +181,7 @@ static int start(tern_netif *nif, const tern_addr *addr, tern_acd_cb cb,
   ip_timer_init(&a->timer, on_timer);
   a->next = st->acd;
   st->acd = a;
+  st->acd_input = acd_input;
   if (probe) { /* 2.1.1: wait a random 0..PROBE_WAIT first */
     a->state = A_PROBE;
     arm_in(a, random_between(a, 0, PROBE_WAIT));

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 
 #include "ip/ip_internal.h"
-#include "tern/acd.h"
 
 enum { E_FREE = 0, E_PENDING, E_STABLE };
 
@@ -188,9 +187,7 @@ void ip_arp_input(tern_netif *nif, tern_pbuf *p) {
   uint32_t sip = ip_get32(h + 14);
   uint32_t tip = ip_get32(h + 24);
   if (smac[0] & 1) goto drop; /* a group address is nobody's MAC */
-#if TERN_IP_ACD
-  if (st->acd) ip_acd_input(nif, op, smac, sip, tip);
-#endif
+  if (st->acd) st->acd_input(nif, op, smac, sip, tip);
   if (!nif->ip) goto drop;
   bool for_us = tip == nif->ip;
   /* RFC 826 "merge": update an entry we have; create one only when the

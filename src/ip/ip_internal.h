@@ -301,10 +301,13 @@ void ip_arp_announce(tern_netif *nif);   /* gratuitous ARP */
 /* A broadcast ARP request with the given sender and target IPs (RFC 5227
  * probe: sender 0; announcement: both the address). */
 int ip_arp_request_from(tern_netif *nif, uint32_t sip, uint32_t tip);
-/* Address conflict detection (acd.c, TERN_IP_ACD): every ARP packet
- * received on nif, before the cache sees it. */
-void ip_acd_input(tern_netif *nif, uint16_t op, const uint8_t *smac,
-                  uint32_t sip, uint32_t tip);
+/* Address conflict detection (acd.c): every ARP packet received on nif,
+ * before the cache sees it, goes to st->acd_input when set (by the first
+ * tern_acd_probe/watch: a firmware that never calls them links no
+ * acd.c). */
+typedef void (*ip_acd_input_fn)(tern_netif *nif, uint16_t op,
+                                const uint8_t *smac, uint32_t sip,
+                                uint32_t tip);
 void ip_arp_flush_netif(tern_netif *nif);/* netif removed or down */
 
 /* IPv4 (ipv4.c). input: payload at the IP header. output: p->payload at
@@ -408,6 +411,7 @@ struct tern_stack {
 
   struct ip_arp *arp;
   struct tern_acd *acd;   /* acd.c: probes and watches, a list */
+  ip_acd_input_fn acd_input;
   struct ip_reass *reass;
   struct ip_udp_ctx *udp;
   struct tcp_ctx *tcp;

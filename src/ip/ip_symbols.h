@@ -13,7 +13,6 @@
 #define ip4_reass_init tern__ip4_reass_init
 #define ip4_route tern__ip4_route
 #define ip4_source_for tern__ip4_source_for
-#define ip_acd_input tern__ip_acd_input
 #define ip_addr_from tern__ip_addr_from
 #define ip_addr_to tern__ip_addr_to
 #define ip_alloc_fails tern__ip_alloc_fails
