@@ -494,8 +494,10 @@ static void take_config(tern_dhcp *d, const tern__dhcp_msg *m,
   take_times(d, m);
 }
 
+#if TERN_IP_ACD
 static void on_acd(tern_acd *a, tern_acd_event ev, const uint8_t *mac,
                    void *ud);
+#endif
 
 /* The configuration in d (from the ACK) goes on the netif: BOUND. */
 static bool commit(tern_dhcp *d, bool renewal, uint32_t old_ip,
@@ -510,12 +512,14 @@ static bool commit(tern_dhcp *d, bool renewal, uint32_t old_ip,
   else
     arm(d, d->t1_at);
   bool same = renewal && old_ip == d->ip;
+#if TERN_IP_ACD
   if (renewal && !same && d->acd) { /* the watch follows the address */
     acd_free(d);
     tern_addr a;
     ip_addr_to(d->ip, 0, &a);
     (void)tern_acd_watch(d->nif, &a, on_acd, d, &d->acd);
   }
+#endif
   if (!same || old_mask != d->mask || old_router != d->router) {
     tern_addr a, gw;
     ip_addr_to(d->ip, 0, &a);
@@ -538,6 +542,7 @@ static bool commit(tern_dhcp *d, bool renewal, uint32_t old_ip,
   return notify(d, TERN_DHCP_EV_BOUND, &now);
 }
 
+#if TERN_IP_ACD
 /* RFC 2131 3.1.5 / 4.4.4: the address is in use: DHCPDECLINE, broadcast
  * from 0.0.0.0, naming the address (option 50) and the server (54), no
  * ciaddr; then INIT after decline_wait. */
@@ -586,6 +591,7 @@ static void on_acd(tern_acd *a, tern_acd_event ev, const uint8_t *mac,
     return;
   }
 }
+#endif /* TERN_IP_ACD */
 
 static bool apply_lease(tern_dhcp *d, const tern__dhcp_msg *m,
                         uint32_t from_ip) {
@@ -595,6 +601,7 @@ static bool apply_lease(tern_dhcp *d, const tern__dhcp_msg *m,
   tern_dhcp_lease old;
   fill_lease(d, &old);
   take_config(d, m, from_ip);
+#if TERN_IP_ACD
   if (!renewal && d->probe) { /* RFC 2131 3.1.5: check before use */
     tern_addr a;
     ip_addr_to(d->ip, 0, &a);
@@ -603,8 +610,9 @@ static bool apply_lease(tern_dhcp *d, const tern__dhcp_msg *m,
       d->state = TERN_DHCP_CHECKING;
       ip_timer_stop(d->st, &d->timer);
       return true;
-    } /* no memory (or compiled out): bind unchecked */
+    } /* no memory: bind unchecked */
   }
+#endif
   return commit(d, renewal, old_ip, old_mask, old_router, &old);
 }
 
