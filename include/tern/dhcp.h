@@ -16,6 +16,9 @@
  * on a microcontroller's superloop as on a tern loop (tern_ip_host).
  *
  * One client per stack: it binds UDP port 68 on all addresses.
+ * Before the address is used it is ARP-probed (RFC 2131 3.1.5 / RFC 5227,
+ * tern/acd.h; 3..7 s; opts.no_probe skips it): an address in use is
+ * DECLINEd. tern_dhcp_inform asks for parameters only (DHCPINFORM).
  * Related: tern_sys_gate_dhcp (tern/sys.h) holds system bring-up until a
  * lease; docs/CONFORMANCE.md lists what of RFC 2131 is implemented.
  */
@@ -83,7 +86,9 @@ typedef enum tern_dhcp_event {
   /* The lease ended: expired, NAKed, or the server at renewal gave
    * another address (then EV_BOUND follows at once). The netif's address
    * is already 0.0.0.0; the client starts over (INIT). lease: the old. */
-  TERN_DHCP_EV_LOST,
+  TERN_DHCP_EV_LOST, /* also: a conflict on the address that could not be
+                        defended (RFC 5227 2.4 (b)); INIT then waits
+                        opts.decline_wait_ms */
   /* opts.max_tries transmissions went unanswered: the client stopped
    * (STOPPED); tern_dhcp_renew starts it again. lease: NULL. */
   TERN_DHCP_EV_FAILED,
@@ -168,7 +173,8 @@ TERN_API void tern_dhcp_stop(tern_dhcp *d, bool release);
 /* Stop (without release) and free. Before tern_stack_free. */
 TERN_API void tern_dhcp_free(tern_dhcp *d);
 /* Renew now: BOUND goes to RENEWING at once; a stopped client starts
- * over (INIT); in the other states the pending retransmission is sent
+ * over (INIT; an INFORM client sends a new DHCPINFORM); CHECKING lets the
+ * probe finish; in the other states the pending retransmission is sent
  * now. */
 TERN_API void tern_dhcp_renew(tern_dhcp *d);
 TERN_API tern_dhcp_state tern_dhcp_get_state(const tern_dhcp *d);
