@@ -8,7 +8,10 @@
  *    byte of virtual time in seconds, the bytes); each has the client's
  *    current xid and MAC patched in (so it gets past the first checks)
  *    and is fed to a client on a stack whose netif drops what it sends,
- *    then time moves on. The client must survive any sequence; at the
+ *    then time moves on (an ACK's address is ARP-probed: nothing answers,
+ *    so it binds). The first byte picks the client: bit 0 INIT-REBOOT,
+ *    bit 1 a DHCPINFORM client for a static 10.0.0.99/24 (bit 0 then
+ *    ignored). The client must survive any sequence; at the
  *    end everything is freed and the stack's allocator is back to zero
  *    (the memory check is ASan's).
  *
@@ -73,9 +76,16 @@ static void drive_client(const uint8_t *data, size_t size) {
   tern_netif_set_up(nif, true);
   tern_stack_advance(st, now);
   tern_dhcp_opts o = {.max_tries = 3};
-  if (size && (data[0] & 1)) /* half the runs start in INIT-REBOOT */
-    ip_addr_to(0x0a000032u, 0, &o.prev_addr);
-  if (tern_dhcp_start(nif, &o, &d) != TERN_OK) goto out;
+  if (size && (data[0] & 2)) { /* DHCPINFORM for a static address */
+    tern_addr a;
+    ip_addr_to(0x0a000063u, 0, &a);
+    tern_netif_set_addr(nif, &a, 24, NULL);
+    if (tern_dhcp_inform(nif, &o, &d) != TERN_OK) goto out;
+  } else {
+    if (size && (data[0] & 1)) /* half the runs start in INIT-REBOOT */
+      ip_addr_to(0x0a000032u, 0, &o.prev_addr);
+    if (tern_dhcp_start(nif, &o, &d) != TERN_OK) goto out;
+  }
   now += 20000; /* the first DISCOVER/REQUEST goes out */
   tern_stack_advance(st, now);
   size_t i = size ? 1 : 0;

@@ -14,6 +14,10 @@
  * The stack's time moves by advance_ms * 16 after each frame, so timers
  * (retransmission, TIME_WAIT, ARP, reassembly) run too.
  *
+ * Address conflict detection (tern/acd.h) runs too: a watch on the
+ * stack's address and a probe for 10.0.0.3, freed when they report a
+ * conflict.
+ *
  * Checked beyond "no crash": when the layers are torn down every pool
  * block is back and no pcb is left (no leak on any path the input took).
  *
@@ -24,6 +28,7 @@
 #include <string.h>
 
 #include "ip/ip_internal.h"
+#include "tern/acd.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -40,7 +45,18 @@ typedef struct fz {
   size_t last_syn_len;
   uint32_t client_isn;
   uint64_t now;
+  tern_acd *watch, *probe; /* NULL once freed */
 } fz;
+
+static void on_acd(tern_acd *a, tern_acd_event ev, const uint8_t *mac,
+                   void *ud) {
+  fz *f = ud;
+  (void)mac;
+  if (ev != TERN_ACD_IN_USE && ev != TERN_ACD_LOST) return;
+  if (a == f->watch) f->watch = NULL;
+  if (a == f->probe) f->probe = NULL;
+  tern_acd_free(a);
+}
 
 static const uint8_t our_mac[6] = {2, 0, 0, 0, 0, 2};
 static const uint8_t peer_mac[6] = {2, 0, 0, 0, 0, 1};
@@ -204,6 +220,12 @@ static void setup(fz *f) {
   ip_put32(a + 24, OUR_IP);
   feed(f, arp, sizeof arp);
 
+  tern_addr me;
+  ip_addr_to(OUR_IP, 0, &me);
+  CHECK(tern_acd_watch(f->nif, &me, on_acd, f, &f->watch) == 0);
+  ip_addr_to(OUR_IP + 1, 0, &me);
+  CHECK(tern_acd_probe(f->nif, &me, on_acd, f, &f->probe) == 0);
+
   tern_udp *u = tern_udp_new(f->st);
   tern_addr any = {.family = TERN_AF_INET, .port = 7};
   CHECK(tern_udp_bind(u, &any) == 0);
@@ -294,6 +316,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     f.now += 60000;
     tern_stack_advance(f.st, f.now);
   }
+  tern_acd_free(f.watch);
+  tern_acd_free(f.probe);
   /* Tear the layers down the way tern_stack_free does, then check that
    * nothing is left: every pool block back, no small object but the
    * netif alive. */

@@ -3,8 +3,8 @@
  * API. Routes are listed in routes.c.
  *
  *   ternd [--http ADDR] [--root DIR] [--dns SERVERS] [--ntp SERVERS]
- *         [--tap IFNAME (--ip CIDR [--gw IP] | --dhcp)] [--fi SPEC]
- *         [--metrics-period MS] [-v]
+ *         [--tap IFNAME (--ip CIDR [--gw IP] [--dhcp-inform] | --dhcp)
+ *          [--mac MAC]] [--fi SPEC] [--metrics-period MS] [-v]
  *     --http ADDR   listen address (default 127.0.0.1:8080; port 0 picks one)
  *     --root DIR    also serve the files under DIR
  *     --dns SERVERS resolve names with tern's DNS client and these servers
@@ -18,7 +18,13 @@
  *                   on that stack
  *     --dhcp        instead of --ip: lease the address with tern's DHCP
  *                   client; the system state stays before DHCP until the
- *                   lease (so OPERATIONAL waits for it too)
+ *                   lease (so OPERATIONAL waits for it too); the leased
+ *                   address is ARP-probed first (RFC 5227) and released
+ *                   on SIGTERM (RFC 2131 4.4.6)
+ *     --mac MAC     the stack's MAC on the TAP, e.g. 02:00:00:00:00:07
+ *                   (default: a random locally administered one)
+ *     --dhcp-inform with --ip: ask a DHCP server for the other parameters
+ *                   (DHCPINFORM, RFC 2131 3.4) and print them
  *     --fi SPEC     inject faults (tern/fi.h), e.g. 'conn/send(5%),seed=3';
  *                   TERN_FI in the environment does the same
  *                   (TERN_FI_SEED or seed=N in the spec: a repeatable run)
@@ -84,8 +90,8 @@ static void on_tick(tern_timer *t, void *ud) {
 static void usage(void) {
   fprintf(stderr, "usage: ternd [--http ADDR] [--root DIR] [--dns SERVERS] "
                   "[--ntp SERVERS]\n"
-                  "             [--tap IFNAME (--ip CIDR [--gw IP] | --dhcp)] [--fi SPEC]\n"
-                  "             [--metrics-period MS] [-v]\n");
+                  "             [--tap IFNAME (--ip CIDR [--gw IP] [--dhcp-inform] | --dhcp)\n"
+                  "              [--mac MAC]] [--fi SPEC] [--metrics-period MS] [-v]\n");
 }
 
 static int parse_args(int argc, char **argv, const char **http, ternd *d,
@@ -102,6 +108,8 @@ static int parse_args(int argc, char **argv, const char **http, ternd *d,
     else if (!strcmp(argv[i], "--ip") && i + 1 < argc) d->tap_ip = argv[++i];
     else if (!strcmp(argv[i], "--gw") && i + 1 < argc) d->tap_gw = argv[++i];
     else if (!strcmp(argv[i], "--dhcp")) d->tap_dhcp = true;
+    else if (!strcmp(argv[i], "--dhcp-inform")) d->tap_inform = true;
+    else if (!strcmp(argv[i], "--mac") && i + 1 < argc) d->tap_mac = argv[++i];
     else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "-vv"))
       *verbose += (int)strlen(argv[i]) - 1;
     else return -1;
@@ -109,6 +117,8 @@ static int parse_args(int argc, char **argv, const char **http, ternd *d,
   /* --tap goes with exactly one of --ip and --dhcp */
   if (d->tap_ip && d->tap_dhcp) return -1;
   if (!d->tap_name != !(d->tap_ip || d->tap_dhcp)) return -1;
+  if (d->tap_inform && !d->tap_ip) return -1;
+  if (d->tap_mac && !d->tap_name) return -1;
   return 0;
 }
 

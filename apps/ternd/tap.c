@@ -33,9 +33,10 @@ static void print_addr(const char *what, const tern_addr *a) {
 static void on_dhcp(tern_dhcp *c, tern_dhcp_event ev, const tern_dhcp_lease *l,
                     void *ud) {
   (void)c;
-  static const char *const names[] = {"?", "lease", "renewed", "lost",
-                                      "failed"};
-  printf("ternd: DHCP %s", names[ev <= TERN_DHCP_EV_FAILED ? ev : 0]);
+  static const char *const names[] = {"?",      "lease",    "renewed",
+                                      "lost",   "failed",   "declined",
+                                      "informed"};
+  printf("ternd: DHCP %s", names[ev <= TERN_DHCP_EV_INFORMED ? ev : 0]);
   if (l) {
     char s[TERN_ADDR_STRLEN];
     tern_addr_format(&l->addr, false, s, sizeof s);
@@ -47,6 +48,7 @@ static void on_dhcp(tern_dhcp *c, tern_dhcp_event ev, const tern_dhcp_lease *l,
            (unsigned)l->t1_s, (unsigned)l->t2_s);
   }
   printf("\n");
+  fflush(stdout);
   if (ev == TERN_DHCP_EV_FAILED) tern_dhcp_renew(c); /* keep trying */
   /* The network is up now: a time sync that failed for want of it (its
    * name could not be resolved, its packets had no route) need not wait
@@ -61,7 +63,8 @@ static int dhcp_start(ternd *d) {
   /* the stack's clock is the loop's: set it before the client's timers */
   tern_stack_advance(d->stack, tern_loop_now(d->loop));
   tern_dhcp_opts o = {.hostname = "ternd", .cb = on_dhcp, .ud = d};
-  int rc = tern_dhcp_start(d->netif, &o, &d->dhcp);
+  int rc = d->tap_dhcp ? tern_dhcp_start(d->netif, &o, &d->dhcp)
+                       : tern_dhcp_inform(d->netif, &o, &d->inform);
   if (rc != TERN_OK) {
     fprintf(stderr, "ternd: DHCP client: %s\n", tern_strerror(rc));
     return rc;
@@ -95,6 +98,17 @@ int ternd_tap_start(ternd *d, tern_mgr_opts *mo) {
     return rc;
   }
   no.name = d->tap_name;
+  if (d->tap_mac) {
+    unsigned m[6];
+    char end;
+    if (sscanf(d->tap_mac, "%2x:%2x:%2x:%2x:%2x:%2x%c", &m[0], &m[1], &m[2],
+               &m[3], &m[4], &m[5], &end) != 6 ||
+        (m[0] & 1)) {
+      fprintf(stderr, "ternd: bad --mac '%s'\n", d->tap_mac);
+      return TERN_EINVAL;
+    }
+    for (int i = 0; i < 6; i++) no.mac[i] = (uint8_t)m[i];
+  }
   tern_tap_netif_opts(d->tap, &no);
   if ((rc = tern_netif_add(d->stack, &no, &d->netif)) != TERN_OK) return rc;
   tern_tap_attach(d->tap, d->netif);
@@ -115,7 +129,8 @@ int ternd_tap_start(ternd *d, tern_mgr_opts *mo) {
   tern_netif_set_up(d->netif, true);
   if ((rc = tern_ip_host_new(&d->host, d->loop, d->stack)) != TERN_OK) return rc;
   if ((rc = tern_ip_host_add_tap(d->host, d->tap)) != TERN_OK) return rc;
-  if (d->tap_dhcp && (rc = dhcp_start(d)) != TERN_OK) return rc;
+  if ((d->tap_dhcp || d->tap_inform) && (rc = dhcp_start(d)) != TERN_OK)
+    return rc;
   mo->loop = d->loop;
   mo->backend = tern_backend_ip();
   mo->backend_arg = d->host;
@@ -126,7 +141,13 @@ int ternd_tap_start(ternd *d, tern_mgr_opts *mo) {
 
 /* After the manager is freed. */
 void ternd_tap_stop(ternd *d) {
-  if (d->dhcp) tern_dhcp_free(d->dhcp); /* before the stack */
+  if (d->dhcp) {
+    /* RFC 2131 4.4.6: give the lease back (unicast to the server: it goes
+     * out now if its MAC is known, as it is after any exchange with it) */
+    tern_dhcp_stop(d->dhcp, true);
+    tern_dhcp_free(d->dhcp); /* before the stack */
+  }
+  if (d->inform) tern_dhcp_free(d->inform);
   if (d->host) tern_ip_host_free(d->host);
   if (d->stack) tern_stack_free(d->stack);
   if (d->tap) tern_tap_close(d->tap);

@@ -42,8 +42,11 @@ typedef struct ternd {
   tern_sys_gate *time_gate; /* --ntp: TIME_VALID waits for the first sync */
   /* --tap IFNAME --ip CIDR [--gw IP] | --dhcp: tern's own stack (tap.c) */
   const char *tap_name, *tap_ip, *tap_gw;
+  const char *tap_mac;      /* --mac: the netif's MAC (else random) */
   bool tap_dhcp;
+  bool tap_inform;          /* --dhcp-inform (with --ip) */
   struct tern_dhcp *dhcp;   /* --dhcp: the client on the TAP netif */
+  struct tern_dhcp *inform; /* --dhcp-inform: DHCPINFORM for --ip */
   tern_sys_gate *dhcp_gate; /* --dhcp: DHCP waits for the lease */
   tern_loop *loop;
   struct tern_stack *stack;

@@ -16,6 +16,9 @@
  * on a microcontroller's superloop as on a tern loop (tern_ip_host).
  *
  * One client per stack: it binds UDP port 68 on all addresses.
+ * Before the address is used it is ARP-probed (RFC 2131 3.1.5 / RFC 5227,
+ * tern/acd.h; 3..7 s; opts.no_probe skips it): an address in use is
+ * DECLINEd. tern_dhcp_inform asks for parameters only (DHCPINFORM).
  * Related: tern_sys_gate_dhcp (tern/sys.h) holds system bring-up until a
  * lease; docs/CONFORMANCE.md lists what of RFC 2131 is implemented.
  */
@@ -34,7 +37,9 @@ extern "C" {
 
 typedef struct tern_dhcp tern_dhcp;
 
-/* RFC 2131 figure 5, plus STOPPED (not started, stopped, or gave up). */
+/* RFC 2131 figure 5, plus STOPPED (not started, stopped, or gave up),
+ * CHECKING (an ACK came; the address is being probed with ARP before use,
+ * RFC 2131 3.1.5 / RFC 5227) and INFORMING (tern_dhcp_inform). */
 typedef enum tern_dhcp_state {
   TERN_DHCP_STOPPED = 0,
   TERN_DHCP_INIT,
@@ -45,6 +50,8 @@ typedef enum tern_dhcp_state {
   TERN_DHCP_REBINDING,
   TERN_DHCP_INIT_REBOOT,
   TERN_DHCP_REBOOTING,
+  TERN_DHCP_CHECKING,
+  TERN_DHCP_INFORMING,
 } tern_dhcp_state;
 
 /* "BOUND" etc.; "?" out of range. */
@@ -79,10 +86,21 @@ typedef enum tern_dhcp_event {
   /* The lease ended: expired, NAKed, or the server at renewal gave
    * another address (then EV_BOUND follows at once). The netif's address
    * is already 0.0.0.0; the client starts over (INIT). lease: the old. */
-  TERN_DHCP_EV_LOST,
+  TERN_DHCP_EV_LOST, /* also: a conflict on the address that could not be
+                        defended (RFC 5227 2.4 (b)); INIT then waits
+                        opts.decline_wait_ms */
   /* opts.max_tries transmissions went unanswered: the client stopped
    * (STOPPED); tern_dhcp_renew starts it again. lease: NULL. */
   TERN_DHCP_EV_FAILED,
+  /* The ARP probe found the ACKed address in use (RFC 2131 3.1.5): a
+   * DHCPDECLINE went out and the client starts over (INIT) after
+   * opts.decline_wait_ms. lease: the declined one (never applied). */
+  TERN_DHCP_EV_DECLINED,
+  /* tern_dhcp_inform got its ACK: lease has the netif's address and the
+   * server's options (router, DNS, prefix from option 1 or the netif's);
+   * lease_s, t1_s, t2_s are 0. The client is STOPPED; tern_dhcp_renew
+   * asks again. */
+  TERN_DHCP_EV_INFORMED,
 } tern_dhcp_event;
 
 /* lease is valid during the call only. The callback may call
@@ -116,6 +134,15 @@ typedef struct tern_dhcp_opts {
    * 4.1). Not needed by this stack: before it has an address it takes
    * UDP sent to its MAC (ipv4.c), so the flag is clear by default. */
   bool broadcast_flag;
+  /* Skip the ARP probe of an ACKed address (RFC 2131 3.1.5 SHOULD, RFC
+   * 5227 2.1): bound at the ACK, 3..7 s sooner, but a duplicate address
+   * goes unnoticed. [false: probe, and watch the address while bound
+   * (RFC 5227 2.4): a conflict that cannot be defended drops the lease] */
+  bool no_probe;
+  /* After a DECLINE, wait this long before the next DISCOVER [10000: RFC
+   * 2131 3.1.5 "SHOULD wait a minimum of ten seconds"; less only for
+   * tests]. Also the wait after a lease lost to an address conflict. */
+  uint32_t decline_wait_ms;
   tern_dhcp_cb cb;
   void *ud;
 } tern_dhcp_opts;
@@ -127,6 +154,16 @@ typedef struct tern_dhcp_opts {
  * taken: one client per stack). On error the callback never runs. */
 TERN_API int tern_dhcp_start(tern_netif *nif, const tern_dhcp_opts *opts,
                              tern_dhcp **out);
+/* DHCPINFORM (RFC 2131 3.4, 4.4.3): nif has a static address (set, not
+ * 0.0.0.0) and wants the other parameters: the client sends DHCPINFORM
+ * with ciaddr = that address (broadcast), retransmits as RFC 2131 4.1 says
+ * (opts->max_tries transmissions [4]), and reports the server's ACK as
+ * TERN_DHCP_EV_INFORMED (or TERN_DHCP_EV_FAILED). No lease: the netif is
+ * not touched (apply router and DNS yourself). Binds port 68 like
+ * tern_dhcp_start (one client per stack). Errors as tern_dhcp_start;
+ * TERN_EINVAL also when nif has no address. */
+TERN_API int tern_dhcp_inform(tern_netif *nif, const tern_dhcp_opts *opts,
+                              tern_dhcp **out);
 /* Stop the state machine (timers, retransmissions). release: send
  * DHCPRELEASE (RFC 2131 4.4.6) when a lease is held and remove the
  * address from the netif (1 s later, so the unicast RELEASE can resolve
@@ -136,7 +173,8 @@ TERN_API void tern_dhcp_stop(tern_dhcp *d, bool release);
 /* Stop (without release) and free. Before tern_stack_free. */
 TERN_API void tern_dhcp_free(tern_dhcp *d);
 /* Renew now: BOUND goes to RENEWING at once; a stopped client starts
- * over (INIT); in the other states the pending retransmission is sent
+ * over (INIT; an INFORM client sends a new DHCPINFORM); CHECKING lets the
+ * probe finish; in the other states the pending retransmission is sent
  * now. */
 TERN_API void tern_dhcp_renew(tern_dhcp *d);
 TERN_API tern_dhcp_state tern_dhcp_get_state(const tern_dhcp *d);
@@ -148,9 +186,12 @@ TERN_API tern_netif *tern_dhcp_netif(const tern_dhcp *d);
 /* Counters for tests and monitoring. */
 typedef struct tern_dhcp_stats {
   uint64_t discover, request, release, offer, ack, nak;
+  uint64_t decline, inform;
   uint64_t retransmits;   /* transmissions after the first of a message */
   uint64_t rx_bad;        /* malformed, or not for us (xid, chaddr, op) */
   uint64_t bound, renewed, lost, failed;
+  uint64_t conflicts;     /* ARP conflicts: probes that found the address
+                             in use, and claims while bound */
 } tern_dhcp_stats;
 TERN_API void tern_dhcp_get_stats(const tern_dhcp *d, tern_dhcp_stats *out);
 

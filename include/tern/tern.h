@@ -20,6 +20,7 @@
 #include "tern/ip.h"
 #include "tern/ip_drivers.h"
 #include "tern/dhcp.h"
+#include "tern/acd.h"
 #include "tern/netconn.h"
 #include "tern/sockets.h"
 #ifdef __linux__ /* the resource manager needs AF_UNIX SEQPACKET */

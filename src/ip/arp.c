@@ -74,8 +74,9 @@ static void arm(tern_stack *st) {
     ip_timer_set(st, &a->timer, next->expires);
 }
 
-static int arp_send(tern_netif *nif, uint16_t op, const uint8_t *dst_mac,
-                    const uint8_t *target_mac, uint32_t target_ip) {
+static int arp_send_from(tern_netif *nif, uint16_t op, const uint8_t *dst_mac,
+                         uint32_t sender_ip, const uint8_t *target_mac,
+                         uint32_t target_ip) {
   tern_stack *st = nif->st;
   tern_pbuf *p = ip_pbuf_alloc_raw(st, IP_HEADROOM_LINK, ARP_HLEN);
   if (!p) return TERN_ENOMEM;
@@ -86,7 +87,7 @@ static int arp_send(tern_netif *nif, uint16_t op, const uint8_t *dst_mac,
   h[5] = 4;
   ip_put16(h + 6, op);
   memcpy(h + 8, nif->mac, 6);
-  ip_put32(h + 14, nif->ip);
+  ip_put32(h + 14, sender_ip);
   memcpy(h + 18, target_mac, 6);
   ip_put32(h + 24, target_ip);
   ip_stat_inc(&st->stats.arp_out);
@@ -95,11 +96,20 @@ static int arp_send(tern_netif *nif, uint16_t op, const uint8_t *dst_mac,
   return err;
 }
 
+static int arp_send(tern_netif *nif, uint16_t op, const uint8_t *dst_mac,
+                    const uint8_t *target_mac, uint32_t target_ip) {
+  return arp_send_from(nif, op, dst_mac, nif->ip, target_mac, target_ip);
+}
+
 static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 static const uint8_t zero_mac[6] = {0};
 
 static int arp_request(tern_netif *nif, uint32_t ip) {
   return arp_send(nif, 1, bcast, zero_mac, ip);
+}
+
+int ip_arp_request_from(tern_netif *nif, uint32_t sip, uint32_t tip) {
+  return arp_send_from(nif, 1, bcast, sip, zero_mac, tip);
 }
 
 void ip_arp_announce(tern_netif *nif) {
@@ -177,6 +187,7 @@ void ip_arp_input(tern_netif *nif, tern_pbuf *p) {
   uint32_t sip = ip_get32(h + 14);
   uint32_t tip = ip_get32(h + 24);
   if (smac[0] & 1) goto drop; /* a group address is nobody's MAC */
+  if (st->acd) st->acd_input(nif, op, smac, sip, tip);
   if (!nif->ip) goto drop;
   bool for_us = tip == nif->ip;
   /* RFC 826 "merge": update an entry we have; create one only when the

@@ -8,6 +8,9 @@
  *         --T2--> REBINDING (REQUEST broadcast) --expiry--> INIT
  *   INIT-REBOOT --REQUEST(prev addr)--> REBOOTING --ACK--> BOUND
  *   any NAK --> INIT
+ *   REQUESTING/REBOOTING --ACK--> CHECKING --ARP probe free--> BOUND
+ *   CHECKING --address in use--> DECLINE, INIT after >= 10 s (3.1.5)
+ *   INFORMING --ACK--> STOPPED (tern_dhcp_inform, 3.4 / 4.4.3)
  *
  * One ip_timer drives everything: in the exchanging states it is the
  * retransmission (4 s, 8 s, ... 64 s, each +-1 s at random, RFC 2131
@@ -21,9 +24,11 @@
  * stack takes both while the netif has no address (ipv4.c), so we leave
  * the BROADCAST flag clear unless asked (opts.broadcast_flag).
  *
- * Not done: DHCPDECLINE after an ARP check of the offered address
- * (RFC 2131 2.2 and 4.4.1 SHOULD; the stack's ARP has no probe API yet),
- * DHCPINFORM, choosing among several offers (the first is taken), relay
+ * The ARP check of an ACKed address (RFC 2131 2.2, 3.1.5, 4.4.1 SHOULD)
+ * is RFC 5227's probe (acd.c, tern/acd.h); while bound the same handle
+ * watches the address (RFC 5227 2.4). opts.no_probe skips both.
+ *
+ * Not done: choosing among several offers (the first is taken), relay
  * agents' giaddr (we are a client), RFC 3396 long options, RFC 4361
  * client ids.
  *
@@ -31,6 +36,8 @@
  * comes from the stack's counted allocator.
  */
 #include "tern/dhcp.h"
+
+#include "tern/acd.h"
 
 #include "ip/dhcp_msg.h"
 #include "ip/ip_internal.h"
@@ -45,6 +52,10 @@
  * the unicast RELEASE may need can finish (arp.c ignores ARP on a netif
  * with no address), then it is removed. */
 #define DHCP_RELEASE_LINGER_MS 1000u
+/* RFC 2131 3.1.5: after a DECLINE "SHOULD wait a minimum of ten seconds
+ * before restarting the configuration process" */
+#define DHCP_DECLINE_WAIT_MS 10000u
+#define DHCP_INFORM_TRIES 4u
 
 struct tern_dhcp {
   tern_stack *st;
@@ -63,6 +74,10 @@ struct tern_dhcp {
   uint32_t prev_ip;            /* INIT-REBOOT / DISCOVER hint */
   uint32_t max_tries, request_tries, start_delay_max;
   bool bcast_flag;
+  bool probe;                  /* !opts.no_probe */
+  bool inform;                 /* tern_dhcp_inform's client */
+  uint32_t decline_wait;
+  tern_acd *acd;               /* CHECKING: the probe; bound: the watch */
   /* the exchange in progress */
   uint32_t xid;
   uint32_t tries;              /* transmissions of the current message */
@@ -85,6 +100,7 @@ struct tern_dhcp {
 static const char *const state_names[] = {
     "STOPPED",   "INIT",      "SELECTING",   "REQUESTING", "BOUND",
     "RENEWING",  "REBINDING", "INIT_REBOOT", "REBOOTING",
+    "CHECKING",  "INFORMING",
 };
 
 const char *tern_dhcp_state_name(tern_dhcp_state s) {
@@ -161,7 +177,13 @@ static void fill_lease(const tern_dhcp *d, tern_dhcp_lease *l) {
   l->start_ms = d->start;
 }
 
+static void acd_free(tern_dhcp *d) {
+  tern_acd_free(d->acd);
+  d->acd = NULL;
+}
+
 static void really_free(tern_dhcp *d) {
+  acd_free(d);
   ip_timer_stop(d->st, &d->timer);
   tern_udp_free(d->pcb);
   ip_free(d->st, d);
@@ -198,7 +220,8 @@ static void msg_base(tern_dhcp *d, tern__dhcp_msg *m, uint8_t type) {
   m->type = type;
   m->client_id = d->client_id;
   m->client_id_len = d->client_id_len;
-  if (type == TERN__DHCPRELEASE) return; /* RFC 2131 table 5: nothing else */
+  /* RFC 2131 table 5: nothing else in RELEASE and DECLINE */
+  if (type == TERN__DHCPRELEASE || type == TERN__DHCPDECLINE) return;
   m->hostname = (const uint8_t *)d->hostname;
   m->hostname_len = d->hostname_len;
   m->params = params;
@@ -274,6 +297,18 @@ static void send_request(tern_dhcp *d) {
   send_msg(d, &m, dst);
 }
 
+/* RFC 2131 3.4 / 4.4.3 / table 5: INFORM: ciaddr is our address; no
+ * requested IP, no server id, no lease time; broadcast. */
+static void send_inform(tern_dhcp *d) {
+  tern__dhcp_msg m;
+  msg_base(d, &m, TERN__DHCPINFORM);
+  m.secs = secs_since(d, d->cycle_start);
+  m.ciaddr = d->nif->ip;
+  count_tx(d);
+  d->stats.inform++;
+  send_msg(d, &m, 0xffffffffu);
+}
+
 /* ---- state changes ------------------------------------------------------- */
 
 static void new_exchange(tern_dhcp *d, tern_dhcp_state s) {
@@ -333,6 +368,7 @@ static void enter_rebinding(tern_dhcp *d) {
 static bool lose_lease(tern_dhcp *d) {
   tern_dhcp_lease old;
   fill_lease(d, &old);
+  acd_free(d);
   d->prev_ip = 0;
   d->ip = 0;
   drop_addr(d);
@@ -345,7 +381,7 @@ static bool lose_lease(tern_dhcp *d) {
 static void rtx_or_give_up(tern_dhcp *d, uint32_t limit,
                            void (*send)(tern_dhcp *)) {
   if (limit && d->tries >= limit) {
-    if (d->state == TERN_DHCP_SELECTING) {
+    if (d->state == TERN_DHCP_SELECTING || d->state == TERN_DHCP_INFORMING) {
       d->state = TERN_DHCP_STOPPED;
       d->stats.failed++;
       notify(d, TERN_DHCP_EV_FAILED, NULL);
@@ -405,6 +441,12 @@ static void on_timer(tern_stack *st, ip_timer *t) {
       arm_renew_rtx(d, d->end_at);
     }
     break;
+  case TERN_DHCP_INFORMING:
+    rtx_or_give_up(d, d->max_tries ? d->max_tries : DHCP_INFORM_TRIES,
+                   send_inform);
+    break;
+  case TERN_DHCP_CHECKING: /* acd.c drives it */
+    break;
   case TERN_DHCP_STOPPED:
     if (d->releasing) {
       d->releasing = false;
@@ -452,14 +494,15 @@ static void take_config(tern_dhcp *d, const tern__dhcp_msg *m,
   take_times(d, m);
 }
 
-static bool apply_lease(tern_dhcp *d, const tern__dhcp_msg *m,
-                        uint32_t from_ip) {
-  bool renewal = d->state == TERN_DHCP_RENEWING ||
-                 d->state == TERN_DHCP_REBINDING;
-  uint32_t old_ip = d->ip, old_mask = d->mask, old_router = d->router;
-  tern_dhcp_lease old;
-  fill_lease(d, &old);
-  take_config(d, m, from_ip);
+#if TERN_IP_ACD
+static void on_acd(tern_acd *a, tern_acd_event ev, const uint8_t *mac,
+                   void *ud);
+#endif
+
+/* The configuration in d (from the ACK) goes on the netif: BOUND. */
+static bool commit(tern_dhcp *d, bool renewal, uint32_t old_ip,
+                   uint32_t old_mask, uint32_t old_router,
+                   const tern_dhcp_lease *old) {
   d->prev_ip = d->ip;
   d->naks = 0;
   d->state = TERN_DHCP_BOUND;
@@ -469,6 +512,14 @@ static bool apply_lease(tern_dhcp *d, const tern__dhcp_msg *m,
   else
     arm(d, d->t1_at);
   bool same = renewal && old_ip == d->ip;
+#if TERN_IP_ACD
+  if (renewal && !same && d->acd) { /* the watch follows the address */
+    acd_free(d);
+    tern_addr a;
+    ip_addr_to(d->ip, 0, &a);
+    (void)tern_acd_watch(d->nif, &a, on_acd, d, &d->acd);
+  }
+#endif
   if (!same || old_mask != d->mask || old_router != d->router) {
     tern_addr a, gw;
     ip_addr_to(d->ip, 0, &a);
@@ -484,11 +535,85 @@ static bool apply_lease(tern_dhcp *d, const tern__dhcp_msg *m,
   }
   if (renewal) { /* the server moved us: the old address is gone */
     d->stats.lost++;
-    if (!notify(d, TERN_DHCP_EV_LOST, &old)) return false;
+    if (!notify(d, TERN_DHCP_EV_LOST, old)) return false;
     if (d->state != TERN_DHCP_BOUND) return true; /* stopped in the cb */
   }
   d->stats.bound++;
   return notify(d, TERN_DHCP_EV_BOUND, &now);
+}
+
+#if TERN_IP_ACD
+/* RFC 2131 3.1.5 / 4.4.4: the address is in use: DHCPDECLINE, broadcast
+ * from 0.0.0.0, naming the address (option 50) and the server (54), no
+ * ciaddr; then INIT after decline_wait. */
+static void decline(tern_dhcp *d) {
+  tern_dhcp_lease bad;
+  fill_lease(d, &bad);
+  acd_free(d);
+  tern__dhcp_msg m;
+  msg_base(d, &m, TERN__DHCPDECLINE);
+  m.has_req_ip = true;
+  m.req_ip = d->ip;
+  m.has_server_id = true;
+  m.server_id = d->server;
+  static const char why[] = "address in use (ARP)";
+  m.message = (const uint8_t *)why; /* table 5: SHOULD */
+  m.message_len = sizeof why - 1;
+  d->stats.decline++;
+  send_msg(d, &m, 0xffffffffu);
+  d->ip = 0;
+  d->prev_ip = 0;
+  enter_init(d, d->decline_wait);
+  notify(d, TERN_DHCP_EV_DECLINED, &bad);
+}
+
+static void on_acd(tern_acd *a, tern_acd_event ev, const uint8_t *mac,
+                   void *ud) {
+  tern_dhcp *d = ud;
+  (void)a;
+  (void)mac;
+  switch (ev) {
+  case TERN_ACD_FREE:
+    if (d->state == TERN_DHCP_CHECKING) commit(d, false, 0, 0, 0, NULL);
+    return;
+  case TERN_ACD_IN_USE:
+    d->stats.conflicts++;
+    if (d->state == TERN_DHCP_CHECKING) decline(d);
+    return;
+  case TERN_ACD_DEFENDED:
+    d->stats.conflicts++;
+    return;
+  case TERN_ACD_LOST: /* RFC 5227 2.4 (b): stop using it, start over */
+    d->stats.conflicts++;
+    d->naks = 0;
+    if (lose_lease(d) && d->state == TERN_DHCP_INIT)
+      arm(d, d->st->now + d->decline_wait);
+    return;
+  }
+}
+#endif /* TERN_IP_ACD */
+
+static bool apply_lease(tern_dhcp *d, const tern__dhcp_msg *m,
+                        uint32_t from_ip) {
+  bool renewal = d->state == TERN_DHCP_RENEWING ||
+                 d->state == TERN_DHCP_REBINDING;
+  uint32_t old_ip = d->ip, old_mask = d->mask, old_router = d->router;
+  tern_dhcp_lease old;
+  fill_lease(d, &old);
+  take_config(d, m, from_ip);
+#if TERN_IP_ACD
+  if (!renewal && d->probe) { /* RFC 2131 3.1.5: check before use */
+    tern_addr a;
+    ip_addr_to(d->ip, 0, &a);
+    acd_free(d);
+    if (tern_acd_probe(d->nif, &a, on_acd, d, &d->acd) == TERN_OK) {
+      d->state = TERN_DHCP_CHECKING;
+      ip_timer_stop(d->st, &d->timer);
+      return true;
+    } /* no memory: bind unchecked */
+  }
+#endif
+  return commit(d, renewal, old_ip, old_mask, old_router, &old);
 }
 
 static void on_offer(tern_dhcp *d, const tern__dhcp_msg *m) {
@@ -518,6 +643,26 @@ static void on_ack(tern_dhcp *d, const tern__dhcp_msg *m, uint32_t from_ip) {
   }
   d->stats.ack++;
   apply_lease(d, m, from_ip);
+}
+
+/* RFC 2131 4.3.5: the ACK to an INFORM has no lease time and no yiaddr
+ * (neither is checked: a server that sends them still answered). */
+static void on_inform_ack(tern_dhcp *d, const tern__dhcp_msg *m,
+                          uint32_t from_ip) {
+  tern_dhcp_lease l;
+  memset(&l, 0, sizeof l);
+  ip_addr_to(d->nif->ip, 0, &l.addr);
+  l.prefix_len = prefix_of(m->has_subnet && m->subnet ? m->subnet
+                                                       : d->nif->mask);
+  if (m->n_routers) ip_addr_to(m->router, 0, &l.router);
+  for (uint8_t i = 0; i < m->n_dns; i++) ip_addr_to(m->dns[i], 0, &l.dns[i]);
+  l.n_dns = m->n_dns;
+  ip_addr_to(m->has_server_id ? m->server_id : from_ip, 0, &l.server);
+  l.start_ms = d->st->now;
+  d->stats.ack++;
+  d->state = TERN_DHCP_STOPPED;
+  ip_timer_stop(d->st, &d->timer);
+  notify(d, TERN_DHCP_EV_INFORMED, &l);
 }
 
 static void on_nak(tern_dhcp *d, const tern__dhcp_msg *m) {
@@ -551,6 +696,10 @@ void tern__dhcp_input(tern_dhcp *d, const uint8_t *buf, size_t len,
     if (d->state == TERN_DHCP_SELECTING) on_offer(d, &m);
     return;
   case TERN__DHCPACK:
+    if (d->state == TERN_DHCP_INFORMING) {
+      on_inform_ack(d, &m, from_ip);
+      return;
+    }
     if (d->state == TERN_DHCP_REQUESTING || d->state == TERN_DHCP_REBOOTING ||
         d->state == TERN_DHCP_RENEWING || d->state == TERN_DHCP_REBINDING)
       on_ack(d, &m, from_ip);
@@ -610,12 +759,15 @@ static void take_opts(tern_dhcp *d, const tern_dhcp_opts *o) {
   d->request_tries = o->request_tries;
   d->start_delay_max = o->start_delay_max_ms;
   d->bcast_flag = o->broadcast_flag;
+  d->probe = !o->no_probe;
+  d->decline_wait = o->decline_wait_ms ? o->decline_wait_ms
+                                       : DHCP_DECLINE_WAIT_MS;
   d->cb = o->cb;
   d->ud = o->ud;
 }
 
-int tern_dhcp_start(tern_netif *nif, const tern_dhcp_opts *opts,
-                    tern_dhcp **out) {
+static int create(tern_netif *nif, const tern_dhcp_opts *opts,
+                  tern_dhcp **out) {
   if (!nif || !out) return TERN_EINVAL;
   *out = NULL;
   tern_stack *st = nif->st;
@@ -641,6 +793,19 @@ int tern_dhcp_start(tern_netif *nif, const tern_dhcp_opts *opts,
   tern_dhcp_opts none;
   memset(&none, 0, sizeof none);
   take_opts(d, opts ? opts : &none);
+  *out = d;
+  return TERN_OK;
+}
+
+int tern_dhcp_start(tern_netif *nif, const tern_dhcp_opts *opts,
+                    tern_dhcp **out) {
+  tern_dhcp *d;
+  int err = create(nif, opts, &d);
+  if (err) {
+    if (out) *out = NULL;
+    return err;
+  }
+  tern_stack *st = d->st;
   drop_addr(d); /* RFC 2131 4.4.2: no address before the ACK */
   if (d->prev_ip) {
     new_exchange(d, TERN_DHCP_INIT_REBOOT);
@@ -648,6 +813,25 @@ int tern_dhcp_start(tern_netif *nif, const tern_dhcp_opts *opts,
   } else {
     enter_init(d, start_delay(d));
   }
+  *out = d;
+  return TERN_OK;
+}
+
+static void start_inform(tern_dhcp *d) {
+  new_exchange(d, TERN_DHCP_INFORMING);
+  arm(d, d->st->now + start_delay(d));
+}
+
+int tern_dhcp_inform(tern_netif *nif, const tern_dhcp_opts *opts,
+                     tern_dhcp **out) {
+  if (out) *out = NULL;
+  if (!nif || !nif->ip) return TERN_EINVAL;
+  tern_dhcp *d;
+  int err = create(nif, opts, &d);
+  if (err) return err;
+  d->inform = true;
+  d->probe = false;
+  start_inform(d);
   *out = d;
   return TERN_OK;
 }
@@ -670,6 +854,7 @@ void tern_dhcp_stop(tern_dhcp *d, bool release) {
                 d->state == TERN_DHCP_RENEWING ||
                 d->state == TERN_DHCP_REBINDING;
   ip_timer_stop(d->st, &d->timer);
+  acd_free(d);
   d->state = TERN_DHCP_STOPPED;
   if (d->releasing) { /* stopped again: finish the earlier release now */
     d->releasing = false;
@@ -698,6 +883,10 @@ void tern_dhcp_renew(tern_dhcp *d) {
   if (!d) return;
   switch (d->state) {
   case TERN_DHCP_STOPPED:
+    if (d->inform) {
+      start_inform(d);
+      break;
+    }
     d->naks = 0;
     d->ip = 0;
     d->releasing = false;
@@ -706,6 +895,8 @@ void tern_dhcp_renew(tern_dhcp *d) {
     break;
   case TERN_DHCP_BOUND:
     enter_renewing(d);
+    break;
+  case TERN_DHCP_CHECKING: /* the probe runs its course */
     break;
   default: /* the pending (re)transmission, now */
     arm(d, d->st->now);

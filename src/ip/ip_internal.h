@@ -9,6 +9,8 @@
  *   chksum.c    the Internet checksum (RFC 1071) and pseudo-headers
  *   eth.c       Ethernet II framing
  *   arp.c       ARP (RFC 826): cache, pending queue, gratuitous ARP
+ *   acd.c       address conflict detection (RFC 5227): probe, announce,
+ *               defend (tern/acd.h)
  *   ipv4.c      IPv4 input/output (RFC 791), fragmentation on output
  *   ip4_reass.c fragment reassembly with memory and time limits (RFC 791,
  *               RFC 815)
@@ -296,6 +298,16 @@ void ip_arp_input(tern_netif *nif, tern_pbuf *p);
  * cached, else queue (bounded) and send a request. */
 int ip_arp_output(tern_netif *nif, tern_pbuf *p, uint32_t nexthop);
 void ip_arp_announce(tern_netif *nif);   /* gratuitous ARP */
+/* A broadcast ARP request with the given sender and target IPs (RFC 5227
+ * probe: sender 0; announcement: both the address). */
+int ip_arp_request_from(tern_netif *nif, uint32_t sip, uint32_t tip);
+/* Address conflict detection (acd.c): every ARP packet received on nif,
+ * before the cache sees it, goes to st->acd_input when set (by the first
+ * tern_acd_probe/watch: a firmware that never calls them links no
+ * acd.c). */
+typedef void (*ip_acd_input_fn)(tern_netif *nif, uint16_t op,
+                                const uint8_t *smac, uint32_t sip,
+                                uint32_t tip);
 void ip_arp_flush_netif(tern_netif *nif);/* netif removed or down */
 
 /* IPv4 (ipv4.c). input: payload at the IP header. output: p->payload at
@@ -398,6 +410,8 @@ struct tern_stack {
 #endif
 
   struct ip_arp *arp;
+  struct tern_acd *acd;   /* acd.c: probes and watches, a list */
+  ip_acd_input_fn acd_input;
   struct ip_reass *reass;
   struct ip_udp_ctx *udp;
   struct tcp_ctx *tcp;

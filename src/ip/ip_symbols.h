@@ -22,6 +22,7 @@
 #define ip_arp_init tern__ip_arp_init
 #define ip_arp_input tern__ip_arp_input
 #define ip_arp_output tern__ip_arp_output
+#define ip_arp_request_from tern__ip_arp_request_from
 #define ip_chksum tern__ip_chksum
 #define ip_chksum_add tern__ip_chksum_add
 #define ip_chksum_fold tern__ip_chksum_fold

@@ -14,6 +14,11 @@
  * timing (4.1), NAK (3.1.5), renewal at T1 unicast and rebinding at T2
  * broadcast (4.4.5), expiry, INIT-REBOOT (3.2). Also
  * tern_udp_sendto_netif (broadcast from 0.0.0.0, routing unchanged).
+ * The ARP check of an ACKed address (RFC 2131 3.1.5, RFC 5227 via
+ * tern/acd.h): probe count and timing, conflict by a reply and by a
+ * competing probe or announcement -> DECLINE and a restart after >= 10 s,
+ * defence while bound; DHCPINFORM (3.4) with retransmission. The driver
+ * also records ARP frames.
  * Every test ends with both pools and the allocator back to zero.
  */
 #include <setjmp.h>
@@ -28,6 +33,7 @@
 
 #include "ip/dhcp_msg.h"
 #include "ip/ip_internal.h"
+#include "tern/acd.h"
 #include "tern/dhcp.h"
 #include "tern/ip_drivers.h"
 
@@ -270,7 +276,8 @@ static void test_msg_truncate_corrupt(void **state) {
 
 /* ---- two stacks, a fake server -------------------------------------------- */
 
-enum { SRV_NORMAL, SRV_SILENT, SRV_NAK_ONCE, SRV_NAK, SRV_OTHER_ADDR };
+enum { SRV_NORMAL, SRV_SILENT, SRV_NAK_ONCE, SRV_NAK, SRV_OTHER_ADDR,
+       SRV_CONFLICT_ONCE /* offers its own address until DECLINEd */ };
 
 typedef struct sent { /* one DHCP message the client sent */
   uint64_t t;
@@ -280,7 +287,17 @@ typedef struct sent { /* one DHCP message the client sent */
   uint32_t xid, ciaddr, req_ip, server_id;
   bool has_req_ip, has_server_id;
   uint16_t secs, flags;
+  uint8_t params_len, hostname_len, message_len;
+  uint16_t max_size;
 } sent;
+
+typedef struct arp_sent { /* one ARP packet the client sent */
+  uint64_t t;
+  uint16_t op;
+  bool eth_bcast;
+  uint32_t sip, tip;
+  uint8_t smac[6], tmac[6];
+} arp_sent;
 
 typedef struct fx {
   tern_stack *c, *s;
@@ -295,9 +312,16 @@ typedef struct fx {
   int acks, naks, offers;
   sent tx[128];
   int ntx;
+  arp_sent arp[64];
+  int narp;
+  int declines;
+  uint32_t decline_req_ip, decline_server_id;
   tern_dhcp_event ev[32];
   tern_dhcp_lease ev_lease[32];
+  uint64_t ev_t[32];
+  uint32_t ev_nif_ip[32]; /* the netif's address when the event ran */
   int nev;
+  bool probe; /* start() leaves the ARP check on */
   bool free_in_cb;
   uint64_t live0; /* client stack allocations before the test */
 } fx;
@@ -329,7 +353,21 @@ static int rec_output(tern_netif *nif, tern_pbuf *frame) {
       s->has_server_id = m.has_server_id;
       s->secs = m.secs;
       s->flags = m.flags;
+      s->params_len = m.params_len;
+      s->hostname_len = m.hostname_len;
+      s->message_len = m.message_len;
+      s->max_size = m.max_size;
     }
+  }
+  if (n >= 14 + 28 && ip_get16(b + 12) == 0x0806 && f->narp < 64) {
+    arp_sent *a = &f->arp[f->narp++];
+    a->t = tern_stack_now(f->c);
+    a->op = ip_get16(b + 14 + 6);
+    a->eth_bcast = memcmp(b, "\xff\xff\xff\xff\xff\xff", 6) == 0;
+    memcpy(a->smac, b + 14 + 8, 6);
+    a->sip = ip_get32(b + 14 + 14);
+    memcpy(a->tmac, b + 14 + 18, 6);
+    a->tip = ip_get32(b + 14 + 24);
   }
   return tern_wire_driver()->output(nif, frame);
 }
@@ -349,8 +387,10 @@ static void srv_reply(fx *f, const tern__dhcp_msg *rq, uint8_t type) {
   m.has_server_id = true;
   m.server_id = IP(10, 0, 0, 1);
   if (type != TERN__DHCPNAK) {
-    m.yiaddr = f->yiaddr;
-    m.has_lease = true;
+    /* RFC 2131 4.3.5: the ACK to an INFORM has no address, no lease */
+    bool inform = rq->type == TERN__DHCPINFORM;
+    m.yiaddr = inform ? 0 : f->yiaddr;
+    m.has_lease = !inform;
     m.lease_s = f->lease;
     if (f->t1) m.has_t1 = true, m.t1_s = f->t1;
     if (f->t2) m.has_t2 = true, m.t2_s = f->t2;
@@ -385,7 +425,15 @@ static void srv_recv(void *arg, tern_udp *pcb, tern_pbuf *p,
   tern__dhcp_msg m;
   if (tern__dhcp_msg_parse(buf, n, &m) != TERN_OK) return;
   if (f->mode == SRV_SILENT) return;
-  if (m.type == TERN__DHCPDISCOVER) {
+  if (m.type == TERN__DHCPDECLINE) {
+    f->declines++;
+    f->decline_req_ip = m.has_req_ip ? m.req_ip : 0;
+    f->decline_server_id = m.has_server_id ? m.server_id : 0;
+    if (f->mode == SRV_CONFLICT_ONCE) f->yiaddr = IP(10, 0, 0, 50);
+  } else if (m.type == TERN__DHCPINFORM) {
+    f->acks++;
+    srv_reply(f, &m, TERN__DHCPACK);
+  } else if (m.type == TERN__DHCPDISCOVER) {
     f->offers++;
     srv_reply(f, &m, TERN__DHCPOFFER);
   } else if (m.type == TERN__DHCPREQUEST) {
@@ -404,6 +452,8 @@ static void on_dhcp(tern_dhcp *d, tern_dhcp_event ev,
                     const tern_dhcp_lease *l, void *ud) {
   fx *f = ud;
   if (f->nev < 32) {
+    f->ev_t[f->nev] = tern_stack_now(f->c);
+    f->ev_nif_ip[f->nev] = f->nc->ip;
     f->ev[f->nev] = ev;
     if (l) f->ev_lease[f->nev] = *l;
     f->nev++;
@@ -479,6 +529,8 @@ static void start(fx *f, const tern_dhcp_opts *extra) {
     memset(&o, 0, sizeof o);
   o.cb = on_dhcp;
   o.ud = f;
+  /* the tests of the exchange itself skip the ARP check (3..7 s) */
+  if (!f->probe) o.no_probe = true;
   assert_int_equal(tern_dhcp_start(f->nc, &o, &f->d), 0);
 }
 
@@ -868,6 +920,20 @@ static void test_foreign_and_free_in_cb(void **state) {
   assert_int_equal(f.nev, 1);
   assert_int_equal(f.nc->ip, IP(10, 0, 0, 50));
   fx_teardown(&f);
+  /* with the ARP check: the callback runs (and frees the client) from
+   * inside the probe's callback */
+  fx_setup(&f);
+  f.probe = true;
+  f.free_in_cb = true;
+  start(&f, NULL);
+  want_nev = 1;
+  assert_true(tern_wire_run(f.w, f.c, f.s, &f.now, f.now + 60000,
+                            nev_reached, &f));
+  assert_null(f.d);
+  assert_int_equal(f.ev[0], TERN_DHCP_EV_BOUND);
+  assert_int_equal(f.nc->ip, IP(10, 0, 0, 50));
+  tern_wire_run(f.w, f.c, f.s, &f.now, f.now + 10000, NULL, NULL);
+  fx_teardown(&f);
 }
 
 /* tern_udp_sendto_netif: broadcast from 0.0.0.0 out of a netif without an
@@ -936,6 +1002,419 @@ static void test_udp_sendto_netif(void **state) {
   fx_teardown(&f);
 }
 
+/* ---- the ARP check (RFC 2131 3.1.5, RFC 5227) ------------------------------ */
+
+static bool is_probe(const arp_sent *a, uint32_t ip) {
+  return a->op == 1 && a->sip == 0 && a->tip == ip;
+}
+static bool is_announce(const arp_sent *a, uint32_t ip) {
+  return a->op == 1 && a->sip == ip && a->tip == ip;
+}
+
+/* An ARP packet from another host, fed to the client's netif. */
+static void inject_arp(fx *f, uint16_t op, const char *smac, uint32_t sip,
+                       uint32_t tip) {
+  uint8_t b[42];
+  memset(b, 0, sizeof b);
+  memset(b, 0xff, 6);
+  memcpy(b + 6, smac, 6);
+  ip_put16(b + 12, 0x0806);
+  ip_put16(b + 14, 1);
+  ip_put16(b + 16, 0x0800);
+  b[18] = 6;
+  b[19] = 4;
+  ip_put16(b + 20, op);
+  memcpy(b + 22, smac, 6);
+  ip_put32(b + 28, sip);
+  ip_put32(b + 38, tip);
+  tern_pbuf *p = tern_pbuf_alloc(f->c, TERN_PBUF_RAW, sizeof b);
+  assert_non_null(p);
+  tern_pbuf_copy_in(p, 0, b, sizeof b);
+  tern_netif_input(f->nc, p, false);
+}
+
+#define OTHER_MAC "\x02\x00\x00\x00\x00\x09"
+
+/* No conflict: three probes 1..2 s apart after 0..1 s, bound 2 s after
+ * the last, the address unused until then, two announcements 2 s apart;
+ * on stop, RELEASE names the server. */
+static void test_probe_bind(void **state) {
+  (void)state;
+  fx f;
+  fx_setup(&f);
+  f.probe = true;
+  start(&f, NULL);
+  assert_true(run_until_state(&f, TERN_DHCP_CHECKING, 60000));
+  uint64_t ack_t = f.now;
+  assert_int_equal(f.nc->ip, 0);
+  assert_false(tern_dhcp_get_lease(f.d, NULL));
+  assert_true(run_until_state(&f, TERN_DHCP_BOUND, 60000));
+  assert_int_equal(f.nev, 1);
+  assert_int_equal(f.ev[0], TERN_DHCP_EV_BOUND);
+  const uint32_t ip = IP(10, 0, 0, 50);
+  arp_sent *pr[8];
+  int np = 0;
+  for (int i = 0; i < f.narp; i++)
+    if (is_probe(&f.arp[i], ip) && np < 8) pr[np++] = &f.arp[i];
+  assert_int_equal(np, 3);
+  for (int i = 0; i < np; i++) {
+    assert_true(pr[i]->eth_bcast);
+    assert_memory_equal(pr[i]->tmac, "\0\0\0\0\0\0", 6);
+    assert_memory_equal(pr[i]->smac, "\x02\x00\x00\x00\x00\x02", 6);
+  }
+  assert_true(pr[0]->t >= ack_t && pr[0]->t <= ack_t + 1000);
+  for (int i = 1; i < np; i++) {
+    uint64_t gap = pr[i]->t - pr[i - 1]->t;
+    if (gap < 1000 || gap > 2000) fail_msg("probe gap %llu", (unsigned long long)gap);
+  }
+  assert_int_equal(f.ev_t[0], pr[2]->t + 2000); /* ANNOUNCE_WAIT */
+  assert_int_equal(f.nc->ip, ip);
+  /* announcements: the netif's at once, the second 2 s later, no more */
+  tern_wire_run(f.w, f.c, f.s, &f.now, f.now + 20000, NULL, NULL);
+  uint64_t at[8];
+  int na = 0;
+  for (int i = 0; i < f.narp; i++)
+    if (is_announce(&f.arp[i], ip) && na < 8) at[na++] = f.arp[i].t;
+  assert_int_equal(na, 2);
+  assert_int_equal(at[0], f.ev_t[0]);
+  assert_int_equal(at[1], f.ev_t[0] + 2000);
+  tern_dhcp_stats st;
+  tern_dhcp_get_stats(f.d, &st);
+  assert_int_equal(st.conflicts, 0);
+  assert_int_equal(st.decline, 0);
+  /* RFC 2131 4.4.6: RELEASE with ciaddr and the server id, unicast */
+  tern_dhcp_stop(f.d, true);
+  tern_wire_run(f.w, f.c, f.s, &f.now, f.now + 2000, NULL, NULL);
+  sent *rl = &f.tx[f.ntx - 1];
+  assert_int_equal(rl->type, TERN__DHCPRELEASE);
+  assert_int_equal(rl->ciaddr, ip);
+  assert_true(rl->has_server_id);
+  assert_int_equal(rl->server_id, IP(10, 0, 0, 1));
+  assert_false(rl->has_req_ip);
+  assert_int_equal(rl->params_len, 0);
+  assert_int_equal(f.nc->ip, 0);
+  fx_teardown(&f);
+}
+
+/* The server offers an address its own host has: that host answers the
+ * probe; the client DECLINEs (RFC 2131 3.1.5 / 4.4.4: broadcast from
+ * 0.0.0.0, requested IP and server id, no ciaddr) and DISCOVERs again no
+ * sooner than 10 s later; the next address is probed and bound. */
+static void test_probe_conflict_reply(void **state) {
+  (void)state;
+  fx f;
+  fx_setup(&f);
+  f.probe = true;
+  f.mode = SRV_CONFLICT_ONCE;
+  f.yiaddr = IP(10, 0, 0, 1);
+  start(&f, NULL);
+  assert_true(run_until_state(&f, TERN_DHCP_BOUND, 120000));
+  assert_int_equal(f.ntx, 5);
+  assert_int_equal(f.tx[0].type, TERN__DHCPDISCOVER);
+  assert_int_equal(f.tx[1].type, TERN__DHCPREQUEST);
+  sent *dc = &f.tx[2];
+  assert_int_equal(dc->type, TERN__DHCPDECLINE);
+  assert_true(dc->eth_bcast);
+  assert_int_equal(dc->ip_src, 0);
+  assert_int_equal(dc->ip_dst, 0xffffffffu);
+  assert_int_equal(dc->ciaddr, 0);
+  assert_true(dc->has_req_ip);
+  assert_int_equal(dc->req_ip, IP(10, 0, 0, 1));
+  assert_true(dc->has_server_id);
+  assert_int_equal(dc->server_id, IP(10, 0, 0, 1));
+  assert_int_equal(dc->params_len, 0); /* table 5: MUST NOT */
+  assert_int_equal(dc->hostname_len, 0);
+  assert_int_equal(dc->max_size, 0);
+  assert_true(dc->message_len > 0);    /* table 5: SHOULD */
+  assert_int_equal(f.declines, 1);
+  assert_int_equal(f.decline_req_ip, IP(10, 0, 0, 1));
+  assert_int_equal(f.decline_server_id, IP(10, 0, 0, 1));
+  /* the declined address was never configured */
+  assert_int_equal(f.ev[0], TERN_DHCP_EV_DECLINED);
+  assert_int_equal(f.ev_nif_ip[0], 0);
+  uint32_t v;
+  assert_true(ip_addr_from(&f.ev_lease[0].addr, &v));
+  assert_int_equal(v, IP(10, 0, 0, 1));
+  /* RFC 2131 3.1.5: at least ten seconds before starting over */
+  assert_int_equal(f.tx[3].type, TERN__DHCPDISCOVER);
+  assert_true(f.tx[3].t >= dc->t + 10000);
+  assert_true(f.tx[3].xid != f.tx[0].xid);
+  assert_int_equal(f.tx[4].type, TERN__DHCPREQUEST);
+  assert_int_equal(f.tx[4].req_ip, IP(10, 0, 0, 50));
+  assert_int_equal(f.nev, 2);
+  assert_int_equal(f.ev[1], TERN_DHCP_EV_BOUND);
+  assert_int_equal(f.nc->ip, IP(10, 0, 0, 50));
+  /* the second address was probed too */
+  int np = 0;
+  for (int i = 0; i < f.narp; i++) np += is_probe(&f.arp[i], IP(10, 0, 0, 50));
+  assert_int_equal(np, 3);
+  tern_dhcp_stats st;
+  tern_dhcp_get_stats(f.d, &st);
+  assert_int_equal(st.decline, 1);
+  assert_int_equal(st.conflicts, 1);
+  assert_int_equal(st.bound, 1);
+  fx_teardown(&f);
+}
+
+/* RFC 5227 2.1.1: another host's probe for the address, or any packet
+ * with it as sender, is a conflict; our own MAC and other addresses are
+ * not. The knob decline_wait_ms sets the wait. */
+static void conflict_by(int kind) {
+  fx f;
+  fx_setup(&f);
+  f.probe = true;
+  tern_dhcp_opts o = {0};
+  o.decline_wait_ms = 15000;
+  start(&f, &o);
+  assert_true(run_until_state(&f, TERN_DHCP_CHECKING, 60000));
+  const uint32_t ip = IP(10, 0, 0, 50);
+  /* not conflicts: our own probe looped back, a request for another
+   * address, a probe for another address */
+  inject_arp(&f, 1, "\x02\x00\x00\x00\x00\x02", 0, ip);
+  inject_arp(&f, 1, OTHER_MAC, IP(10, 0, 0, 7), IP(10, 0, 0, 1));
+  inject_arp(&f, 1, OTHER_MAC, 0, IP(10, 0, 0, 51));
+  assert_int_equal(tern_dhcp_get_state(f.d), TERN_DHCP_CHECKING);
+  f.yiaddr = IP(10, 0, 0, 51);
+  if (kind == 0)
+    inject_arp(&f, 1, OTHER_MAC, 0, ip);  /* a competing probe */
+  else if (kind == 1)
+    inject_arp(&f, 1, OTHER_MAC, ip, ip); /* an announcement */
+  else
+    inject_arp(&f, 2, OTHER_MAC, ip, IP(10, 0, 0, 1)); /* a reply */
+  assert_int_equal(tern_dhcp_get_state(f.d), TERN_DHCP_INIT);
+  sent *dc = &f.tx[f.ntx - 1];
+  assert_int_equal(dc->type, TERN__DHCPDECLINE);
+  assert_int_equal(dc->req_ip, ip);
+  assert_int_equal(f.nev, 1);
+  assert_int_equal(f.ev[0], TERN_DHCP_EV_DECLINED);
+  assert_true(run_until_state(&f, TERN_DHCP_BOUND, 120000));
+  assert_true(f.tx[3].t >= dc->t + 15000);
+  assert_int_equal(f.nc->ip, IP(10, 0, 0, 51));
+  fx_teardown(&f);
+}
+
+static void test_probe_conflict_other(void **state) {
+  (void)state;
+  conflict_by(0);
+  conflict_by(1);
+  conflict_by(2);
+}
+
+/* RFC 5227 2.4 (b): while bound a claim is defended with one
+ * announcement; another after DEFEND_INTERVAL is defended again; a second
+ * one within it loses the lease and the client starts over after 10 s. */
+static void test_defend(void **state) {
+  (void)state;
+  fx f;
+  fx_setup(&f);
+  f.probe = true;
+  start(&f, NULL);
+  assert_true(run_until_state(&f, TERN_DHCP_BOUND, 60000));
+  tern_wire_run(f.w, f.c, f.s, &f.now, f.now + 5000, NULL, NULL);
+  const uint32_t ip = IP(10, 0, 0, 50);
+  int na0 = 0;
+  for (int i = 0; i < f.narp; i++) na0 += is_announce(&f.arp[i], ip);
+  inject_arp(&f, 2, OTHER_MAC, ip, IP(10, 0, 0, 1));
+  int na1 = 0;
+  for (int i = 0; i < f.narp; i++) na1 += is_announce(&f.arp[i], ip);
+  assert_int_equal(na1, na0 + 1);
+  assert_int_equal(tern_dhcp_get_state(f.d), TERN_DHCP_BOUND);
+  assert_int_equal(f.nev, 1);
+  tern_wire_run(f.w, f.c, f.s, &f.now, f.now + 10001, NULL, NULL);
+  inject_arp(&f, 1, OTHER_MAC, ip, ip);
+  assert_int_equal(tern_dhcp_get_state(f.d), TERN_DHCP_BOUND);
+  tern_wire_run(f.w, f.c, f.s, &f.now, f.now + 3000, NULL, NULL);
+  uint64_t lost_t = f.now;
+  inject_arp(&f, 2, OTHER_MAC, ip, IP(10, 0, 0, 1));
+  assert_int_equal(f.nev, 2);
+  assert_int_equal(f.ev[1], TERN_DHCP_EV_LOST);
+  assert_int_equal(f.nc->ip, 0);
+  tern_dhcp_stats st;
+  tern_dhcp_get_stats(f.d, &st);
+  assert_int_equal(st.conflicts, 3);
+  int ntx = f.ntx;
+  assert_true(run_until_state(&f, TERN_DHCP_BOUND, 120000));
+  assert_int_equal(f.tx[ntx].type, TERN__DHCPDISCOVER);
+  assert_true(f.tx[ntx].t >= lost_t + 10000);
+  fx_teardown(&f);
+}
+
+/* tern_acd on its own: argument errors, no memory, free while probing
+ * (no callback after), watch (two announcements), free in the callback. */
+static int acd_events;
+static tern_acd_event acd_last;
+static bool acd_free_in_cb;
+static void on_acd_ev(tern_acd *a, tern_acd_event ev, const uint8_t *mac,
+                      void *ud) {
+  (void)mac;
+  (void)ud;
+  acd_events++;
+  acd_last = ev;
+  if (acd_free_in_cb) tern_acd_free(a);
+}
+
+static void test_acd_api(void **state) {
+  (void)state;
+  fx f;
+  fx_setup(&f);
+  tern_acd *a;
+  tern_addr addr, v6;
+  ip_addr_to(IP(10, 0, 0, 70), 0, &addr);
+  memset(&v6, 0, sizeof v6);
+  v6.family = TERN_AF_INET6;
+  tern_addr zero;
+  ip_addr_to(0, 0, &zero);
+  assert_int_equal(tern_acd_probe(NULL, &addr, on_acd_ev, NULL, &a), TERN_EINVAL);
+  assert_int_equal(tern_acd_probe(f.nc, &v6, on_acd_ev, NULL, &a), TERN_EINVAL);
+  assert_int_equal(tern_acd_probe(f.nc, &zero, on_acd_ev, NULL, &a), TERN_EINVAL);
+  assert_int_equal(tern_acd_probe(f.nc, &addr, on_acd_ev, NULL, NULL), TERN_EINVAL);
+  tern_stack_fail_alloc(f.c, 1, false);
+  assert_int_equal(tern_acd_probe(f.nc, &addr, on_acd_ev, NULL, &a), TERN_ENOMEM);
+  assert_null(a);
+  tern_stack_fail_alloc(f.c, 0, false);
+  /* freed while probing: no callback, no more probes */
+  acd_events = 0;
+  assert_int_equal(tern_acd_probe(f.nc, &addr, on_acd_ev, NULL, &a), TERN_OK);
+  tern_wire_run(f.w, f.c, f.s, &f.now, f.now + 2500, NULL, NULL);
+  tern_acd_stats as;
+  tern_acd_get_stats(a, &as);
+  assert_true(as.probes >= 1 && as.probes <= 2);
+  tern_acd_free(a);
+  int narp = f.narp;
+  tern_wire_run(f.w, f.c, f.s, &f.now, f.now + 10000, NULL, NULL);
+  assert_int_equal(f.narp, narp);
+  assert_int_equal(acd_events, 0);
+  /* watch: two announcements 2 s apart, then quiet; a conflict is
+   * defended; freed in the callback of a second one (LOST) */
+  assert_int_equal(tern_acd_watch(f.nc, &addr, on_acd_ev, NULL, &a), TERN_OK);
+  tern_wire_run(f.w, f.c, f.s, &f.now, f.now + 10000, NULL, NULL);
+  int na = 0;
+  uint64_t t[4];
+  for (int i = narp; i < f.narp; i++)
+    if (is_announce(&f.arp[i], IP(10, 0, 0, 70)) && na < 4) t[na++] = f.arp[i].t;
+  assert_int_equal(na, 2);
+  assert_int_equal(t[1] - t[0], 2000);
+  inject_arp(&f, 2, OTHER_MAC, IP(10, 0, 0, 70), 0);
+  assert_int_equal(acd_last, TERN_ACD_DEFENDED);
+  acd_free_in_cb = true;
+  inject_arp(&f, 2, OTHER_MAC, IP(10, 0, 0, 70), 0);
+  acd_free_in_cb = false;
+  assert_int_equal(acd_last, TERN_ACD_LOST);
+  assert_int_equal(acd_events, 2);
+  /* a probe answered, freed in the callback */
+  acd_free_in_cb = true;
+  assert_int_equal(tern_acd_probe(f.nc, &addr, on_acd_ev, NULL, &a), TERN_OK);
+  inject_arp(&f, 2, OTHER_MAC, IP(10, 0, 0, 70), 0);
+  acd_free_in_cb = false;
+  assert_int_equal(acd_last, TERN_ACD_IN_USE);
+  assert_int_equal(acd_events, 3);
+  /* DHCP with no memory for the probe binds unchecked */
+  f.probe = true;
+  start(&f, NULL);
+  want_ntx = 1;
+  tern_wire_run(f.w, f.c, f.s, &f.now, f.now + 60000, ntx_reached, &f);
+  f.mode = SRV_SILENT; /* the OFFER is on its way, the ACK comes by hand */
+  tern_wire_run(f.w, f.c, f.s, &f.now, f.now + 100, NULL, NULL);
+  assert_int_equal(tern_dhcp_get_state(f.d), TERN_DHCP_REQUESTING);
+  tern__dhcp_msg m;
+  fill_reply(&m);
+  m.xid = tern__dhcp_xid(f.d);
+  m.yiaddr = IP(10, 0, 0, 50);
+  uint8_t buf[TERN__DHCP_MAX_SEND];
+  int n = tern__dhcp_msg_build(&m, buf, sizeof buf);
+  tern_stack_fail_alloc(f.c, 1, false); /* the next allocation: the acd */
+  tern__dhcp_input(f.d, buf, (size_t)n, IP(10, 0, 0, 1));
+  tern_stack_fail_alloc(f.c, 0, false);
+  assert_int_equal(tern_dhcp_get_state(f.d), TERN_DHCP_BOUND);
+  tern_wire_run(f.w, f.c, f.s, &f.now, f.now + 10000, NULL, NULL);
+  int np = 0;
+  for (int i = 0; i < f.narp; i++) np += is_probe(&f.arp[i], IP(10, 0, 0, 50));
+  assert_int_equal(np, 0);
+  fx_teardown(&f);
+}
+
+/* ---- DHCPINFORM (RFC 2131 3.4, 4.4.3) --------------------------------------- */
+
+static void test_inform(void **state) {
+  (void)state;
+  fx f;
+  fx_setup(&f);
+  tern_dhcp_opts o = {0};
+  o.cb = on_dhcp;
+  o.ud = &f;
+  /* no address: nothing to inform about */
+  assert_int_equal(tern_dhcp_inform(f.nc, &o, &f.d), TERN_EINVAL);
+  assert_null(f.d);
+  tern_addr a;
+  ip_addr_to(IP(10, 0, 0, 60), 0, &a);
+  assert_int_equal(tern_netif_set_addr(f.nc, &a, 24, NULL), 0);
+  assert_int_equal(tern_dhcp_inform(f.nc, &o, &f.d), TERN_OK);
+  assert_int_equal(tern_dhcp_get_state(f.d), TERN_DHCP_INFORMING);
+  want_nev = 1;
+  assert_true(tern_wire_run(f.w, f.c, f.s, &f.now, f.now + 60000,
+                            nev_reached, &f));
+  assert_int_equal(f.ntx, 1);
+  sent *in = &f.tx[0];
+  assert_int_equal(in->type, TERN__DHCPINFORM);
+  assert_int_equal(in->ciaddr, IP(10, 0, 0, 60));
+  assert_int_equal(in->ip_src, IP(10, 0, 0, 60));
+  assert_int_equal(in->ip_dst, 0xffffffffu);
+  assert_false(in->has_req_ip);   /* table 5: MUST NOT */
+  assert_false(in->has_server_id); /* table 5: MUST NOT */
+  assert_true(in->params_len > 0);
+  assert_int_equal(f.ev[0], TERN_DHCP_EV_INFORMED);
+  tern_dhcp_lease *l = &f.ev_lease[0];
+  expect_lease(l, IP(10, 0, 0, 60));
+  assert_int_equal(l->lease_s, 0);
+  /* no lease: the netif is as it was, the client stopped */
+  assert_int_equal(f.nc->ip, IP(10, 0, 0, 60));
+  assert_int_equal(f.nc->gw, 0);
+  assert_int_equal(tern_dhcp_get_state(f.d), TERN_DHCP_STOPPED);
+  assert_false(tern_dhcp_get_lease(f.d, NULL));
+  /* a silent server: 4 transmissions (4.1 back-off), then FAILED */
+  f.mode = SRV_SILENT;
+  f.ntx = 0;
+  tern_dhcp_renew(f.d);
+  want_nev = 2;
+  assert_true(tern_wire_run(f.w, f.c, f.s, &f.now, f.now + 600000,
+                            nev_reached, &f));
+  assert_int_equal(f.ev[1], TERN_DHCP_EV_FAILED);
+  assert_int_equal(f.ntx, 4);
+  static const uint64_t base[] = {4000, 8000, 16000};
+  for (int i = 0; i < 3; i++) {
+    uint64_t gap = f.tx[i + 1].t - f.tx[i].t;
+    if (gap + 1000 < base[i] || gap > base[i] + 1000)
+      fail_msg("gap %d: %llu ms", i, (unsigned long long)gap);
+    assert_int_equal(f.tx[i + 1].type, TERN__DHCPINFORM);
+    assert_int_equal(f.tx[i + 1].xid, f.tx[0].xid);
+  }
+  tern_dhcp_stats st;
+  tern_dhcp_get_stats(f.d, &st);
+  assert_int_equal(st.inform, 5);
+  assert_int_equal(st.retransmits, 3);
+  assert_int_equal(st.failed, 1);
+  /* an ACK with the wrong xid is not the answer; the right one is */
+  f.mode = SRV_NORMAL;
+  tern_dhcp_renew(f.d);
+  tern__dhcp_msg m;
+  fill_reply(&m);
+  m.has_lease = false;
+  m.yiaddr = 0;
+  m.xid = tern__dhcp_xid(f.d) + 1;
+  uint8_t buf[TERN__DHCP_MAX_SEND];
+  int n = tern__dhcp_msg_build(&m, buf, sizeof buf);
+  tern__dhcp_input(f.d, buf, (size_t)n, IP(10, 0, 0, 1));
+  assert_int_equal(tern_dhcp_get_state(f.d), TERN_DHCP_INFORMING);
+  m.xid = tern__dhcp_xid(f.d);
+  n = tern__dhcp_msg_build(&m, buf, sizeof buf);
+  tern__dhcp_input(f.d, buf, (size_t)n, IP(10, 0, 0, 1));
+  assert_int_equal(f.nev, 3);
+  assert_int_equal(f.ev[2], TERN_DHCP_EV_INFORMED);
+  assert_int_equal(f.ev_lease[2].n_dns, 3);
+  fx_teardown(&f);
+}
+
+
 /* Port 68 taken: the start fails and the callback never runs. */
 static void test_start_errors(void **state) {
   (void)state;
@@ -975,6 +1454,12 @@ int main(void) {
       cmocka_unit_test(test_init_reboot),
       cmocka_unit_test(test_foreign_and_free_in_cb),
       cmocka_unit_test(test_start_errors),
+      cmocka_unit_test(test_probe_bind),
+      cmocka_unit_test(test_probe_conflict_reply),
+      cmocka_unit_test(test_probe_conflict_other),
+      cmocka_unit_test(test_defend),
+      cmocka_unit_test(test_acd_api),
+      cmocka_unit_test(test_inform),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
