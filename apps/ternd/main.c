@@ -20,6 +20,16 @@
  *                   lease (so OPERATIONAL waits for it too)
  *     --fi SPEC     inject faults (tern/fi.h), e.g. 'conn/send(5%),seed=3';
  *                   TERN_FI in the environment does the same
+ *     --rm          serve ternd's control nodes (tern/ternd_ctl.h) through
+ *                   tern's resource manager: state, status, metrics, log,
+ *                   sample and, with --tap, net/IFNAME; off by default (two
+ *                   daemons on one registry would fight over the names)
+ *     --rm-prefix P where the names go (default /dev/tern); implies --rm
+ *     --rm-dir DIR  the registry directory (default: $TERN_RM_DIR, else
+ *                   $XDG_RUNTIME_DIR/tern-rm, else /run/tern-rm); implies --rm
+ *     --fuse MNT    (builds with libfuse3) mount the registry on MNT through
+ *                   the FUSE bridge (apps/ternfs), so cat, echo and ioctl
+ *                   reach the nodes; implies --rm
  *     -v            more logging (twice: debug)
  *
  * SIGINT/SIGTERM stop it cleanly: every connection is closed and every
@@ -35,6 +45,9 @@
 #include <sys/resource.h>
 
 #include "ternd.h"
+#ifdef TERND_HAVE_FUSE
+#include "ternfs.h"
+#endif
 
 static volatile sig_atomic_t stop_signal;
 
@@ -80,7 +93,8 @@ static void on_tick(tern_timer *t, void *ud) {
 static void usage(void) {
   fprintf(stderr, "usage: ternd [--http ADDR] [--root DIR] [--dns SERVERS] "
                   "[--ntp SERVERS]\n"
-                  "             [--tap IFNAME (--ip CIDR [--gw IP] | --dhcp)] [--fi SPEC] [-v]\n");
+                  "             [--tap IFNAME (--ip CIDR [--gw IP] | --dhcp)] [--fi SPEC] [-v]\n"
+                  "             [--rm] [--rm-prefix PREFIX] [--rm-dir DIR] [--fuse MNT]\n");
 }
 
 static int parse_args(int argc, char **argv, const char **http, ternd *d,
@@ -95,6 +109,13 @@ static int parse_args(int argc, char **argv, const char **http, ternd *d,
     else if (!strcmp(argv[i], "--ip") && i + 1 < argc) d->tap_ip = argv[++i];
     else if (!strcmp(argv[i], "--gw") && i + 1 < argc) d->tap_gw = argv[++i];
     else if (!strcmp(argv[i], "--dhcp")) d->tap_dhcp = true;
+    else if (!strcmp(argv[i], "--rm")) d->rm = true;
+    else if (!strcmp(argv[i], "--rm-prefix") && i + 1 < argc)
+      d->rm = true, d->rm_prefix = argv[++i];
+    else if (!strcmp(argv[i], "--rm-dir") && i + 1 < argc)
+      d->rm = true, d->rm_dir = argv[++i];
+    else if (!strcmp(argv[i], "--fuse") && i + 1 < argc)
+      d->rm = true, d->fuse_mnt = argv[++i];
     else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "-vv"))
       *verbose += (int)strlen(argv[i]) - 1;
     else return -1;
@@ -176,6 +197,22 @@ static int start(ternd *d, const char *http) {
   if ((rc = tern_timer_new(tern_mgr_loop(d->mgr), &d->tick, on_tick, d)) != TERN_OK)
     return rc;
   tern_timer_start(d->tick, 100, 100);
+  if (d->rm && (rc = ternd_nodes_start(d)) != TERN_OK) return rc;
+  if (d->fuse_mnt) {
+#ifdef TERND_HAVE_FUSE
+    /* the bridge's threads are clients of the nodes just attached */
+    ternfs_opts fo = {.registry = d->rm_dir};
+    if ((rc = ternfs_start(&d->fuse, d->fuse_mnt, &fo)) != TERN_OK) {
+      fprintf(stderr, "ternd: cannot mount %s: %s\n", d->fuse_mnt,
+              tern_strerror(rc));
+      return rc;
+    }
+    printf("ternd: registry mounted on %s\n", d->fuse_mnt);
+#else
+    fprintf(stderr, "ternd: --fuse: built without libfuse3\n");
+    return TERN_ENOTSUP;
+#endif
+  }
   tern_addr_format(tern_conn_local(tern_http_server_listener(d->http)), true,
                    addr, sizeof(addr));
   printf("ternd: listening on http://%s/%s%s\n", addr,
@@ -184,6 +221,15 @@ static int start(ternd *d, const char *http) {
 }
 
 static void stop(ternd *d) {
+#ifdef TERND_HAVE_FUSE
+  /* Unmount first, then close the nodes (a bridge thread still waiting on
+   * one gets TERN_ECONNRESET at once), then join the bridge's threads. */
+  if (d->fuse) ternfs_unmount(d->fuse);
+  ternd_nodes_stop(d);
+  if (d->fuse) ternfs_free(d->fuse);
+#else
+  ternd_nodes_stop(d);
+#endif
   if (d->time_gate) tern_sys_gate_free(d->time_gate);
   if (d->dhcp_gate) tern_sys_gate_free(d->dhcp_gate);
   if (d->sys) tern_sys_free(d->sys);

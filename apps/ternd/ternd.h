@@ -49,6 +49,12 @@ typedef struct ternd {
   struct tern_tap *tap;
   struct tern_netif *netif;
   tern_ip_host *host;
+  /* --rm [--rm-prefix P] [--rm-dir D]: control nodes (nodes.c) */
+  bool rm;
+  const char *rm_prefix, *rm_dir;
+  struct ternd_nodes *nodes;
+  const char *fuse_mnt;     /* --fuse MNT (TERN_ENABLE_FUSE builds) */
+  struct ternfs *fuse;
   size_t conns_peak;      /* most connections since memory was last given
                              back (see give_memory_back in main.c) */
 } ternd;
@@ -66,6 +72,10 @@ void ternd_metrics_refresh(ternd *d);
 
 /* dashboard.c */
 extern const char ternd_dashboard_html[];
+
+/* nodes.c: attach the control nodes (--rm); stop detaches them */
+int ternd_nodes_start(ternd *d);
+void ternd_nodes_stop(ternd *d);
 
 /* tap.c */
 int ternd_tap_start(ternd *d, tern_mgr_opts *mo);
