@@ -14,7 +14,7 @@
  * for real meanwhile.
  *
  * A handle is used by one thread at a time (one request in flight per
- * connection). Not yet here: notify, pulses, mount.
+ * connection), except tern_rmc_unblock, which any thread may call. Not yet here: notify, pulses, mount.
  */
 #ifndef TERN_RMC_H
 #define TERN_RMC_H
@@ -76,6 +76,15 @@ TERN_API int tern_rmc_msg(tern_rmc *h, uint16_t mgrid, uint16_t subtype,
                           const void *in, size_t in_len, void *out,
                           size_t out_cap, size_t *out_len);
 
+/* Ask the server to give up the call another thread is waiting in on
+ * this handle (or a dup of it), as a signal interrupting a blocked QNX
+ * client makes the kernel send the server an unblock pulse: the server's
+ * unblock handler runs and the call returns its answer, TERN_ECANCELED by
+ * default (or the real answer, if that was already on its way). Returns
+ * TERN_ENOENT when no call is in flight; an unblock that arrives after
+ * the call's reply is ignored by the server. Thread-safe; it does not
+ * wait. Used by the FUSE bridge for the kernel's INTERRUPT. */
+TERN_API int tern_rmc_unblock(tern_rmc *h);
 TERN_API void tern_rmc_set_timeout(tern_rmc *h, int timeout_ms);
 /* The connection's descriptor (for poll; do not read or close it). */
 TERN_API int tern_rmc_fd(const tern_rmc *h);

@@ -406,6 +406,40 @@ static void test_unblock_on_timeout(void **state) {
   assert_int_equal(tern_rmc_close(h), TERN_OK);
 }
 
+/* tern_rmc_unblock from another thread (the FUSE bridge's INTERRUPT):
+ * the waiting call ends with the unblock handler's answer, at once. */
+typedef struct unblocker {
+  tern_rmc *h;
+  int rc;
+} unblocker;
+
+static void unblock_thread(void *arg) {
+  unblocker *u = arg;
+  assert_true(wait_for(&dev1.hangs, 1, 3000));
+  u->rc = tern_rmc_unblock(u->h);
+}
+
+static void test_unblock_from_thread(void **state) {
+  (void)state;
+  tern_rmc *h;
+  tern_thread *th;
+  int32_t v = 0;
+  assert_int_equal(tern_rmc_open(&h, "/dev/sample", O_RDWR, &copts), TERN_OK);
+  unblocker u = {h, -1};
+  assert_int_equal(tern_rmc_unblock(h), TERN_ENOENT); /* nothing in flight */
+  tern_rmc_set_timeout(h, 10000);
+  assert_int_equal(tern_thread_new(&th, "unblock", unblock_thread, &u), TERN_OK);
+  uint64_t t0 = tern_clock_ms();
+  assert_int_equal(tern_rmc_devctl(h, MY_HANG, NULL, 0, NULL), TERN_ECANCELED);
+  assert_true(tern_clock_ms() - t0 < 5000);
+  tern_thread_join(th);
+  assert_int_equal(u.rc, TERN_OK);
+  assert_int_equal(dev1.unblocks, 1);
+  assert_int_equal(tern_rmc_unblock(h), TERN_ENOENT);
+  assert_int_equal(tern_rmc_devctl(h, MY_GETVAL, &v, sizeof(v), NULL), TERN_OK);
+  assert_int_equal(tern_rmc_close(h), TERN_OK);
+}
+
 static void test_permission_other_uid(void **state) {
   (void)state;
   tern_rmc *h;
@@ -566,6 +600,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_client_killed, setup, teardown),
       cmocka_unit_test_setup_teardown(test_noreply_from_thread, setup, teardown),
       cmocka_unit_test_setup_teardown(test_unblock_on_timeout, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_unblock_from_thread, setup, teardown),
       cmocka_unit_test_setup_teardown(test_permission_other_uid, setup, teardown),
       cmocka_unit_test_setup_teardown(test_message_too_large, setup, teardown),
       cmocka_unit_test_setup_teardown(test_prefix_two_servers, setup, teardown),
