@@ -197,7 +197,14 @@ static int start(ternd *d, const char *http) {
   if ((rc = tern_timer_new(tern_mgr_loop(d->mgr), &d->tick, on_tick, d)) != TERN_OK)
     return rc;
   tern_timer_start(d->tick, 100, 100);
+#ifdef __linux__
   if (d->rm && (rc = ternd_nodes_start(d)) != TERN_OK) return rc;
+#else
+  if (d->rm) {
+    fprintf(stderr, "ternd: --rm: the resource manager is Linux-only\n");
+    return TERN_ENOTSUP;
+  }
+#endif
   if (d->fuse_mnt) {
 #ifdef TERND_HAVE_FUSE
     /* the bridge's threads are clients of the nodes just attached */
@@ -227,7 +234,7 @@ static void stop(ternd *d) {
   if (d->fuse) ternfs_unmount(d->fuse);
   ternd_nodes_stop(d);
   if (d->fuse) ternfs_free(d->fuse);
-#else
+#elif defined(__linux__)
   ternd_nodes_stop(d);
 #endif
   if (d->time_gate) tern_sys_gate_free(d->time_gate);
