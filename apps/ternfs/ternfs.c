@@ -44,7 +44,12 @@ typedef struct tnode {
   char path[]; /* the rm path: "/", "/dev", "/dev/tern/state" */
 } tnode;
 
+/* fi->fh holds a tfile (files) or a tdir (directories); the kernel may
+ * hand either to getattr, so each starts with its kind. */
+enum { FH_FILE = 0x7446494c, FH_DIR = 0x74444952 };
+
 typedef struct tfile {
+  uint32_t magic; /* FH_FILE */
   tern_rmc *h;
   pthread_mutex_t mu;       /* one call at a time on h */
   _Atomic(fuse_req_t) req;  /* the request whose call is in flight */
@@ -53,6 +58,7 @@ typedef struct tfile {
 } tfile;
 
 typedef struct tdir { /* a readdir snapshot */
+  uint32_t magic; /* FH_DIR */
   size_t n;
   struct {
     char *name;
@@ -283,7 +289,7 @@ static void tfs_getattr(fuse_req_t req, fuse_ino_t ino,
   struct stat st;
   int rc;
   tfile *f = fi ? (tfile *)(uintptr_t)fi->fh : NULL;
-  if (f) { /* an open file: ask on its own handle */
+  if (f && f->magic == FH_FILE) { /* an open file: ask on its own handle */
     tern_rm_stat r;
     pthread_mutex_lock(&f->mu);
     rc = tern_rmc_stat(f->h, &r);
@@ -375,6 +381,7 @@ static void tfs_opendir(fuse_req_t req, fuse_ino_t ino,
     return;
   }
   b.d->n = 0;
+  b.d->magic = FH_DIR;
   int rc = tern_rmc_list(fs->lo.registry, on_dirent, &b);
   if (rc != TERN_OK || b.oom) {
     dir_free(b.d);
@@ -469,6 +476,7 @@ static void tfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) 
     return;
   }
   tern_rmc_set_timeout(f->h, fs->ro.timeout_ms);
+  f->magic = FH_FILE;
   pthread_mutex_init(&f->mu, NULL);
   f->seekable = S_ISREG(r.mode);
   f->append = (oflag & O_APPEND) != 0;
