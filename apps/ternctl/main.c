@@ -2,7 +2,7 @@
  *
  *   ternctl [-d REGISTRY] [-t MS] ls
  *   ternctl [-d REGISTRY] [-t MS] cat PATH
- *   ternctl [-d REGISTRY] [-t MS] write PATH DATA
+ *   ternctl [-d REGISTRY] [-t MS] write PATH DATA [DATA...]  (one write each)
  *   ternctl [-d REGISTRY] [-t MS] devctl PATH CMD [HEXDATA]
  *   ternctl [-d REGISTRY] [-t MS] devctl PATH NAME [ARG...]
  *
@@ -38,7 +38,7 @@ static int usage(void) {
   fprintf(stderr,
           "usage: ternctl [-d REGISTRY] [-t MS] ls\n"
           "       ternctl [-d REGISTRY] [-t MS] cat PATH\n"
-          "       ternctl [-d REGISTRY] [-t MS] write PATH DATA\n"
+          "       ternctl [-d REGISTRY] [-t MS] write PATH DATA [DATA...]\n"
           "       ternctl [-d REGISTRY] [-t MS] devctl PATH CMD [HEXDATA]\n"
           "       ternctl [-d REGISTRY] [-t MS] devctl PATH NAME [ARG...]\n");
   return 2;
@@ -67,16 +67,19 @@ static int cmd_cat(const char *path, const tern_rmc_opts *o) {
   return rc < 0 ? fail("read", path, rc) : 0;
 }
 
-static int cmd_write(const char *path, const char *data, const tern_rmc_opts *o) {
+/* Each DATA is one write (a message, for a queue like ternd's sample). */
+static int cmd_write(const char *path, int n, char **data, const tern_rmc_opts *o) {
   tern_rmc *h;
-  size_t len = strlen(data), done = 0;
   int rc = tern_rmc_open(&h, path, O_WRONLY, o);
   if (rc != TERN_OK) return fail("open", path, rc);
-  while (done < len && (rc = tern_rmc_write(h, data + done, len - done)) > 0)
-    done += (size_t)rc;
+  for (int i = 0; i < n && rc >= 0; i++) {
+    size_t len = strlen(data[i]), done = 0;
+    while (done < len && (rc = tern_rmc_write(h, data[i] + done, len - done)) > 0)
+      done += (size_t)rc;
+    if (rc >= 0 && done < len) rc = TERN_EIO;
+  }
   int crc = tern_rmc_close(h);
   if (rc < 0) return fail("write", path, rc);
-  if (done < len) return fail("write", path, TERN_EIO);
   return crc < 0 ? fail("close", path, crc) : 0;
 }
 
@@ -287,8 +290,8 @@ int main(int argc, char **argv) {
     return rc == TERN_OK ? 0 : fail("ls", o.registry ? o.registry : "(registry)", rc);
   }
   if (strcmp(argv[0], "cat") == 0 && argc == 2) return cmd_cat(argv[1], &o);
-  if (strcmp(argv[0], "write") == 0 && argc == 3)
-    return cmd_write(argv[1], argv[2], &o);
+  if (strcmp(argv[0], "write") == 0 && argc >= 3)
+    return cmd_write(argv[1], argc - 2, argv + 2, &o);
   if (strcmp(argv[0], "devctl") == 0 && argc >= 3)
     for (size_t i = 0; i < sizeof(named_cmds) / sizeof(named_cmds[0]); i++)
       if (strcmp(argv[2], named_cmds[i].name) == 0)

@@ -70,12 +70,13 @@ S=/dev/tern/sample
 [ "$(c devctl $S setget 50)" = "ret=0 value=25" ] || fail "SETGET"
 [ "$(c devctl $S getval)" = "ret=0 value=50" ] || fail "GETVAL 2"
 # the queue: FIFO, one message per read, empty -> end of data
-c write $S first && c write $S second || fail "sample write"
+c write $S first second || fail "sample write"
 [ "$(c devctl $S count)" = "ret=0 value=2" ] || fail "count"
 [ "$(c cat $S)" = firstsecond ] || fail "sample FIFO"
 [ "$(c cat $S)" = "" ] || fail "empty queue reads nothing"
-for i in $(seq 64); do c write $S "m$i" || fail "write $i"; done
+c write $S $(seq 64) || fail "64 writes"
 out=$(c write $S overflow 2>&1); [ $? = 1 ] && [[ $out == *TERN_EAGAIN* ]] || fail "full queue: $out"
+[ "$(c devctl $S count)" = "ret=0 value=64" ] || fail "count full"
 c cat $S >/dev/null
 # WAIT: answered by a write from another client ...
 c -t 5000 devctl $S wait >"$work/wait" & wpid=$!
