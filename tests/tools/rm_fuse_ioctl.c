@@ -58,6 +58,11 @@ int main(int argc, char **argv) {
   v = 50;
   CHECK(ioctl(fd, TERND_SAMPLE_SETGET, &v) == 0 && v == 25, "SETGET %d", v);
   CHECK(ioctl(fd, TERND_SAMPLE_GETVAL, &v) == 0 && v == 50, "GETVAL 50: %d", v);
+  /* close(2) of a dup is a flush (the server's close_dup): the open file
+   * and its OCB live on */
+  int fd2 = dup(fd);
+  CHECK(fd2 >= 0 && close(fd2) == 0, "dup + close");
+  CHECK(ioctl(fd, TERND_SAMPLE_GETVAL, &v) == 0 && v == 50, "GETVAL after a dup closed");
   /* a command the node does not know: ENOTTY, as for any device */
   CHECK(ioctl(fd, _IOR(5, 0x99, int32_t), &v) == -1 && errno == ENOTTY,
         "unknown command");
