@@ -1,6 +1,8 @@
 /* ternd.h: the daemon's parts: main.c (options, signals, start/stop),
  * routes.c (HTTP and WebSocket endpoints), report.c (status as JSON and
- * Prometheus text), dashboard.c (the page built into the binary). */
+ * Prometheus text), dashboard.c (the page built into the binary),
+ * nodes.c and nodes_net.c (resource-manager control nodes, --rm), tap.c
+ * (tern's own stack, --tap); with libfuse3, ../ternfs/ternfs.c (--fuse). */
 #ifndef TERND_H
 #define TERND_H
 
