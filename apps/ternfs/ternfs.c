@@ -50,6 +50,7 @@ enum { FH_FILE = 0x7446494c, FH_DIR = 0x74444952 };
 
 typedef struct tfile {
   uint32_t magic; /* FH_FILE */
+  struct tfile *prev, *next; /* ternfs.files */
   tern_rmc *h;
   pthread_mutex_t mu;       /* one call at a time on h */
   _Atomic(fuse_req_t) req;  /* the request whose call is in flight */
@@ -72,6 +73,8 @@ struct ternfs {
   tern_rmc_opts lo;   /* for lookups */
   char registry[256];
   pthread_mutex_t mu; /* the node list */
+  pthread_mutex_t fmu; /* the open files, and interrupts against release */
+  tfile *files;
   tnode *nodes;
   size_t nnodes;
   tnode *root;
@@ -427,11 +430,29 @@ static void tfs_releasedir(fuse_req_t req, fuse_ino_t ino,
 
 /* ---- files -------------------------------------------------------------- */
 
+/* Is f still open? (fmu held) */
+static bool file_live(ternfs *fs, const tfile *f) {
+  for (tfile *g = fs->files; g; g = g->next)
+    if (g == f) return true;
+  return false;
+}
+
 /* INTERRUPT for req: if its call is the one in flight, unblock it. Runs
- * on the worker that read the interrupt. */
+ * on the worker that read the interrupt, under fmu, so f cannot be
+ * released meanwhile (req may have been answered and its file closed
+ * just before: f is checked to be open still). The interrupt can come
+ * between req taking the handle and its message leaving (nothing in
+ * flight yet): then it tries again for up to 20 ms while req holds it. */
 static void on_interrupt(fuse_req_t req, void *data) {
+  ternfs *fs = fuse_req_userdata(req);
   tfile *f = data;
-  if (atomic_load(&f->req) == req) tern_rmc_unblock(f->h);
+  pthread_mutex_lock(&fs->fmu);
+  for (int i = 0; i < 20 && file_live(fs, f) && atomic_load(&f->req) == req;
+       i++) {
+    if (tern_rmc_unblock(f->h) != TERN_ENOENT) break;
+    usleep(1000);
+  }
+  pthread_mutex_unlock(&fs->fmu);
 }
 
 /* Take the handle for req; false (req answered EINTR) if req was
@@ -452,6 +473,15 @@ static bool file_enter(tfile *f, fuse_req_t req) {
 static void file_leave(tfile *f) {
   atomic_store(&f->req, NULL);
   pthread_mutex_unlock(&f->mu);
+}
+
+/* Take f off the open list: no interrupt can reach it after this. */
+static void file_drop(ternfs *fs, tfile *f) {
+  pthread_mutex_lock(&fs->fmu);
+  if (f->prev) f->prev->next = f->next;
+  else fs->files = f->next;
+  if (f->next) f->next->prev = f->prev;
+  pthread_mutex_unlock(&fs->fmu);
 }
 
 static tfile *file_of(struct fuse_file_info *fi) {
@@ -483,7 +513,12 @@ static void tfs_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) 
   fi->fh = (uint64_t)(uintptr_t)f;
   fi->direct_io = 1; /* every read and write reaches the server */
   fi->nonseekable = !f->seekable;
+  pthread_mutex_lock(&fs->fmu);
+  if ((f->next = fs->files) != NULL) f->next->prev = f;
+  fs->files = f;
+  pthread_mutex_unlock(&fs->fmu);
   if (fuse_reply_open(req, fi) != 0) { /* the opener is gone */
+    file_drop(fs, f);
     tern_rmc_close(f->h);
     pthread_mutex_destroy(&f->mu);
     free(f);
@@ -602,6 +637,7 @@ static void tfs_release(fuse_req_t req, fuse_ino_t ino,
                         struct fuse_file_info *fi) {
   tfile *f = file_of(fi);
   (void)ino;
+  file_drop(fuse_req_userdata(req), f);
   tern_rmc_close(f->h);
   pthread_mutex_destroy(&f->mu);
   free(f);
@@ -678,6 +714,7 @@ int ternfs_start(ternfs **out, const char *mnt, const ternfs_opts *opts) {
   fs->nth = o.threads > 0 ? (o.threads < THREADS_MAX ? o.threads : THREADS_MAX)
                           : 4;
   pthread_mutex_init(&fs->mu, NULL);
+  pthread_mutex_init(&fs->fmu, NULL);
   fs->root = calloc(1, sizeof(tnode) + 2);
   if (fs->root == NULL) {
     free(fs);
@@ -739,6 +776,13 @@ void ternfs_free(ternfs *fs) {
     }
   }
   fuse_session_destroy(fs->se);
+  while (fs->files) { /* open when the mount went: no release will come */
+    tfile *f = fs->files;
+    fs->files = f->next;
+    tern_rmc_close(f->h);
+    pthread_mutex_destroy(&f->mu);
+    free(f);
+  }
   while (fs->nodes) {
     tnode *n = fs->nodes;
     fs->nodes = n->next;
@@ -746,5 +790,6 @@ void ternfs_free(ternfs *fs) {
   }
   free(fs->root);
   pthread_mutex_destroy(&fs->mu);
+  pthread_mutex_destroy(&fs->fmu);
   free(fs);
 }
