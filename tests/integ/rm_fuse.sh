@@ -7,13 +7,15 @@
 #      and chmod; ioctl from C (tests/tools/rm_fuse_ioctl: QNX's sample
 #      devctls, ENOTTY, WAIT woken by a write and interrupted by a signal,
 #      the log node's level and EBADF); SIGTERM unmounts and exits 0.
-#   2. the ternfs program on another server (examples/rm_sample).
+#   2. the ternfs program on other servers: examples/rm_sample (a
+#      non-seekable node) and examples/rm_dir (a directory attach: paths
+#      below it are looked up on its server).
 # Skips loudly without /dev/fuse, without fusermount3 when not root, or
 # on a build without libfuse3.
 set -uo pipefail
 B=$1
-D="$B/ternd"; CTL="$B/ternctl"; FS="$B/ternfs"; IOC="$B/rm_fuse_ioctl"; SMP="$B/example_rm_sample"
-for p in "$D" "$CTL" "$IOC" "$SMP"; do
+D="$B/ternd"; CTL="$B/ternctl"; FS="$B/ternfs"; IOC="$B/rm_fuse_ioctl"; SMP="$B/example_rm_sample"; RDIR="$B/example_rm_dir"
+for p in "$D" "$CTL" "$IOC" "$SMP" "$RDIR"; do
   [ -x "$p" ] || { echo "SKIP: $p not built" >&2; exit 77; }
 done
 [ -x "$FS" ] || { echo "SKIP: no FUSE bridge in this build (libfuse3-dev missing; tools/bootstrap installs it)" >&2; exit 77; }
@@ -21,11 +23,12 @@ done
 if [ "$(id -u)" != 0 ] && ! command -v fusermount3 >/dev/null; then
   echo "SKIP: not root and fusermount3 missing (Debian fuse3)" >&2; exit 77
 fi
-work=$(mktemp -d /tmp/tern-fuse.XXXXXX); REG="$work/reg"; MNT="$work/mnt"; pid=; spid=
+work=$(mktemp -d /tmp/tern-fuse.XXXXXX); REG="$work/reg"; MNT="$work/mnt"; pid=; spid=; rpid=
 mkdir -p "$MNT"
 cleanup() {
   [ -n "$pid" ] && kill $pid 2>/dev/null && wait $pid 2>/dev/null
   [ -n "$spid" ] && kill $spid 2>/dev/null && wait $spid 2>/dev/null
+  [ -n "$rpid" ] && kill $rpid 2>/dev/null && wait $rpid 2>/dev/null
   mountpoint -q "$MNT" && { umount -l "$MNT" 2>/dev/null || fusermount3 -uz "$MNT" 2>/dev/null; }
   rm -rf "$work"
 }
@@ -75,7 +78,7 @@ mountpoint -q "$MNT" && fail "still mounted after ternd exited"
 echo "ok: ternd --fuse"
 
 # ---- 2. the ternfs program, another server ---------------------------------
-"$SMP" -d "$REG" /dev/x/sample >/dev/null &
+"$SMP" -d "$REG" /dev/x/sample >/dev/null 2>&1 &
 spid=$!
 for _ in $(seq 50); do [ -n "$(ls "$REG")" ] && break; sleep 0.1; done
 "$FS" -d "$REG" "$MNT" >"$work/log" 2>&1 &
@@ -98,6 +101,19 @@ except OSError as e:
 assert os.read(fd, 10) == b"kept\n"
 os.close(fd)
 PY
+# a directory attach (examples/rm_dir): the directory, and paths below it
+# that only its server knows (no readdir of them: lookups reach them)
+"$RDIR" -d "$REG" /dev/r >/dev/null 2>&1 &
+rpid=$!
+for _ in $(seq 50); do [ "$(ls "$REG" | wc -l)" = 2 ] && break; sleep 0.1; done
+[ -d "$MNT/dev/r" ] || fail "ternfs: directory attach is not a directory"
+[ "$(cat "$MNT/dev/r/3")" = 0 ] || fail "ternfs: served path"
+echo 42 >"$MNT/dev/r/3" || fail "ternfs: write to a served path"
+[ "$(cat "$MNT/dev/r/3")" = 42 ] && [ "$(c cat /dev/r/3)" = 42 ] || fail "ternfs: served value"
+[ "$(stat -c %a "$MNT/dev/r/3")" = 644 ] || fail "ternfs: served mode"
+[ -e "$MNT/dev/r/9" ] && fail "ternfs: a path the server refuses exists"
+echo 1x >"$MNT/dev/r/3" 2>/dev/null && fail "ternfs: bad number accepted"
+kill $rpid; wait $rpid; rpid=
 kill -INT $pid; wait $pid; rc=$?; pid=
 [ $rc = 0 ] || fail "ternfs exited $rc"
 mountpoint -q "$MNT" && fail "ternfs: still mounted"
