@@ -2,8 +2,9 @@
  *
  *   ternctl [-d REGISTRY] [-t MS] ls
  *   ternctl [-d REGISTRY] [-t MS] cat PATH
- *   ternctl [-d REGISTRY] [-t MS] write PATH DATA
+ *   ternctl [-d REGISTRY] [-t MS] write PATH DATA [DATA...]  (one write each)
  *   ternctl [-d REGISTRY] [-t MS] devctl PATH CMD [HEXDATA]
+ *   ternctl [-d REGISTRY] [-t MS] devctl PATH NAME [ARG...]
  *   ternctl [-d REGISTRY] [-t MS] wait PATH input|output|oob [--timeout MS]
  *
  *   -d REGISTRY  registry directory (default: $TERN_RM_DIR, else
@@ -12,7 +13,15 @@
  *
  * devctl: CMD is a number (0x... accepted); HEXDATA is sent if CMD says
  * "to"; for "from" the answer (up to CMD's size) is printed in hex after
- * "ret=N".
+ * "ret=N". NAME is one of ternd's commands (tern/ternd_ctl.h: getval,
+ * setval, setget, count, wait, state, get-level, set-level,
+ * set-subsys-level, get-addr, set-addr, get-up, set-up, get-stats,
+ * get-mtu, getflags, setflags); its argument is typed and its answer
+ * printed by field:
+ *   setval 25 | set-level debug | set-subsys-level net debug |
+ *   set-addr 10.0.0.3/24 [GW] | set-up 0
+ *   -> "ret=0 value=25", "ret=0 level=DEBUG",
+ *      "ret=0 addr=10.0.0.3/24 gw=10.0.0.1", "ret=0 rx_frames=.. ..."
  *
  * wait: opens PATH, asks the server whether the condition is ready and
  * arms a notification if not (QNX ionotify _NOTIFY_ACTION_POLLARM), then
@@ -28,16 +37,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "tern/tern.h"
+#include "tern/ternd_ctl.h"
 
 static int usage(void) {
   fprintf(stderr,
           "usage: ternctl [-d REGISTRY] [-t MS] ls\n"
           "       ternctl [-d REGISTRY] [-t MS] cat PATH\n"
-          "       ternctl [-d REGISTRY] [-t MS] write PATH DATA\n"
+          "       ternctl [-d REGISTRY] [-t MS] write PATH DATA [DATA...]\n"
           "       ternctl [-d REGISTRY] [-t MS] devctl PATH CMD [HEXDATA]\n"
+          "       ternctl [-d REGISTRY] [-t MS] devctl PATH NAME [ARG...]\n"
           "       ternctl [-d REGISTRY] [-t MS] wait PATH input|output|oob "
           "[--timeout MS]\n");
   return 2;
@@ -66,16 +78,19 @@ static int cmd_cat(const char *path, const tern_rmc_opts *o) {
   return rc < 0 ? fail("read", path, rc) : 0;
 }
 
-static int cmd_write(const char *path, const char *data, const tern_rmc_opts *o) {
+/* Each DATA is one write (a message, for a queue like ternd's sample). */
+static int cmd_write(const char *path, int n, char **data, const tern_rmc_opts *o) {
   tern_rmc *h;
-  size_t len = strlen(data), done = 0;
   int rc = tern_rmc_open(&h, path, O_WRONLY, o);
   if (rc != TERN_OK) return fail("open", path, rc);
-  while (done < len && (rc = tern_rmc_write(h, data + done, len - done)) > 0)
-    done += (size_t)rc;
+  for (int i = 0; i < n && rc >= 0; i++) {
+    size_t len = strlen(data[i]), done = 0;
+    while (done < len && (rc = tern_rmc_write(h, data[i] + done, len - done)) > 0)
+      done += (size_t)rc;
+    if (rc >= 0 && done < len) rc = TERN_EIO;
+  }
   int crc = tern_rmc_close(h);
   if (rc < 0) return fail("write", path, rc);
-  if (done < len) return fail("write", path, TERN_EIO);
   return crc < 0 ? fail("close", path, crc) : 0;
 }
 
@@ -88,6 +103,151 @@ static int parse_hex(const char *s, uint8_t *out, size_t cap, size_t *n) {
     out[i] = (uint8_t)v;
   }
   *n = len / 2;
+  return 0;
+}
+
+/* ---- ternd's commands by name (tern/ternd_ctl.h) ---------------------- */
+enum { K_NONE, K_I32, K_LEVEL, K_SUBSYS, K_IFADDR, K_IFSTATS };
+static const struct named {
+  const char *name;
+  uint32_t dcmd;
+  int kind;
+} named_cmds[] = {
+#define X(n, c, k) {n, c, K_##k},
+    TERND_CTL_COMMANDS(X)
+#undef X
+};
+static const char *const level_names[] = {"ERROR", "WARN", "INFO", "DEBUG",
+                                          "TRACE"};
+
+static int parse_level(const char *s) {
+  if (s[0] >= '0' && s[0] <= '4' && s[1] == '\0') return s[0] - '0';
+  for (int i = 0; i < 5; i++)
+    if (!strcasecmp(s, level_names[i])) return i;
+  return -1;
+}
+
+static int parse_i32(const char *s, int32_t *v) {
+  char *end;
+  long x = strtol(s, &end, 0);
+  if (*s == '\0' || *end != '\0' || x < INT32_MIN || x > INT32_MAX) return -1;
+  *v = (int32_t)x;
+  return 0;
+}
+
+/* "A.B.C.D/N" [GW] into a ternd_ctl_ifaddr (mask from N). */
+static int parse_ifaddr(int argc, char **argv, ternd_ctl_ifaddr *ia) {
+  tern_addr a, gw;
+  uint8_t plen;
+  memset(ia, 0, sizeof(*ia));
+  if (argc < 1 || argc > 2 ||
+      tern_addr_parse_cidr(argv[0], strlen(argv[0]), &a, &plen) != TERN_OK ||
+      a.family != TERN_AF_INET)
+    return -1;
+  memcpy(ia->addr, a.ip, 4);
+  uint32_t m = plen == 0 ? 0 : ~0u << (32 - plen);
+  ia->mask[0] = (uint8_t)(m >> 24), ia->mask[1] = (uint8_t)(m >> 16);
+  ia->mask[2] = (uint8_t)(m >> 8), ia->mask[3] = (uint8_t)m;
+  if (argc == 2) {
+    if (tern_addr_parse_ip(argv[1], strlen(argv[1]), &gw) != TERN_OK ||
+        gw.family != TERN_AF_INET)
+      return -1;
+    memcpy(ia->gw, gw.ip, 4);
+  }
+  return 0;
+}
+
+/* The argument of a named command into data; -1 if it does not parse. */
+static int named_arg(const struct named *c, int argc, char **argv,
+                     uint8_t *data) {
+  bool to = TERN_DCMD_GET_DIR(c->dcmd) & TERN_DCMD_DIR_TO;
+  if (!to) return argc == 0 ? 0 : -1;
+  int32_t v;
+  switch (c->kind) {
+  case K_I32:
+    if (argc != 1 || parse_i32(argv[0], &v)) return -1;
+    memcpy(data, &v, sizeof(v));
+    return 0;
+  case K_LEVEL:
+    if (argc != 1 || (v = parse_level(argv[0])) < 0) return -1;
+    memcpy(data, &v, sizeof(v));
+    return 0;
+  case K_SUBSYS: {
+    ternd_ctl_log_subsys s;
+    memset(&s, 0, sizeof(s));
+    if (argc != 2 || strlen(argv[0]) >= sizeof(s.subsys) ||
+        (s.level = parse_level(argv[1])) < 0)
+      return -1;
+    memcpy(s.subsys, argv[0], strlen(argv[0]));
+    memcpy(data, &s, sizeof(s));
+    return 0;
+  }
+  case K_IFADDR: {
+    ternd_ctl_ifaddr ia;
+    if (parse_ifaddr(argc, argv, &ia)) return -1;
+    memcpy(data, &ia, sizeof(ia));
+    return 0;
+  }
+  default:
+    return -1;
+  }
+}
+
+static void print_named(const struct named *c, const uint8_t *data) {
+  int32_t v;
+  memcpy(&v, data, sizeof(v));
+  switch (c->kind) {
+  case K_I32:
+    printf(" value=%d", (int)v);
+    break;
+  case K_LEVEL:
+    if (v >= 0 && v <= 4) printf(" level=%s", level_names[v]);
+    else printf(" level=%d", (int)v);
+    break;
+  case K_IFADDR: {
+    ternd_ctl_ifaddr ia;
+    memcpy(&ia, data, sizeof(ia));
+    unsigned plen = 0;
+    while (plen < 32 && (ia.mask[plen / 8] & (0x80u >> (plen % 8)))) plen++;
+    printf(" addr=%u.%u.%u.%u/%u gw=%u.%u.%u.%u", ia.addr[0], ia.addr[1],
+           ia.addr[2], ia.addr[3], plen, ia.gw[0], ia.gw[1], ia.gw[2],
+           ia.gw[3]);
+    break;
+  }
+  case K_IFSTATS: {
+    ternd_ctl_ifstats st;
+    memcpy(&st, data, sizeof(st));
+    printf(" rx_frames=%llu rx_bytes=%llu tx_frames=%llu tx_bytes=%llu "
+           "rx_drop=%llu tx_drop=%llu",
+           (unsigned long long)st.rx_frames, (unsigned long long)st.rx_bytes,
+           (unsigned long long)st.tx_frames, (unsigned long long)st.tx_bytes,
+           (unsigned long long)st.rx_drop, (unsigned long long)st.tx_drop);
+    break;
+  }
+  default:
+    break;
+  }
+}
+
+static int cmd_devctl_named(const char *path, const struct named *c, int argc,
+                            char **argv, const tern_rmc_opts *o) {
+  static uint8_t data[TERN_DCMD_SIZE_MAX];
+  size_t size = TERN_DCMD_GET_SIZE(c->dcmd);
+  memset(data, 0, size);
+  if (named_arg(c, argc, argv, data) != 0) {
+    fprintf(stderr, "ternctl: devctl %s: bad argument (see ternctl -h)\n",
+            c->name);
+    return 2;
+  }
+  tern_rmc *h;
+  int ret = 0, rc = tern_rmc_open(&h, path, O_RDWR, o);
+  if (rc != TERN_OK) return fail("open", path, rc);
+  rc = tern_rmc_devctl(h, c->dcmd, data, size, &ret);
+  tern_rmc_close(h);
+  if (rc != TERN_OK) return fail("devctl", path, rc);
+  printf("ret=%d", ret);
+  if (TERN_DCMD_GET_DIR(c->dcmd) & TERN_DCMD_DIR_FROM) print_named(c, data);
+  printf("\n");
   return 0;
 }
 
@@ -197,8 +357,12 @@ int main(int argc, char **argv) {
     return rc == TERN_OK ? 0 : fail("ls", o.registry ? o.registry : "(registry)", rc);
   }
   if (strcmp(argv[0], "cat") == 0 && argc == 2) return cmd_cat(argv[1], &o);
-  if (strcmp(argv[0], "write") == 0 && argc == 3)
-    return cmd_write(argv[1], argv[2], &o);
+  if (strcmp(argv[0], "write") == 0 && argc >= 3)
+    return cmd_write(argv[1], argc - 2, argv + 2, &o);
+  if (strcmp(argv[0], "devctl") == 0 && argc >= 3)
+    for (size_t i = 0; i < sizeof(named_cmds) / sizeof(named_cmds[0]); i++)
+      if (strcmp(argv[2], named_cmds[i].name) == 0)
+        return cmd_devctl_named(argv[1], &named_cmds[i], argc - 3, argv + 3, &o);
   if (strcmp(argv[0], "devctl") == 0 && (argc == 3 || argc == 4))
     return cmd_devctl(argv[1], argv[2], argc == 4 ? argv[3] : NULL, &o);
   if (strcmp(argv[0], "wait") == 0 && (argc == 3 || argc == 5))

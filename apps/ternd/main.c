@@ -5,6 +5,7 @@
  *   ternd [--http ADDR] [--root DIR] [--dns SERVERS] [--ntp SERVERS]
  *         [--tap IFNAME (--ip CIDR [--gw IP] [--dhcp-inform] | --dhcp)
  *          [--mac MAC]] [--fi SPEC] [--metrics-period MS] [-v]
+ *         [--rm] [--rm-prefix P] [--rm-dir DIR] [--fuse MNT]
  *     --http ADDR   listen address (default 127.0.0.1:8080; port 0 picks one)
  *     --root DIR    also serve the files under DIR
  *     --dns SERVERS resolve names with tern's DNS client and these servers
@@ -30,6 +31,16 @@
  *                   (TERN_FI_SEED or seed=N in the spec: a repeatable run)
  *     --metrics-period MS  publish the changed metrics on SMD
  *                   (TERN_SMD_METRICS) every MS ms (default 10000; 0: off)
+ *     --rm          serve ternd's control nodes (tern/ternd_ctl.h) through
+ *                   tern's resource manager: state, status, metrics, log,
+ *                   sample and, with --tap, net/IFNAME; off by default (two
+ *                   daemons on one registry would fight over the names)
+ *     --rm-prefix P where the names go (default /dev/tern); implies --rm
+ *     --rm-dir DIR  the registry directory (default: $TERN_RM_DIR, else
+ *                   $XDG_RUNTIME_DIR/tern-rm, else /run/tern-rm); implies --rm
+ *     --fuse MNT    (builds with libfuse3) mount the registry on MNT through
+ *                   the FUSE bridge (apps/ternfs), so cat, echo and ioctl
+ *                   reach the nodes; implies --rm
  *     -v            more logging (twice: debug)
  *
  * SIGINT/SIGTERM stop it cleanly: every connection is closed and every
@@ -45,6 +56,9 @@
 #include <sys/resource.h>
 
 #include "ternd.h"
+#ifdef TERND_HAVE_FUSE
+#include "ternfs.h"
+#endif
 
 static volatile sig_atomic_t stop_signal;
 
@@ -91,7 +105,8 @@ static void usage(void) {
   fprintf(stderr, "usage: ternd [--http ADDR] [--root DIR] [--dns SERVERS] "
                   "[--ntp SERVERS]\n"
                   "             [--tap IFNAME (--ip CIDR [--gw IP] [--dhcp-inform] | --dhcp)\n"
-                  "              [--mac MAC]] [--fi SPEC] [--metrics-period MS] [-v]\n");
+                  "              [--mac MAC]] [--fi SPEC] [--metrics-period MS] [-v]\n"
+                  "             [--rm] [--rm-prefix PREFIX] [--rm-dir DIR] [--fuse MNT]\n");
 }
 
 static int parse_args(int argc, char **argv, const char **http, ternd *d,
@@ -110,6 +125,13 @@ static int parse_args(int argc, char **argv, const char **http, ternd *d,
     else if (!strcmp(argv[i], "--dhcp")) d->tap_dhcp = true;
     else if (!strcmp(argv[i], "--dhcp-inform")) d->tap_inform = true;
     else if (!strcmp(argv[i], "--mac") && i + 1 < argc) d->tap_mac = argv[++i];
+    else if (!strcmp(argv[i], "--rm")) d->rm = true;
+    else if (!strcmp(argv[i], "--rm-prefix") && i + 1 < argc)
+      d->rm = true, d->rm_prefix = argv[++i];
+    else if (!strcmp(argv[i], "--rm-dir") && i + 1 < argc)
+      d->rm = true, d->rm_dir = argv[++i];
+    else if (!strcmp(argv[i], "--fuse") && i + 1 < argc)
+      d->rm = true, d->fuse_mnt = argv[++i];
     else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "-vv"))
       *verbose += (int)strlen(argv[i]) - 1;
     else return -1;
@@ -201,6 +223,29 @@ static int start(ternd *d, const char *http) {
   if ((rc = tern_timer_new(tern_mgr_loop(d->mgr), &d->tick, on_tick, d)) != TERN_OK)
     return rc;
   tern_timer_start(d->tick, 100, 100);
+#ifdef __linux__
+  if (d->rm && (rc = ternd_nodes_start(d)) != TERN_OK) return rc;
+#else
+  if (d->rm) {
+    fprintf(stderr, "ternd: --rm: the resource manager is Linux-only\n");
+    return TERN_ENOTSUP;
+  }
+#endif
+  if (d->fuse_mnt) {
+#ifdef TERND_HAVE_FUSE
+    /* the bridge's threads are clients of the nodes just attached */
+    ternfs_opts fo = {.registry = d->rm_dir};
+    if ((rc = ternfs_start(&d->fuse, d->fuse_mnt, &fo)) != TERN_OK) {
+      fprintf(stderr, "ternd: cannot mount %s: %s\n", d->fuse_mnt,
+              tern_strerror(rc));
+      return rc;
+    }
+    printf("ternd: registry mounted on %s\n", d->fuse_mnt);
+#else
+    fprintf(stderr, "ternd: --fuse: built without libfuse3\n");
+    return TERN_ENOTSUP;
+#endif
+  }
   tern_addr_format(tern_conn_local(tern_http_server_listener(d->http)), true,
                    addr, sizeof(addr));
   printf("ternd: listening on http://%s/%s%s\n", addr,
@@ -209,6 +254,15 @@ static int start(ternd *d, const char *http) {
 }
 
 static void stop(ternd *d) {
+#ifdef TERND_HAVE_FUSE
+  /* Unmount first, then close the nodes (a bridge thread still waiting on
+   * one gets TERN_ECONNRESET at once), then join the bridge's threads. */
+  if (d->fuse) ternfs_unmount(d->fuse);
+  ternd_nodes_stop(d);
+  if (d->fuse) ternfs_free(d->fuse);
+#elif defined(__linux__)
+  ternd_nodes_stop(d);
+#endif
   if (d->time_gate) tern_sys_gate_free(d->time_gate);
   if (d->dhcp_gate) tern_sys_gate_free(d->dhcp_gate);
   if (d->sys) tern_sys_free(d->sys);

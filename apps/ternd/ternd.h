@@ -1,6 +1,8 @@
 /* ternd.h: the daemon's parts: main.c (options, signals, start/stop),
  * routes.c (HTTP and WebSocket endpoints), report.c (status as JSON and
- * Prometheus text), dashboard.c (the page built into the binary). */
+ * Prometheus text), dashboard.c (the page built into the binary),
+ * nodes.c and nodes_net.c (resource-manager control nodes, --rm), tap.c
+ * (tern's own stack, --tap); with libfuse3, ../ternfs/ternfs.c (--fuse). */
 #ifndef TERND_H
 #define TERND_H
 
@@ -53,6 +55,12 @@ typedef struct ternd {
   struct tern_tap *tap;
   struct tern_netif *netif;
   tern_ip_host *host;
+  /* --rm [--rm-prefix P] [--rm-dir D]: control nodes (nodes.c) */
+  bool rm;
+  const char *rm_prefix, *rm_dir;
+  struct ternd_nodes *nodes;
+  const char *fuse_mnt;     /* --fuse MNT (TERN_ENABLE_FUSE builds) */
+  struct ternfs *fuse;
   size_t conns_peak;      /* most connections since memory was last given
                              back (see give_memory_back in main.c) */
 } ternd;
@@ -71,6 +79,10 @@ void ternd_metrics_collect(tern_metrics *reg, void *ud);
 
 /* dashboard.c */
 extern const char ternd_dashboard_html[];
+
+/* nodes.c: attach the control nodes (--rm); stop detaches them */
+int ternd_nodes_start(ternd *d);
+void ternd_nodes_stop(ternd *d);
 
 /* tap.c */
 int ternd_tap_start(ternd *d, tern_mgr_opts *mo);

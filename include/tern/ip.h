@@ -246,6 +246,10 @@ TERN_API void tern_netif_set_up(tern_netif *nif, bool up);
 TERN_API bool tern_netif_is_up(const tern_netif *nif);
 TERN_API int tern_netif_set_addr(tern_netif *nif, const tern_addr *addr,
                                  uint8_t prefix_len, const tern_addr *gw);
+/* The address, prefix length and gateway now (0.0.0.0 for none; any of
+ * the outputs may be NULL). */
+TERN_API void tern_netif_get_addr(const tern_netif *nif, tern_addr *addr,
+                                  uint8_t *prefix_len, tern_addr *gw);
 TERN_API void *tern_netif_driver_state(const tern_netif *nif);
 TERN_API tern_stack *tern_netif_stack(const tern_netif *nif);
 TERN_API const char *tern_netif_name(const tern_netif *nif);

@@ -360,7 +360,10 @@ TERN_API void tern_rm_ocb_set_data(tern_rm_ocb *ocb, void *data);
 TERN_API int tern_rm_check_access(const tern_rm_cred *cred,
                                   const tern_rm_attr *attr, uint32_t oflag);
 /* Check access, then create the OCB (offset 0, or nbytes with O_APPEND
- * not yet: appends are the write handler's job) and count it in attr. */
+ * not yet: appends are the write handler's job) and count it in attr.
+ * attr becomes the OCB's attribute (QNX iofunc_ocb_attach): a directory
+ * attach's open handler passes the entry's own, so stat, the counters and
+ * tern_rm_ocb_attr are that entry's. */
 TERN_API int tern_rm_open_default(tern_rm_ctx *ctx, const tern_rm_open_msg *msg,
                                   tern_rm_attr *attr, void *reserved);
 /* TERN_EBADF unless opened for reading, else end of file (no data). */

@@ -14,7 +14,8 @@
  * for real meanwhile.
  *
  * A handle is used by one thread at a time (one request in flight per
- * connection). Not yet here: mount.
+ * connection), except tern_rmc_unblock, which any thread may call. Not
+ * yet here: mount.
  *
  * Notify and pulses (QNX ionotify, MsgSendPulse, MsgReceive of a pulse):
  * the server may send pulses on a handle's connection at any time
@@ -113,6 +114,15 @@ TERN_API int tern_rmc_msgsend_private(tern_rmc *h, unsigned type,
                                       const void *in, size_t in_len, void *out,
                                       size_t out_cap, size_t *out_len);
 
+/* Ask the server to give up the call another thread is waiting in on
+ * this handle (or a dup of it), as a signal interrupting a blocked QNX
+ * client makes the kernel send the server an unblock pulse: the server's
+ * unblock handler runs and the call returns its answer, TERN_ECANCELED by
+ * default (or the real answer, if that was already on its way). Returns
+ * TERN_ENOENT when no call is in flight; an unblock that arrives after
+ * the call's reply is ignored by the server. Thread-safe; it does not
+ * wait. Used by the FUSE bridge for the kernel's INTERRUPT. */
+TERN_API int tern_rmc_unblock(tern_rmc *h);
 TERN_API void tern_rmc_set_timeout(tern_rmc *h, int timeout_ms);
 /* The connection's descriptor (for poll; do not read or close it). */
 TERN_API int tern_rmc_fd(const tern_rmc *h);

@@ -96,6 +96,15 @@ int tern_netif_set_addr(tern_netif *nif, const tern_addr *addr,
   return TERN_OK;
 }
 
+void tern_netif_get_addr(const tern_netif *nif, tern_addr *addr,
+                         uint8_t *prefix_len, tern_addr *gw) {
+  uint8_t n = 0;
+  while (n < 32 && (nif->mask & (0x80000000u >> n))) n++;
+  if (addr) ip_addr_to(nif->ip, 0, addr);
+  if (prefix_len) *prefix_len = n;
+  if (gw) ip_addr_to(nif->gw, 0, gw);
+}
+
 void *tern_netif_driver_state(const tern_netif *nif) { return nif->drv_state; }
 tern_stack *tern_netif_stack(const tern_netif *nif) { return nif->st; }
 const char *tern_netif_name(const tern_netif *nif) { return nif->name; }

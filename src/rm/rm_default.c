@@ -32,7 +32,7 @@ int tern_rm_open_default(tern_rm_ctx *ctx, const tern_rm_open_msg *msg,
   if (ctx->c->ocb != NULL) return TERN_EALREADY;
   int rc = tern_rm_check_access(&ctx->c->cred, attr, msg->oflag);
   if (rc != TERN_OK) return rc;
-  return tern__rm_ocb_new(ctx->c, msg->path, msg->oflag, &ctx->c->ocb);
+  return tern__rm_ocb_new(ctx->c, msg->path, msg->oflag, attr, &ctx->c->ocb);
 }
 
 /* iofunc_read_verify; no data: end of file. */

@@ -126,8 +126,9 @@ struct tern_rm_dispatch {
 };
 
 /* ---- rm_ocb.c ----------------------------------------------------------- */
+/* attr: the OCB's attribute (QNX iofunc_ocb_attach's); NULL: the attach's */
 int tern__rm_ocb_new(tern__rm_conn *c, const char *path, uint32_t oflag,
-                     tern_rm_ocb **out);
+                     tern_rm_attr *attr, tern_rm_ocb **out);
 /* close_ocb handler, counters, free. */
 void tern__rm_ocb_release(tern_rm_ctx *ctx, tern_rm_ocb *ocb);
 void tern__rm_ctx_init(tern_rm_ctx *ctx, tern__rm_conn *c, uint32_t rid,

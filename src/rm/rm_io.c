@@ -42,7 +42,7 @@ static int do_open(tern_rm_ctx *ctx, const tern__rm_msg *m) {
                            : TERN_RM_DEFAULT;
   if (r == TERN_RM_DEFAULT) r = tern_rm_open_default(ctx, &om, c->a->attr, NULL);
   if ((r == TERN_OK || r == TERN_RM_PARTS) && c->ocb == NULL) {
-    int rc = tern__rm_ocb_new(c, path, m->oflag, &c->ocb); /* handler's say */
+    int rc = tern__rm_ocb_new(c, path, m->oflag, NULL, &c->ocb); /* handler's say */
     if (rc != TERN_OK) r = rc;
   } else if (r < 0 && c->ocb) { /* made, then refused */
     tern_rm_ocb *o = c->ocb;

@@ -32,13 +32,13 @@ static bool acc_write(uint32_t oflag) {
 }
 
 int tern__rm_ocb_new(tern__rm_conn *c, const char *path, uint32_t oflag,
-                     tern_rm_ocb **out) {
+                     tern_rm_attr *attr, tern_rm_ocb **out) {
   size_t n = strlen(path);
   tern_rm_ocb *o = calloc(1, sizeof(*o) + n + 1);
   if (o == NULL) return TERN_ENOMEM;
   memcpy(o->path, path, n + 1);
   o->a = c->a;
-  o->attr = c->a->attr;
+  o->attr = attr ? attr : c->a->attr;
   o->oflag = oflag;
   o->refs = 1;
   o->attr->count++;

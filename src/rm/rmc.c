@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -26,6 +27,7 @@ typedef struct rmc_conn { /* shared by a handle and its dups */
   int fd;
   unsigned refs;
   uint32_t rid;
+  atomic_uint inflight; /* rid of the call waiting now, 0: none */
   size_t max_msg;
   int grace_ms;
   /* pulses that came while a call waited for its reply (rmc_notify.c) */
@@ -136,9 +138,14 @@ static int call(tern_rmc *h, uint32_t rid, uint8_t *head, size_t head_len,
   uint64_t end = h->timeout_ms < 0 ? 0 : tern_clock_ms() + (uint64_t)h->timeout_ms;
   struct iovec v[2] = {{head, head_len}, {(void *)(uintptr_t)data, data_len}};
   if (head_len + data_len > c->max_msg) return TERN_EMSGSIZE;
+  atomic_store(&c->inflight, rid);
   int rc = send_all(c, v, data_len ? 2 : 1, end);
   if (rc == TERN_OK) rc = wait_reply(c, rid, end, out, cap, rep);
-  if (rc != TERN_ETIMEDOUT) return rc;
+  if (rc != TERN_ETIMEDOUT) {
+    atomic_store(&c->inflight, 0u);
+    return rc;
+  }
+  atomic_store(&c->inflight, 0u);
   /* Unblock (QNX _PULSE_CODE_UNBLOCK): the server answers or lets go. */
   uint8_t ub[TERN__RM_HDR_LEN];
   struct iovec uv = {ub, tern__rm_enc_empty(ub, TERN__RM_T_UNBLOCK, rid)};
@@ -323,6 +330,18 @@ int tern_rmc_msg(tern_rmc *h, uint16_t mgrid, uint16_t subtype, const void *in,
                        in, in_len, out, out_cap, &rep);
   if (rc == TERN_OK && out_len) *out_len = rep.len;
   return rc;
+}
+
+int tern_rmc_unblock(tern_rmc *h) {
+  if (h == NULL) return TERN_EINVAL;
+  uint32_t rid = atomic_load(&h->c->inflight);
+  if (rid == 0) return TERN_ENOENT;
+  uint8_t ub[TERN__RM_HDR_LEN];
+  size_t n = tern__rm_enc_empty(ub, TERN__RM_T_UNBLOCK, rid);
+  /* one datagram: atomic next to the waiting thread's own traffic */
+  if (send(h->c->fd, ub, n, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+    return errno == EPIPE ? TERN_ECONNRESET : tern_err_from_errno(errno);
+  return TERN_OK;
 }
 
 void tern_rmc_set_timeout(tern_rmc *h, int timeout_ms) {

@@ -406,6 +406,40 @@ static void test_unblock_on_timeout(void **state) {
   assert_int_equal(tern_rmc_close(h), TERN_OK);
 }
 
+/* tern_rmc_unblock from another thread (the FUSE bridge's INTERRUPT):
+ * the waiting call ends with the unblock handler's answer, at once. */
+typedef struct unblocker {
+  tern_rmc *h;
+  int rc;
+} unblocker;
+
+static void unblock_thread(void *arg) {
+  unblocker *u = arg;
+  assert_true(wait_for(&dev1.hangs, 1, 3000));
+  u->rc = tern_rmc_unblock(u->h);
+}
+
+static void test_unblock_from_thread(void **state) {
+  (void)state;
+  tern_rmc *h;
+  tern_thread *th;
+  int32_t v = 0;
+  assert_int_equal(tern_rmc_open(&h, "/dev/sample", O_RDWR, &copts), TERN_OK);
+  unblocker u = {h, -1};
+  assert_int_equal(tern_rmc_unblock(h), TERN_ENOENT); /* nothing in flight */
+  tern_rmc_set_timeout(h, 10000);
+  assert_int_equal(tern_thread_new(&th, "unblock", unblock_thread, &u), TERN_OK);
+  uint64_t t0 = tern_clock_ms();
+  assert_int_equal(tern_rmc_devctl(h, MY_HANG, NULL, 0, NULL), TERN_ECANCELED);
+  assert_true(tern_clock_ms() - t0 < 5000);
+  tern_thread_join(th);
+  assert_int_equal(u.rc, TERN_OK);
+  assert_int_equal(dev1.unblocks, 1);
+  assert_int_equal(tern_rmc_unblock(h), TERN_ENOENT);
+  assert_int_equal(tern_rmc_devctl(h, MY_GETVAL, &v, sizeof(v), NULL), TERN_OK);
+  assert_int_equal(tern_rmc_close(h), TERN_OK);
+}
+
 static void test_permission_other_uid(void **state) {
   (void)state;
   tern_rmc *h;
@@ -527,6 +561,48 @@ static void test_prefix_two_servers(void **state) {
   test_srv_stop(&a);
 }
 
+/* A directory attach whose open handler gives each entry its own
+ * attribute (QNX: iofunc_open_default with the entry's attr). */
+static dev dev_dir, dev_e1;
+static int dir_open(tern_rm_ctx *ctx, const tern_rm_open_msg *msg,
+                    tern_rm_attr *attr, void *reserved) {
+  if (!strcmp(msg->path, "e1")) attr = &dev_e1.attr;
+  else if (msg->path[0]) return TERN_ENOENT;
+  return tern_rm_open_default(ctx, msg, attr, reserved);
+}
+static const tern_rm_connect_funcs dir_cf = {.open = dir_open};
+static void setup_dir(test_srv *s) {
+  s->rc = tern_rm_attach(s->d, "/dev/dir", TERN_RM_ATTACH_DIR, &dir_cf, NULL,
+                         &dev_dir.attr, NULL);
+}
+
+static void test_dir_entry_attr(void **state) {
+  (void)state;
+  test_srv s = {.registry = reg, .setup = setup_dir};
+  dev_init(&dev_dir, "dir", S_IFDIR | 0755);
+  dev_init(&dev_e1, "e1", S_IFREG | 0600);
+  dev_e1.attr.inode = 7;
+  assert_int_equal(test_srv_start(&s), TERN_OK);
+  tern_rmc *h, *d;
+  tern_rm_stat st;
+  assert_int_equal(tern_rmc_open(&h, "/dev/dir/e1", O_RDONLY, &copts), TERN_OK);
+  assert_int_equal(tern_rmc_stat(h, &st), TERN_OK);
+  assert_int_equal(st.mode, S_IFREG | 0600);
+  assert_int_equal(st.ino, 7);
+  assert_int_equal(tern_rmc_open(&d, "/dev/dir", O_RDONLY, &copts), TERN_OK);
+  assert_int_equal(tern_rmc_stat(d, &st), TERN_OK);
+  assert_int_equal(st.mode, S_IFDIR | 0755);
+  assert_int_equal(dev_e1.attr.count, 1); /* each OCB counts in its own */
+  assert_int_equal(dev_dir.attr.count, 1);
+  tern_rmc *x;
+  assert_int_equal(tern_rmc_open(&x, "/dev/dir/e2", O_RDONLY, &copts), TERN_ENOENT);
+  assert_int_equal(tern_rmc_close(h), TERN_OK);
+  assert_int_equal(tern_rmc_close(d), TERN_OK);
+  assert_int_equal(dev_e1.attr.count, 0);
+  assert_int_equal(dev_dir.attr.count, 0);
+  test_srv_stop(&s);
+}
+
 static tern_rm_attach_h *stale_h;
 static int stale_rc;
 static void setup_stale(test_srv *s) {
@@ -566,10 +642,12 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_client_killed, setup, teardown),
       cmocka_unit_test_setup_teardown(test_noreply_from_thread, setup, teardown),
       cmocka_unit_test_setup_teardown(test_unblock_on_timeout, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_unblock_from_thread, setup, teardown),
       cmocka_unit_test_setup_teardown(test_permission_other_uid, setup, teardown),
       cmocka_unit_test_setup_teardown(test_message_too_large, setup, teardown),
       cmocka_unit_test_setup_teardown(test_prefix_two_servers, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stale_entry_replaced, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_dir_entry_attr, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
