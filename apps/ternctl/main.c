@@ -5,7 +5,7 @@
  *   ternctl [-d REGISTRY] [-t MS] write PATH DATA [DATA...]  (one write each)
  *   ternctl [-d REGISTRY] [-t MS] devctl PATH CMD [HEXDATA]
  *   ternctl [-d REGISTRY] [-t MS] devctl PATH NAME [ARG...]
- *   ternctl [-d REGISTRY] [-t MS] wait PATH input|output|oob [--timeout MS]
+ *   ternctl [-d REGISTRY] [-t MS] wait PATH input|output|oob [--timeout MS] [--change]
  *
  *   -d REGISTRY  registry directory (default: $TERN_RM_DIR, else
  *                $XDG_RUNTIME_DIR/tern-rm, else /run/tern-rm)
@@ -27,7 +27,9 @@
  * arms a notification if not (QNX ionotify _NOTIFY_ACTION_POLLARM), then
  * waits for its pulse, at most --timeout MS (default: for ever). Like
  * poll it is level-triggered: a condition ready already ends it at once.
- * Prints "PATH: input" (the condition) when it is ready.
+ * Prints "PATH: input" (the condition) when it is ready. --change waits
+ * for the next change instead (_NOTIFY_ACTION_TRANSITION: ternd's state
+ * and metrics nodes, always readable, fire on a change).
  *
  * Exit status: 0 done (wait: the condition is ready), 1 the operation
  * failed (the error is printed with its tern name), 2 usage, 3 wait timed
@@ -51,7 +53,7 @@ static int usage(void) {
           "       ternctl [-d REGISTRY] [-t MS] devctl PATH CMD [HEXDATA]\n"
           "       ternctl [-d REGISTRY] [-t MS] devctl PATH NAME [ARG...]\n"
           "       ternctl [-d REGISTRY] [-t MS] wait PATH input|output|oob "
-          "[--timeout MS]\n");
+          "[--timeout MS] [--change]\n");
   return 2;
 }
 
@@ -299,22 +301,29 @@ static int cmd_wait(int argc, char **argv, const tern_rmc_opts *o) {
                     "not '%s'\n", argv[2]);
     return 2;
   }
-  if (argc == 5) {
-    char *end;
-    long ms = strtol(argv[4], &end, 10);
-    if (strcmp(argv[3], "--timeout") != 0 || *argv[4] == '\0' || *end != '\0' ||
-        ms < 0 || ms > 24L * 3600 * 1000) {
-      fprintf(stderr, "ternctl: wait: expected --timeout MS (0..86400000)\n");
+  int action = TERN_RM_NOTIFY_POLLARM;
+  for (int i = 3; i < argc; i++) {
+    if (strcmp(argv[i], "--change") == 0) {
+      action = TERN_RM_NOTIFY_TRANSITION; /* the next trigger, not a level */
+      continue;
+    }
+    char *end = NULL;
+    long ms = i + 1 < argc ? strtol(argv[i + 1], &end, 10) : -1;
+    if (strcmp(argv[i], "--timeout") != 0 || i + 1 >= argc ||
+        *argv[i + 1] == '\0' || *end != '\0' || ms < 0 ||
+        ms > 24L * 3600 * 1000) {
+      fprintf(stderr, "ternctl: wait: expected [--timeout MS (0..86400000)] "
+                      "[--change]\n");
       return 2;
     }
     timeout = (int)ms;
+    i++;
   }
   tern_rmc *h;
   int rc = tern_rmc_open(&h, path, conds[which].oflag, o);
   if (rc != TERN_OK) return fail("open", path, rc);
   uint64_t start = tern_clock_ms();
-  rc = tern_rmc_notify(h, TERN_RM_NOTIFY_POLLARM, conds[which].cond, NULL,
-                       WAIT_CODE, 0);
+  rc = tern_rmc_notify(h, action, conds[which].cond, NULL, WAIT_CODE, 0);
   while (rc == 0) { /* armed: the pulse says when */
     tern_rm_pulse p;
     int left = timeout;
@@ -365,7 +374,7 @@ int main(int argc, char **argv) {
         return cmd_devctl_named(argv[1], &named_cmds[i], argc - 3, argv + 3, &o);
   if (strcmp(argv[0], "devctl") == 0 && (argc == 3 || argc == 4))
     return cmd_devctl(argv[1], argv[2], argc == 4 ? argv[3] : NULL, &o);
-  if (strcmp(argv[0], "wait") == 0 && (argc == 3 || argc == 5))
+  if (strcmp(argv[0], "wait") == 0 && argc >= 3 && argc <= 6)
     return cmd_wait(argc, argv, &o);
   return usage();
 }

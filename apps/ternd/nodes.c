@@ -3,6 +3,15 @@
  * nodes_net.c; what each does is in tern/ternd_ctl.h. One dispatcher on
  * ternd's loop (tern/rm.h), so every handler runs on the loop thread next
  * to the HTTP server and the stack, and reads their state directly.
+ *
+ * Notify (ionotify, select/poll through the FUSE bridge): a text node is
+ * always readable, as a regular file is, so POLL and POLLARM answer
+ * INPUT at once; TRANSITION arms for the next change: the state and
+ * status nodes fire INPUT on every system state change (SMD SYSTEM
+ * class), the metrics node whenever the periodic metrics publication on
+ * SMD found samples that changed (--metrics-period). The sample queue is
+ * readable while it holds a message and writable while it has room, and
+ * fires INPUT on a write and OUTPUT when a read makes room.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -159,9 +168,27 @@ static int t_write(tern_rm_ctx *ctx, const tern_rm_write_msg *msg,
   return TERN_OK;
 }
 
+static int t_notify(tern_rm_ctx *ctx, const tern_rm_notify_msg *msg,
+                    tern_rm_ocb *ocb) {
+  uint32_t ready = TERN_RM_NOTIFY_INPUT | (writable(ocb) ? TERN_RM_NOTIFY_OUTPUT : 0);
+  return tern_rm_notify(ctx, msg, ocb, ready);
+}
+
 static const tern_rm_io_funcs text_io = {
     .read = t_read, .write = t_write, .devctl = t_devctl,
-    .close_ocb = t_close_ocb};
+    .notify = t_notify, .close_ocb = t_close_ocb};
+
+/* A change the text nodes' TRANSITION arms wait for (SMD, loop thread). */
+static void on_smd(tern_sys *sys, const tern_smd_msg *msg, void *ud) {
+  (void)sys;
+  ternd_nodes *nd = ud;
+  if (msg->cls == TERN_SMD_SYSTEM) {
+    tern_rm_notify_trigger(&nd->nodes[NODE_STATE].attr, TERN_RM_NOTIFY_INPUT, 1);
+    tern_rm_notify_trigger(&nd->nodes[NODE_STATUS].attr, TERN_RM_NOTIFY_INPUT, 1);
+  } else if (msg->cls == TERN_SMD_METRICS) {
+    tern_rm_notify_trigger(&nd->nodes[NODE_METRICS].attr, TERN_RM_NOTIFY_INPUT, 1);
+  }
+}
 
 /* ---- sample: QNX's sample device with a message queue ------------------ */
 
@@ -194,6 +221,7 @@ static int s_write(tern_rm_ctx *ctx, const tern_rm_write_msg *msg,
   s->n++;
   nd->nodes[NODE_SAMPLE].attr.nbytes = s->n;
   sample_wake(nd);
+  tern_rm_notify_trigger(&nd->nodes[NODE_SAMPLE].attr, TERN_RM_NOTIFY_INPUT, s->n);
   tern_rm_ctx_set_value(ctx, (int64_t)k);
   return TERN_OK;
 }
@@ -211,6 +239,8 @@ static int s_read(tern_rm_ctx *ctx, const tern_rm_read_msg *msg,
   if ((s->head = m->next) == NULL) s->tail = NULL;
   s->n--;
   nd->nodes[NODE_SAMPLE].attr.nbytes = s->n;
+  tern_rm_notify_trigger(&nd->nodes[NODE_SAMPLE].attr, TERN_RM_NOTIFY_OUTPUT,
+                         TERND_SAMPLE_QUEUE_MAX - s->n);
   s->gone = m; /* kept until the reply is out */
   return tern_rm_reply_data(ctx, m->data,
                             m->len < msg->nbytes ? m->len : msg->nbytes);
@@ -268,9 +298,18 @@ static int s_close_ocb(tern_rm_ctx *ctx, tern_rm_ocb *ocb) {
   return TERN_OK;
 }
 
+static int s_notify(tern_rm_ctx *ctx, const tern_rm_notify_msg *msg,
+                    tern_rm_ocb *ocb) {
+  ternd_nodes *nd = ((tnode *)tern_rm_ocb_attr(ocb)->data)->nodes;
+  sample_dev *s = &nd->sample;
+  uint32_t ready = (s->n > 0 ? TERN_RM_NOTIFY_INPUT : 0) |
+                   (s->n < TERND_SAMPLE_QUEUE_MAX ? TERN_RM_NOTIFY_OUTPUT : 0);
+  return tern_rm_notify(ctx, msg, ocb, ready);
+}
+
 static const tern_rm_io_funcs sample_io = {
     .read = s_read, .write = s_write, .devctl = s_devctl,
-    .unblock = s_unblock, .close_ocb = s_close_ocb};
+    .notify = s_notify, .unblock = s_unblock, .close_ocb = s_close_ocb};
 
 /* ---- attach / detach ------------------------------------------------------ */
 
@@ -323,6 +362,9 @@ int ternd_nodes_start(ternd *d) {
                                  fixed[i].kind, fixed[i].mode)) != TERN_OK)
       return rc;
   if (d->netif && (rc = ternd_nodes_net_start(nd)) != TERN_OK) return rc;
+  if ((rc = tern_smd_subscribe(d->sys, TERN_SMD_SYSTEM | TERN_SMD_METRICS,
+                               on_smd, nd, &nd->smd)) != TERN_OK)
+    return rc;
   printf("ternd: rm nodes under %s in %s\n", nd->prefix,
          tern_rm_dispatch_registry(nd->rmd));
   return TERN_OK;
@@ -331,6 +373,7 @@ int ternd_nodes_start(ternd *d) {
 void ternd_nodes_stop(ternd *d) {
   ternd_nodes *nd = d->nodes;
   if (nd == NULL) return;
+  if (nd->smd) tern_smd_unsubscribe(nd->smd);
   if (nd->rmd) tern_rm_dispatch_free(nd->rmd); /* close_ocb for every open */
   sample_dev *s = &nd->sample;
   while (s->head) {

@@ -52,6 +52,7 @@ struct ternd_nodes {
   char prefix_buf[200];
   tnode nodes[NODE_COUNT]; /* NODE_NET: the TAP netif's */
   sample_dev sample;
+  tern_smd_sub *smd; /* state and metrics changes for notify */
 };
 
 int ternd_nodes_attach(ternd_nodes *nd, tnode *n, const char *name,

@@ -12,17 +12,27 @@
  * and handled meanwhile. Stopping: fuse_session_exit, unmount, then each
  * worker is woken from its read by SIGURG (a no-op handler installed
  * without SA_RESTART) until it has gone.
+ *
+ * poll: the kernel's POLL asks the server (tern_rmc_notify) which of the
+ * asked conditions are ready; with a poll handle and none ready it arms
+ * a notify, keeps the handle in the tfile and adds the connection to the
+ * poll thread's epoll set. The pulse is read by the poll thread (when no
+ * call holds the handle) or by the call that holds it (rmc queues pulses
+ * a call meets; file_leave drains them); either tells the kernel with
+ * fuse_lowlevel_notify_poll, and the kernel polls again.
  */
 #define FUSE_USE_VERSION 35
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -56,6 +66,8 @@ typedef struct tfile {
   _Atomic(fuse_req_t) req;  /* the request whose call is in flight */
   int64_t pos;              /* where the server's offset is now */
   bool seekable, append;
+  struct fuse_pollhandle *ph; /* armed poll (mu held), or NULL */
+  bool in_ep;                 /* its fd is in the poll thread's set (mu) */
 } tfile;
 
 typedef struct tdir { /* a readdir snapshot */
@@ -82,6 +94,9 @@ struct ternfs {
   int nth;
   atomic_bool stopping;
   bool unmounted;
+  int epfd;           /* connections with an armed poll */
+  pthread_t pth;      /* the poll thread */
+  bool pth_on;
   time_t t0;
 };
 
@@ -470,10 +485,34 @@ static bool file_enter(tfile *f, fuse_req_t req) {
   return true;
 }
 
-static void file_leave(tfile *f) {
+/* f->mu held: read the pulses waiting on f's connection; a notify pulse
+ * (or a connection gone) tells the kernel to poll again. An armed poll
+ * left keeps its fd watched (one-shot: re-armed here). */
+static void poll_check(ternfs *fs, tfile *f) {
+  if (f->ph == NULL) return;
+  tern_rm_pulse p;
+  bool fire = false;
+  int rc;
+  while ((rc = tern_rmc_pulse_recv(f->h, &p, 0)) == TERN_OK) fire = true;
+  if (rc != TERN_ETIMEDOUT) fire = true; /* gone: let the poller see it */
+  if (fire) {
+    fuse_lowlevel_notify_poll(f->ph);
+    fuse_pollhandle_destroy(f->ph);
+    f->ph = NULL;
+    return;
+  }
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLONESHOT, .data.ptr = f};
+  int fd = tern_rmc_fd(f->h);
+  if (epoll_ctl(fs->epfd, f->in_ep ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) == 0)
+    f->in_ep = true;
+}
+
+static void file_leave_fs(ternfs *fs, tfile *f) {
   atomic_store(&f->req, NULL);
+  poll_check(fs, f);
   pthread_mutex_unlock(&f->mu);
 }
+#define file_leave(f) file_leave_fs(fuse_req_userdata(req), (f))
 
 /* Take f off the open list: no interrupt can reach it after this. */
 static void file_drop(ternfs *fs, tfile *f) {
@@ -636,25 +675,78 @@ static void tfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void tfs_release(fuse_req_t req, fuse_ino_t ino,
                         struct fuse_file_info *fi) {
   tfile *f = file_of(fi);
+  ternfs *fs = fuse_req_userdata(req);
   (void)ino;
-  file_drop(fuse_req_userdata(req), f);
+  file_drop(fs, f);
+  if (f->in_ep) epoll_ctl(fs->epfd, EPOLL_CTL_DEL, tern_rmc_fd(f->h), NULL);
+  if (f->ph) fuse_pollhandle_destroy(f->ph);
   tern_rmc_close(f->h);
   pthread_mutex_destroy(&f->mu);
   free(f);
   fuse_reply_err(req, 0);
 }
 
-/* TODO(notify): poll. The rm's notify (QNX ionotify/select; branch
- * h/rm-notify) is wired here by the coordinator:
- *   static void tfs_poll(fuse_req_t req, fuse_ino_t ino,
- *                        struct fuse_file_info *fi, struct fuse_pollhandle *ph)
- * asks the server for the file's ready conditions (input/output), arms a
- * notify with ph kept in the tfile when ph is given, answers
- * fuse_reply_poll(req, revents), and the notify's arrival calls
- * fuse_lowlevel_notify_poll(ph) then fuse_pollhandle_destroy(ph). Until
- * then .poll is NULL: libfuse answers ENOSYS and the kernel takes every
- * node as always readable and writable. */
-#define tfs_poll_hook NULL
+#define POLL_CODE 1 /* the pulse code the bridge's notifies ask for */
+
+/* POLL (poll/select/epoll on a node): the server's ready conditions
+ * (QNX ionotify), armed when none is ready and the kernel gave a handle. */
+static void tfs_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi,
+                     struct fuse_pollhandle *ph) {
+  tfile *f = file_of(fi);
+  (void)ino;
+  uint32_t want = 0;
+  if (fi->poll_events & (POLLIN | POLLRDNORM)) want |= TERN_RM_NOTIFY_INPUT;
+  if (fi->poll_events & (POLLOUT | POLLWRNORM)) want |= TERN_RM_NOTIFY_OUTPUT;
+  if (fi->poll_events & POLLPRI) want |= TERN_RM_NOTIFY_OOB;
+  if (want == 0) /* an old kernel does not say: both */
+    want = TERN_RM_NOTIFY_INPUT | TERN_RM_NOTIFY_OUTPUT;
+  if (!file_enter(f, req)) {
+    if (ph) fuse_pollhandle_destroy(ph);
+    return;
+  }
+  int rc = tern_rmc_notify(f->h, ph ? TERN_RM_NOTIFY_POLLARM : TERN_RM_NOTIFY_POLL,
+                           want, NULL, POLL_CODE, 0);
+  if (rc == 0 && ph) { /* armed: the pulse says when */
+    if (f->ph) fuse_pollhandle_destroy(f->ph);
+    f->ph = ph;
+    ph = NULL;
+  }
+  file_leave(f);
+  if (ph) fuse_pollhandle_destroy(ph);
+  if (rc < 0) {
+    /* a server gone reads as a hang-up, as a pipe's writer gone does */
+    if (rc == TERN_ECONNRESET) fuse_reply_poll(req, POLLHUP | POLLERR);
+    else fuse_reply_err(req, to_errno(rc));
+    return;
+  }
+  unsigned rev = 0;
+  if (rc & TERN_RM_NOTIFY_INPUT) rev |= POLLIN | POLLRDNORM;
+  if (rc & TERN_RM_NOTIFY_OUTPUT) rev |= POLLOUT | POLLWRNORM;
+  if (rc & TERN_RM_NOTIFY_OOB) rev |= POLLPRI;
+  fuse_reply_poll(req, rev);
+}
+#define tfs_poll_hook tfs_poll
+
+/* The poll thread: an armed connection became readable (its pulse, or
+ * the server going away). A file whose handle a call holds is left to
+ * that call's file_leave. */
+static void *poll_thread(void *arg) {
+  ternfs *fs = arg;
+  struct epoll_event ev[16];
+  while (!atomic_load(&fs->stopping)) {
+    int n = epoll_wait(fs->epfd, ev, 16, 200);
+    for (int i = 0; i < n; i++) {
+      tfile *f = ev[i].data.ptr;
+      pthread_mutex_lock(&fs->fmu); /* f stays open while we look */
+      if (file_live(fs, f) && pthread_mutex_trylock(&f->mu) == 0) {
+        poll_check(fs, f);
+        pthread_mutex_unlock(&f->mu);
+      }
+      pthread_mutex_unlock(&fs->fmu);
+    }
+  }
+  return NULL;
+}
 
 static void tfs_init(void *ud, struct fuse_conn_info *conn) {
   (void)ud;
@@ -716,7 +808,10 @@ int ternfs_start(ternfs **out, const char *mnt, const ternfs_opts *opts) {
   pthread_mutex_init(&fs->mu, NULL);
   pthread_mutex_init(&fs->fmu, NULL);
   fs->root = calloc(1, sizeof(tnode) + 2);
-  if (fs->root == NULL) {
+  fs->epfd = epoll_create1(EPOLL_CLOEXEC);
+  if (fs->root == NULL || fs->epfd < 0) {
+    if (fs->epfd >= 0) close(fs->epfd);
+    free(fs->root);
     free(fs);
     return TERN_ENOMEM;
   }
@@ -730,6 +825,7 @@ int ternfs_start(ternfs **out, const char *mnt, const ternfs_opts *opts) {
   fuse_opt_free_args(&args);
   if (fs->se == NULL || fuse_session_mount(fs->se, mnt) != 0) {
     if (fs->se) fuse_session_destroy(fs->se);
+    close(fs->epfd);
     free(fs->root);
     free(fs);
     return TERN_EIO;
@@ -749,6 +845,7 @@ int ternfs_start(ternfs **out, const char *mnt, const ternfs_opts *opts) {
       fs->nth = i;
       break;
     }
+  fs->pth_on = pthread_create(&fs->pth, NULL, poll_thread, fs) == 0;
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   *out = fs;
   return TERN_OK;
@@ -775,10 +872,12 @@ void ternfs_free(ternfs *fs) {
       if (pthread_timedjoin_np(fs->th[i], NULL, &ts) == 0) break;
     }
   }
+  if (fs->pth_on) pthread_join(fs->pth, NULL); /* stopping: within 200 ms */
   fuse_session_destroy(fs->se);
   while (fs->files) { /* open when the mount went: no release will come */
     tfile *f = fs->files;
     fs->files = f->next;
+    if (f->ph) fuse_pollhandle_destroy(f->ph);
     tern_rmc_close(f->h);
     pthread_mutex_destroy(&f->mu);
     free(f);
@@ -791,5 +890,6 @@ void ternfs_free(ternfs *fs) {
   free(fs->root);
   pthread_mutex_destroy(&fs->mu);
   pthread_mutex_destroy(&fs->fmu);
+  close(fs->epfd);
   free(fs);
 }

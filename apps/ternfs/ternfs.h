@@ -48,7 +48,12 @@
  *                   EINTR)
  *   setattr         size changes (O_TRUNC) and times are accepted and
  *                   ignored; mode/owner changes: EPERM
- *   poll            TODO(notify): see tfs_poll_hook in ternfs.c
+ *   poll            tern_rmc_notify with the polled events (POLLIN: input,
+ *                   POLLOUT: output, POLLPRI: out-of-band); with none
+ *                   ready, armed (POLLARM) and the kernel told by
+ *                   fuse_lowlevel_notify_poll when the pulse comes; a
+ *                   server gone reads as POLLHUP|POLLERR. So poll, select
+ *                   and epoll (level-triggered) work on nodes.
  * Not supported: create, mknod, unlink, rename, links, xattrs, mmap of
  * nodes (direct I/O).
  *

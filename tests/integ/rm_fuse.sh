@@ -6,7 +6,8 @@
 #      reads at an offset (dd skip: the bridge's lseek); refused writes
 #      and chmod; ioctl from C (tests/tools/rm_fuse_ioctl: QNX's sample
 #      devctls, ENOTTY, WAIT woken by a write and interrupted by a signal,
-#      the log node's level and EBADF); SIGTERM unmounts and exits 0.
+#      the log node's level and EBADF); poll, select and epoll on the
+#      queue (the server's notify) from Python; SIGTERM unmounts and exits 0.
 #   2. the ternfs program on other servers: examples/rm_sample (a
 #      non-seekable node) and examples/rm_dir (a directory attach: paths
 #      below it are looked up on its server).
@@ -70,6 +71,37 @@ echo x >"$T/state" 2>/dev/null && fail "write to state accepted"
 chmod 600 "$T/sample" 2>/dev/null && fail "chmod accepted"
 # ioctl from C: devctls, ENOTTY, WAIT by write and by signal (interrupt)
 timeout 30 "$IOC" "$T/sample" "$T/log" || fail "rm_fuse_ioctl"
+# poll, select and epoll on the queue from Python (the server's notify):
+# not readable while empty, readable once another process writes, and a
+# text node is always readable
+cat "$T/sample" >/dev/null; [ -z "$(cat "$T/sample")" ] || fail "queue not empty before poll"
+( sleep 0.4; "$CTL" -d "$REG" write /dev/tern/sample ping ) &
+timeout 20 /usr/bin/python3 - "$T/sample" "$T/state" <<'PY' || fail "poll/select/epoll on nodes"
+import os, select, sys, time
+q, st = sys.argv[1], sys.argv[2]
+fd = os.open(q, os.O_RDWR)
+p = select.poll(); p.register(fd, select.POLLIN)
+assert p.poll(0) == [], "empty queue readable"
+t0 = time.time()
+r = p.poll(5000)
+took = time.time() - t0
+assert r and r[0][1] & select.POLLIN, "no POLLIN after the write: %r" % (r,)
+assert 0.2 < took < 4, "woke after %.2f s" % took
+assert os.read(fd, 100) == b"ping"
+# select: writable at once (room in the queue), not readable (empty)
+rl, wl, _ = select.select([fd], [fd], [], 0)
+assert rl == [] and wl == [fd], (rl, wl)
+# epoll: a write through the bridge itself wakes it
+ep = select.epoll(); ep.register(fd, select.EPOLLIN)
+assert ep.poll(0) == []
+os.write(fd, b"pong")
+ev = ep.poll(5)
+assert ev and ev[0][1] & select.EPOLLIN, ev
+assert os.read(fd, 100) == b"pong"
+sfd = os.open(st, os.O_RDONLY)
+assert select.select([sfd], [], [], 0)[0] == [sfd]
+print("poll ok: woke after %.2f s" % took)
+PY
 # many opens and closes: nothing piles up (the server counts OCBs)
 for i in $(seq 50); do cat "$T/state" >/dev/null || fail "cat $i"; done
 kill -TERM $pid; wait $pid; rc=$?; pid=

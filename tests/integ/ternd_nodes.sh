@@ -5,7 +5,9 @@
 #      one /metrics serves), log level by write and by devctl (names and
 #      numbers), the sample device's devctls and its message queue (FIFO,
 #      empty read, full queue, WAIT answered by a write and ended by the
-#      client's timeout), errors and exit codes, a custom --rm-prefix;
+#      client's timeout), notify through ternctl wait (queue input, the
+#      metrics' next change, no state change), errors and exit codes, a
+#      custom --rm-prefix;
 #   2. --tap in a network namespace (root): net/IFNAME: get-addr, set-addr
 #      to a new address, then ping and curl that address from the kernel
 #      side (the old one stops answering), set-up 0 / 1, get-stats.
@@ -38,7 +40,7 @@ stop_ternd() {
 }
 
 # ---- 1. host sockets ----------------------------------------------------
-"$D" --http 127.0.0.1:0 --rm-dir "$REG" >"$work/log" 2>&1 &
+"$D" --http 127.0.0.1:0 --rm-dir "$REG" --metrics-period 200 >"$work/log" 2>&1 &
 pid=$!
 wait_started
 port=$(sed -n 's|.*listening on http://127.0.0.1:\([0-9]*\)/.*|\1|p' "$work/log")
@@ -93,6 +95,21 @@ out=$(c -t 300 devctl $S wait 2>&1); [ $? = 1 ] && [[ $out == *TERN_ETIMEDOUT* ]
 c write $S after || fail "write after an unblocked wait"
 [ "$(c cat $S)" = after ] || fail "queue after unblock"
 c devctl $S 0x80040599 >/dev/null 2>&1; [ $? = 1 ] || fail "unknown devctl"
+# notify (ternctl wait): the queue is readable once a message is in it
+c wait $S output --timeout 1000 >/dev/null || fail "sample not writable"
+c wait $S input --timeout 3000 >"$work/nw" & wpid=$!
+sleep 0.3
+kill -0 $wpid 2>/dev/null || fail "wait input returned on an empty queue: $(cat "$work/nw")"
+c write $S note || fail "write to notify"
+wait $wpid || fail "wait input: exit $?"
+[ "$(cat "$work/nw")" = "$S: input" ] || fail "wait input said: $(cat "$work/nw")"
+c cat $S >/dev/null
+# text nodes are always readable; --change waits for the next change:
+# the metrics are published (and so change) every 200 ms, the state not
+c wait /dev/tern/state input --timeout 1000 >/dev/null || fail "state not readable"
+c wait /dev/tern/metrics input --change --timeout 5000 >/dev/null || fail "no metrics change seen"
+c wait /dev/tern/state input --change --timeout 300 >/dev/null 2>&1
+[ $? = 3 ] || fail "state changed while OPERATIONAL?"
 stop_ternd
 # a custom prefix (a trailing / is fine)
 "$D" --http 127.0.0.1:0 --rm-dir "$REG" --rm-prefix /srv/t/ >"$work/log" 2>&1 &
