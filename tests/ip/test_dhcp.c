@@ -1416,6 +1416,46 @@ static void test_inform(void **state) {
 
 
 /* Port 68 taken: the start fails and the callback never runs. */
+/* Fault injection on the error paths: the Nth allocation of the client's
+ * stack fails (a pbuf for a message or a probe, the pcb, the ACD state),
+ * N = 1..40, with and without the ARP check: a start that fails says
+ * TERN_ENOMEM and leaves nothing; a lost send is retransmitted, so the
+ * client still binds; fx_teardown checks that nothing leaked. */
+static void test_alloc_faults(void **state) {
+  (void)state;
+  int hurt = 0; /* runs where the failure cost a start or a message */
+  for (int probe = 0; probe < 2; probe++) {
+    for (uint64_t n = 1; n <= 40; n++) {
+      fx f;
+      fx_setup(&f);
+      f.probe = probe;
+      tern_stack_fail_alloc(f.c, n, false);
+      tern_dhcp_opts o = {0};
+      o.cb = on_dhcp;
+      o.ud = &f;
+      o.no_probe = !probe;
+      int rc = tern_dhcp_start(f.nc, &o, &f.d);
+      if (rc != TERN_OK) {
+        assert_int_equal(rc, TERN_ENOMEM);
+        assert_null(f.d);
+        assert_int_equal(tern_dhcp_start(f.nc, &o, &f.d), TERN_OK);
+      }
+      if (!run_until_state(&f, TERN_DHCP_BOUND, 120000))
+        fail_msg("alloc %llu (probe %d): not bound, state %s",
+                 (unsigned long long)n, probe,
+                 tern_dhcp_state_name(tern_dhcp_get_state(f.d)));
+      assert_int_equal(f.nc->ip, IP(10, 0, 0, 50));
+      tern_dhcp_stats st;
+      tern_dhcp_get_stats(f.d, &st);
+      if (rc != TERN_OK || st.retransmits > 0) hurt++;
+      tern_stack_fail_alloc(f.c, 0, false);
+      fx_teardown(&f);
+    }
+  }
+  print_message("alloc faults: %d of 80 runs needed a retry\n", hurt);
+  assert_true(hurt >= 10); /* the sweep reached the exchange itself */
+}
+
 static void test_start_errors(void **state) {
   (void)state;
   fx f;
@@ -1454,6 +1494,7 @@ int main(void) {
       cmocka_unit_test(test_init_reboot),
       cmocka_unit_test(test_foreign_and_free_in_cb),
       cmocka_unit_test(test_start_errors),
+      cmocka_unit_test(test_alloc_faults),
       cmocka_unit_test(test_probe_bind),
       cmocka_unit_test(test_probe_conflict_reply),
       cmocka_unit_test(test_probe_conflict_other),
