@@ -39,6 +39,7 @@ typedef struct tern_netif tern_netif;
 typedef struct tern_pbuf tern_pbuf;
 typedef struct tern_udp tern_udp;
 typedef struct tern_tcp tern_tcp;
+typedef struct tern_raw tern_raw;
 
 /* ------------------------------------------------------------------ */
 /* Stack instances                                                     */
@@ -96,6 +97,8 @@ TERN_API void tern_stack_free(tern_stack *st);
 TERN_API void tern_stack_advance(tern_stack *st, uint64_t now_ms);
 /* The stack's current time (the last value given to advance). */
 TERN_API uint64_t tern_stack_now(const tern_stack *st);
+/* The TTL of sent datagrams when a pcb sets none (opts.ttl). */
+TERN_API uint8_t tern_stack_ttl(const tern_stack *st);
 /* The earliest time a timer is due, UINT64_MAX if none. */
 TERN_API uint64_t tern_stack_next_due(const tern_stack *st);
 
@@ -290,6 +293,38 @@ TERN_API int tern_udp_send(tern_udp *pcb, tern_pbuf *p);
 TERN_API int tern_udp_sendto_netif(tern_udp *pcb, tern_pbuf *p,
                                    const tern_addr *to, tern_netif *nif);
 TERN_API void tern_udp_local(const tern_udp *pcb, tern_addr *out);
+/* The IP TTL (0: the stack's default, opts.ttl) and TOS of the
+ * datagrams this pcb sends (IP_TTL, IP_TOS). */
+TERN_API void tern_udp_set_ip(tern_udp *pcb, uint8_t ttl, uint8_t tos);
+
+/* ------------------------------------------------------------------ */
+/* Raw IPv4 (TERN_ENABLE_IP_RAW; lwIP's raw_pcb)                       */
+/* ------------------------------------------------------------------ */
+/* A raw pcb sees every IPv4 datagram of its protocol that the stack
+ * accepts (addressed to it, a broadcast, a joined group), as a COPY with
+ * payload at the IP header, in addition to the stack's own handling (an
+ * ICMP echo is still answered by the stack). A protocol the stack does
+ * not know gets no ICMP protocol unreachable while a raw pcb takes it.
+ * p is yours (free it); from: the sender (port 0). The pcbs count
+ * against opts.max_udp. */
+typedef void (*tern_raw_recv_fn)(void *arg, tern_raw *pcb, tern_pbuf *p,
+                                 const tern_addr *from);
+/* proto: the IP protocol number (1 ICMP, 17 UDP ...; not 0). NULL: no
+ * memory, or the limit. */
+TERN_API tern_raw *tern_raw_new(tern_stack *st, uint8_t proto);
+TERN_API void tern_raw_free(tern_raw *pcb);
+/* Receive only datagrams to local (one of our addresses) / from peer,
+ * and send from local / to peer by default. NULL or any: no filter. */
+TERN_API int tern_raw_bind(tern_raw *pcb, const tern_addr *local);
+TERN_API int tern_raw_connect(tern_raw *pcb, const tern_addr *peer);
+TERN_API void tern_raw_recv(tern_raw *pcb, tern_raw_recv_fn fn, void *arg);
+/* Send p (the protocol's header and data: checksums are the caller's)
+ * as one datagram; the stack adds the IP header (source: the bound
+ * address, else the route's). to NULL: the connected peer. The caller
+ * keeps its reference of p (allocate with TERN_PBUF_IP to save a copy). */
+TERN_API int tern_raw_sendto(tern_raw *pcb, tern_pbuf *p, const tern_addr *to);
+/* TTL (0: the stack's default) and TOS of what the pcb sends. */
+TERN_API void tern_raw_set_ip(tern_raw *pcb, uint8_t ttl, uint8_t tos);
 
 /* ------------------------------------------------------------------ */
 /* TCP (raw API)                                                       */
@@ -392,6 +427,9 @@ TERN_API uint32_t tern_tcp_sndbuf(const tern_tcp *pcb);
 /* Bytes written but not yet acknowledged (queued + in flight). */
 TERN_API uint32_t tern_tcp_queued(const tern_tcp *pcb);
 TERN_API void tern_tcp_set_nodelay(tern_tcp *pcb, bool on);
+/* The IP TTL (0: the stack's default) and TOS of every segment the pcb
+ * sends (connections accepted from a listener inherit them). */
+TERN_API void tern_tcp_set_ip(tern_tcp *pcb, uint8_t ttl, uint8_t tos);
 /* Keepalive (RFC 9293 3.8.4): idle ms before the first probe, interval
  * between probes, probes before the connection is dropped. idle 0: off. */
 TERN_API void tern_tcp_set_keepalive(tern_tcp *pcb, uint32_t idle_ms,

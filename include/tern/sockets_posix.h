@@ -90,6 +90,7 @@ static inline int tern_px_socket(int domain, int type, int protocol) {
 #endif
   int t = type == SOCK_STREAM ? TERN_SOCK_STREAM
           : type == SOCK_DGRAM ? TERN_SOCK_DGRAM
+          : type == SOCK_RAW ? TERN_SOCK_RAW
                                : -1;
   int fd = tern_px_ret(tern_socket(TERN_POSIX_TCPIP, TERN_AF_INET, t, protocol));
   if (fd >= 0 && nonblock)
@@ -195,6 +196,10 @@ static inline int tern_px_opt(int level, int name, int *tl, int *tn) {
           : name == TCP_KEEPINTVL ? TERN_TCP_KEEPINTVL
           : name == TCP_KEEPCNT   ? TERN_TCP_KEEPCNT
                                   : -1;
+  } else if (level == IPPROTO_IP) {
+    *tn = name == IP_TTL ? TERN_IP_TTL
+          : name == IP_TOS ? TERN_IP_TOS
+                           : -1;
   }
   if (*tl < 0 || *tn < 0) {
     errno = ENOPROTOOPT;

@@ -47,6 +47,8 @@ struct tern_netconn {
   /* Stack side: touched only in the stack context. */
   tern_tcp *tcp;
   tern_udp *udp;
+  tern_raw *raw;
+  uint8_t proto;             /* RAW: the IP protocol */
   /* Shared: under m. */
   tern_mutex *m;
   tern_sem *rx_sem, *tx_sem; /* posted for waiters (condvar emulation) */
@@ -68,6 +70,7 @@ struct tern_netconn {
   bool nodelay;
   uint32_t ka_idle, ka_intvl, ka_cnt;
   uint32_t snd_buf, rcv_buf; /* 0: the stack's defaults */
+  uint8_t ttl, tos;          /* IP_TTL (0: the stack's), IP_TOS */
   tern_netconn_event_fn ev;
   void *ud;
 };
@@ -81,6 +84,8 @@ struct tern_netbuf {
 /* Stack-side callbacks (netconn_cb.c). */
 extern const tern_tcp_cbs tern__nc_tcp_cbs;
 void tern__nc_udp_recv(void *arg, tern_udp *pcb, tern_pbuf *p,
+                       const tern_addr *from);
+void tern__nc_raw_recv(void *arg, tern_raw *pcb, tern_pbuf *p,
                        const tern_addr *from);
 /* Wake every waiter (m held). */
 void tern__nc_wake_all(tern_netconn *nc);

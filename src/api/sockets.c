@@ -228,16 +228,23 @@ static bool has_room(socks *s) {
 int tern_socket(tern_tcpip *t, int domain, int type, int protocol) {
   if (!t) return fail(TERN_EINVAL);
   if (domain != TERN_AF_INET) return fail(TERN_EAFNOSUPPORT);
-  if (type != TERN_SOCK_STREAM && type != TERN_SOCK_DGRAM)
+  if (type != TERN_SOCK_STREAM && type != TERN_SOCK_DGRAM &&
+      type != TERN_SOCK_RAW)
     return fail_errno(EPROTONOSUPPORT);
-  if (protocol && protocol != (type == TERN_SOCK_STREAM ? 6 : 17))
+  if (type == TERN_SOCK_RAW ? protocol <= 0 || protocol > 255
+                            : protocol && protocol != (type == TERN_SOCK_STREAM
+                                                           ? 6
+                                                           : 17))
     return fail_errno(EPROTONOSUPPORT);
   socks *s = table(t, true);
   if (!s) return fail(TERN_ENOMEM);
   if (!has_room(s)) return fail(TERN_EMFILE); /* before making a pcb */
   tern_netconn *nc;
-  int err = tern_netconn_new(
-      &nc, t, type == TERN_SOCK_STREAM ? TERN_NETCONN_TCP : TERN_NETCONN_UDP);
+  int err = type == TERN_SOCK_RAW
+                ? tern_netconn_new_raw(&nc, t, (uint8_t)protocol)
+                : tern_netconn_new(&nc, t,
+                                   type == TERN_SOCK_STREAM ? TERN_NETCONN_TCP
+                                                            : TERN_NETCONN_UDP);
   if (err) return fail(err);
   return install(s, nc, type);
 }
@@ -282,7 +289,7 @@ int tern_sock_connect(tern_tcpip *t, int fd, const tern_addr *peer) {
 long tern_sock_send(tern_tcpip *t, int fd, const void *buf, size_t len,
                     int flags) {
   WITH_SOCK(t, fd, k);
-  if (k->type == TERN_SOCK_DGRAM) {
+  if (k->type != TERN_SOCK_STREAM) {
     put(t, k);
     return tern_sock_sendto(t, fd, buf, len, flags, NULL);
   }
@@ -475,6 +482,15 @@ static int setopt(sock *k, int level, int name, const void *val, size_t len) {
                               its old connections linger in TIME_WAIT */
     return 0;
   }
+  if (level == TERN_IPPROTO_IP && name == TERN_IP_TTL) {
+    if (v == -1) v = 0; /* Linux: -1 is the default again */
+    if (v < 0 || v > 255 || (v == 0 && *(const int *)val == 0))
+      return TERN_EINVAL;
+    return tern_netconn_set_ip(k->nc, v, -1);
+  }
+  if (level == TERN_IPPROTO_IP && name == TERN_IP_TOS)
+    return tern_netconn_set_ip(k->nc, -1, v & 0xff);
+  if (level == TERN_IPPROTO_IP) return 1;
   if (k->type != TERN_SOCK_STREAM) return TERN_ENOTSUP;
   if (level == TERN_SOL_SOCKET &&
       (name == TERN_SO_SNDBUF || name == TERN_SO_RCVBUF)) {
@@ -528,6 +544,12 @@ static int getopt_int(sock *k, int level, int name, int *v) {
     }
     default: return 1;
     }
+  }
+  if (level == TERN_IPPROTO_IP && (name == TERN_IP_TTL || name == TERN_IP_TOS)) {
+    int ttl = 0, tos = 0;
+    int err = tern_netconn_get_ip(k->nc, &ttl, &tos);
+    *v = name == TERN_IP_TTL ? ttl : tos;
+    return err;
   }
   if (level == TERN_IPPROTO_TCP && k->type == TERN_SOCK_STREAM) {
     switch (name) {

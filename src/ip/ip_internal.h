@@ -113,7 +113,8 @@ void ip_addr_to(uint32_t ip, uint16_t port, tern_addr *out);
 #define IP_HEADROOM_TRANSPORT (IP_HEADROOM_IP + IP_TCP_HLEN_MAX) /* 96 */
 #define IP_HDR_CONTIG 128 /* header bytes contiguous in a received chain */
 
-enum { IP_PROTO_ICMP = 1, IP_PROTO_TCP = 6, IP_PROTO_UDP = 17 };
+enum { IP_PROTO_ICMP = 1, IP_PROTO_IGMP = 2, IP_PROTO_TCP = 6,
+       IP_PROTO_UDP = 17 };
 enum { ETH_TYPE_IP = 0x0800, ETH_TYPE_ARP = 0x0806 };
 
 /* ---- packet buffers ---------------------------------------------------- */
@@ -330,6 +331,13 @@ int ip_udp_init(tern_stack *st);
 void ip_udp_deinit(tern_stack *st);
 void ip_udp_input(tern_stack *st, tern_pbuf *p, const ip_rx *rx);
 
+/* Raw pcbs (raw.c): p->payload at the IP header (not consumed); true if
+ * a raw pcb of rx->proto exists (it got a copy). */
+#if TERN_ENABLE_IP_RAW
+bool ip_raw_input(tern_stack *st, tern_pbuf *p, const ip_rx *rx);
+void ip_raw_deinit(tern_stack *st);
+#endif
+
 /* TCP (tcp*.c). deinit frees every pcb without callbacks. icmp_err: an
  * ICMP error quoting a TCP segment we sent (quote = the quoted IP header
  * and at least 8 bytes of TCP header). */
@@ -401,6 +409,10 @@ struct tern_stack {
   struct ip_reass *reass;
   struct ip_udp_ctx *udp;
   struct tcp_ctx *tcp;
+#if TERN_ENABLE_IP_RAW
+  tern_raw *raws;         /* raw.c */
+  uint32_t raw_count;
+#endif
   bool in_advance;        /* running timers */
 };
 

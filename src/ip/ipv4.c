@@ -62,6 +62,10 @@ void ip4_input(tern_netif *nif, tern_pbuf *p, bool csum_ok) {
       .csum_ok = csum_ok,
       .bcast = bcast,
   };
+  bool raw = false;
+#if TERN_ENABLE_IP_RAW
+  if (st->raws) raw = ip_raw_input(st, p, &rx);
+#endif
   ip_pbuf_pull(p, ihl);
   switch (rx.proto) {
   case IP_PROTO_TCP:
@@ -75,6 +79,10 @@ void ip4_input(tern_netif *nif, tern_pbuf *p, bool csum_ok) {
     ip_icmp_input(st, p, &rx);
     return;
   default:
+    if (raw) { /* a raw pcb took it: not unknown */
+      tern_pbuf_free(p);
+      return;
+    }
     if (!bcast) ip_icmp_unreach(st, p, &rx, ICMP_UNREACH_PROTO);
     break;
   }

@@ -121,6 +121,9 @@ void tern_stack_free(tern_stack *st) {
   if (!st) return;
   if (st->tcp) ip_tcp_deinit(st);
   if (st->udp) ip_udp_deinit(st);
+#if TERN_ENABLE_IP_RAW
+  ip_raw_deinit(st);
+#endif
   if (st->reass) ip4_reass_deinit(st);
   while (st->netifs) tern_netif_remove(st->netifs);
   if (st->arp) ip_arp_deinit(st);
@@ -130,6 +133,7 @@ void tern_stack_free(tern_stack *st) {
 }
 
 uint64_t tern_stack_now(const tern_stack *st) { return st->now; }
+uint8_t tern_stack_ttl(const tern_stack *st) { return st->opts.ttl; }
 
 void tern_stack_fail_alloc(tern_stack *st, uint64_t nth, bool sticky) {
   st->alloc_count = 0;

@@ -19,6 +19,7 @@ struct tern_udp {
   uint32_t local_ip, remote_ip;
   uint16_t local_port, remote_port;
   bool bound, connected;
+  uint8_t ttl, tos;     /* ttl 0: the stack's */
   tern_udp_recv_fn recv;
   void *arg;
 };
@@ -135,6 +136,11 @@ void tern_udp_local(const tern_udp *pcb, tern_addr *out) {
   ip_addr_to(pcb->local_ip, pcb->local_port, out);
 }
 
+void tern_udp_set_ip(tern_udp *pcb, uint8_t ttl, uint8_t tos) {
+  pcb->ttl = ttl;
+  pcb->tos = tos;
+}
+
 static int udp_output(tern_udp *pcb, tern_pbuf *p, uint32_t dst,
                       uint16_t dport, tern_netif *nif, uint32_t nexthop);
 
@@ -211,7 +217,7 @@ static int udp_output(tern_udp *pcb, tern_pbuf *p, uint32_t dst,
   }
   ip_stat_inc(&st->stats.udp_out);
   int err = ip4_output_if(nif, d, src, dst, nexthop, IP_PROTO_UDP,
-                          st->opts.ttl, 0);
+                          pcb->ttl ? pcb->ttl : st->opts.ttl, pcb->tos);
   ip_hdr_pop(p, d, IP_UDP_HLEN, &saved);
   return err;
 }

@@ -1,0 +1,172 @@
+/* test_ipopt.c: IP-level features of the sockets and netconn API over two
+ * stacks on the in-memory wire: IP_TTL and IP_TOS (get, set, checked on
+ * the datagrams and segments as a raw socket of the receiving stack sees
+ * them), raw sockets (an ICMP echo through the stack, answered by the
+ * peer's stack, the reply read from a SOCK_RAW socket), and the multicast
+ * options with IGMP membership. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "api/harness.h"
+#include "tern/sockets.h"
+
+static int sock(tern_tcpip *t, int type, int proto) {
+  int fd = tern_socket(t, TERN_AF_INET, type, proto);
+  assert_true(fd >= 0);
+  int ms = 3000; /* a failing test does not hang */
+  assert_int_equal(tern_sock_setsockopt(t, fd, TERN_SOL_SOCKET,
+                                        TERN_SO_RCVTIMEO, &ms, sizeof ms),
+                   0);
+  return fd;
+}
+
+static int getint(tern_tcpip *t, int fd, int level, int name) {
+  int v = -12345;
+  size_t len = sizeof v;
+  assert_int_equal(tern_sock_getsockopt(t, fd, level, name, &v, &len), 0);
+  assert_int_equal(len, sizeof v);
+  return v;
+}
+
+static int setint(tern_tcpip *t, int fd, int level, int name, int v) {
+  return tern_sock_setsockopt(t, fd, level, name, &v, sizeof v);
+}
+
+static uint16_t csum(const uint8_t *d, size_t n) {
+  uint32_t s = 0;
+  for (size_t i = 0; i + 1 < n; i += 2) s += (uint32_t)(d[i] << 8 | d[i + 1]);
+  if (n & 1) s += (uint32_t)d[n - 1] << 8;
+  while (s >> 16) s = (s & 0xffff) + (s >> 16);
+  return (uint16_t)~s;
+}
+
+static void test_ttl_tos(void **s) {
+  (void)s;
+  net2 n;
+  net2_up(&n, TERN_TCPIP_MSG, 16384);
+  int ua = sock(n.ta, TERN_SOCK_DGRAM, 0);
+  int ub = sock(n.tb, TERN_SOCK_DGRAM, 0);
+  int rb = sock(n.tb, TERN_SOCK_RAW, 17); /* b's copy of every UDP datagram */
+  tern_addr lb = h_addr("10.9.0.2", 7000);
+  assert_int_equal(tern_sock_bind(n.tb, ub, &lb), 0);
+  assert_int_equal(getint(n.ta, ua, TERN_IPPROTO_IP, TERN_IP_TTL), 64);
+  assert_int_equal(getint(n.ta, ua, TERN_IPPROTO_IP, TERN_IP_TOS), 0);
+  assert_int_equal(setint(n.ta, ua, TERN_IPPROTO_IP, TERN_IP_TTL, 0), -1);
+  assert_int_equal(tern_errno(), EINVAL);
+  assert_int_equal(setint(n.ta, ua, TERN_IPPROTO_IP, TERN_IP_TTL, 256), -1);
+  assert_int_equal(tern_errno(), EINVAL);
+  assert_int_equal(setint(n.ta, ua, TERN_IPPROTO_IP, TERN_IP_TTL, 12), 0);
+  assert_int_equal(setint(n.ta, ua, TERN_IPPROTO_IP, TERN_IP_TOS, 0x48), 0);
+  assert_int_equal(setint(n.ta, ua, TERN_IPPROTO_IP, 99, 1), -1);
+  assert_int_equal(tern_errno(), ENOPROTOOPT);
+  assert_int_equal(getint(n.ta, ua, TERN_IPPROTO_IP, TERN_IP_TTL), 12);
+  assert_int_equal(getint(n.ta, ua, TERN_IPPROTO_IP, TERN_IP_TOS), 0x48);
+  assert_int_equal(tern_sock_sendto(n.ta, ua, "ttl?", 4, 0, &lb), 4);
+  uint8_t buf[128];
+  tern_addr from;
+  /* the UDP socket gets its datagram, the raw one a copy with the IP
+   * header */
+  assert_int_equal(tern_sock_recv(n.tb, ub, buf, sizeof buf, 0), 4);
+  assert_int_equal(tern_sock_recvfrom(n.tb, rb, buf, sizeof buf, 0, &from),
+                   20 + 8 + 4);
+  assert_int_equal(buf[0], 0x45);
+  assert_int_equal(buf[1], 0x48);
+  assert_int_equal(buf[8], 12);
+  assert_int_equal(buf[9], 17);
+  assert_memory_equal(buf + 28, "ttl?", 4);
+  tern_addr want = h_addr("10.9.0.1", 0);
+  assert_true(tern_addr_eq(&from, &want));
+  /* -1: the default again */
+  assert_int_equal(setint(n.ta, ua, TERN_IPPROTO_IP, TERN_IP_TTL, -1), 0);
+  assert_int_equal(getint(n.ta, ua, TERN_IPPROTO_IP, TERN_IP_TTL), 64);
+  assert_int_equal(tern_sock_sendto(n.ta, ua, "ttl!", 4, 0, &lb), 4);
+  assert_int_equal(tern_sock_recvfrom(n.tb, rb, buf, sizeof buf, 0, NULL),
+                   32);
+  assert_int_equal(buf[8], 64);
+
+  /* TCP: set before connect, the SYN carries it (b's raw TCP socket) */
+  int rt = sock(n.tb, TERN_SOCK_RAW, 6);
+  int l = sock(n.tb, TERN_SOCK_STREAM, 0);
+  tern_addr la = h_addr("10.9.0.2", 7001);
+  assert_int_equal(tern_sock_bind(n.tb, l, &la), 0);
+  assert_int_equal(tern_sock_listen(n.tb, l, 4), 0);
+  int c = sock(n.ta, TERN_SOCK_STREAM, 0);
+  assert_int_equal(setint(n.ta, c, TERN_IPPROTO_IP, TERN_IP_TTL, 200), 0);
+  assert_int_equal(setint(n.ta, c, TERN_IPPROTO_IP, TERN_IP_TOS, 0x10), 0);
+  assert_int_equal(tern_sock_connect(n.ta, c, &la), 0);
+  assert_true(tern_sock_recv(n.tb, rt, buf, sizeof buf, 0) >= 40);
+  assert_int_equal(buf[8], 200);
+  assert_int_equal(buf[1], 0x10);
+  assert_int_equal(buf[20 + 13], 0x02); /* SYN */
+  tern_sock_close(n.ta, c);
+  tern_sock_close(n.tb, l);
+  tern_sock_close(n.tb, rt);
+  tern_sock_close(n.ta, ua);
+  tern_sock_close(n.tb, ub);
+  tern_sock_close(n.tb, rb);
+  net2_down(&n);
+}
+
+static void run_ping(tern_tcpip_mode mode) {
+  net2 n;
+  net2_up(&n, mode, 16384);
+  assert_int_equal(tern_socket(n.ta, TERN_AF_INET, TERN_SOCK_RAW, 0), -1);
+  assert_int_equal(tern_errno(), EPROTONOSUPPORT);
+  int r = sock(n.ta, TERN_SOCK_RAW, 1);
+  assert_int_equal(getint(n.ta, r, TERN_SOL_SOCKET, TERN_SO_TYPE),
+                   TERN_SOCK_RAW);
+  uint8_t req[24] = {8, 0, 0, 0, 0xbe, 0xef, 0, 1};
+  memcpy(req + 8, "tern ping data!!", 16);
+  uint16_t c = csum(req, sizeof req);
+  req[2] = (uint8_t)(c >> 8);
+  req[3] = (uint8_t)c;
+  tern_addr b = h_addr("10.9.0.2", 0);
+  assert_int_equal(tern_sock_sendto(n.ta, r, req, sizeof req, 0, &b),
+                   (long)sizeof req);
+  uint8_t buf[128];
+  tern_addr from;
+  long got = tern_sock_recvfrom(n.ta, r, buf, sizeof buf, 0, &from);
+  assert_int_equal(got, 20 + (long)sizeof req);
+  assert_true(tern_addr_eq(&from, &b));
+  assert_int_equal(buf[9], 1);
+  assert_int_equal(buf[20], 0); /* echo reply from b's stack */
+  assert_memory_equal(buf + 24, req + 4, sizeof req - 4);
+  assert_int_equal(csum(buf + 20, sizeof req), 0);
+  /* connect: send() to the peer */
+  assert_int_equal(tern_sock_connect(n.ta, r, &b), 0);
+  assert_int_equal(tern_sock_send(n.ta, r, req, sizeof req, 0),
+                   (long)sizeof req);
+  assert_int_equal(tern_sock_recv(n.ta, r, buf, sizeof buf, 0),
+                   20 + (long)sizeof req);
+  tern_sock_close(n.ta, r);
+  /* netconn: proto 0 is no protocol */
+  tern_netconn *nc;
+  assert_int_equal(tern_netconn_new_raw(&nc, n.ta, 0), TERN_EINVAL);
+  assert_int_equal(h_pcbs(n.ta), 0);
+  net2_down(&n);
+}
+
+static void test_raw_ping_msg(void **s) {
+  (void)s;
+  run_ping(TERN_TCPIP_MSG);
+}
+static void test_raw_ping_lock(void **s) {
+  (void)s;
+  run_ping(TERN_TCPIP_CORE_LOCK);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_ttl_tos),
+      cmocka_unit_test(test_raw_ping_msg),
+      cmocka_unit_test(test_raw_ping_lock),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
