@@ -123,6 +123,7 @@ typedef struct tern_stack_stats {
   uint64_t ip_in, ip_out, ip_drop, ip_chksum_err, ip_frag_in, ip_reass_ok,
       ip_reass_drop, ip_noroute;
   uint64_t icmp_in, icmp_out;
+  uint64_t igmp_in, igmp_out;
   uint64_t udp_in, udp_out, udp_drop, udp_chksum_err, udp_noport;
   uint64_t tcp_in, tcp_out, tcp_drop, tcp_chksum_err, tcp_rst_out,
       tcp_retrans, tcp_fast_retrans, tcp_rto, tcp_ooseq, tcp_dupack,
@@ -207,6 +208,12 @@ typedef struct tern_netif_driver {
   int (*poll)(tern_netif *nif);
   /* Optional: up/down changed. */
   void (*set_up)(tern_netif *nif, bool up);
+  /* Optional (TERN_ENABLE_IGMP): let frames to this multicast MAC in
+   * (add) or not any more. Called at the first join and the last leave of
+   * each group; two groups may share one MAC (RFC 1112 6.4: 23 bits), so
+   * a driver with a hardware filter counts. A driver that receives every
+   * multicast frame (TAP) leaves it NULL; the stack filters by group. */
+  int (*mcast_filter)(tern_netif *nif, const uint8_t mac[6], bool add);
 } tern_netif_driver;
 
 /* Offload metadata of an outgoing frame (TX_CSUM / TSO netifs). A
@@ -325,6 +332,31 @@ TERN_API void tern_raw_recv(tern_raw *pcb, tern_raw_recv_fn fn, void *arg);
 TERN_API int tern_raw_sendto(tern_raw *pcb, tern_pbuf *p, const tern_addr *to);
 /* TTL (0: the stack's default) and TOS of what the pcb sends. */
 TERN_API void tern_raw_set_ip(tern_raw *pcb, uint8_t ttl, uint8_t tos);
+
+/* ------------------------------------------------------------------ */
+/* IPv4 multicast (TERN_ENABLE_IGMP; RFC 1112, IGMPv2 RFC 2236)        */
+/* ------------------------------------------------------------------ */
+/* Join or leave group (224.0.0.0/4) on the netif with address ifaddr
+ * (NULL or any: the default netif, else the first one up). Joins are
+ * counted: the group stays until as many leaves. The first join reports
+ * the membership at once (and once more within 10 s), queries are
+ * answered after a random delay, the last leave sends a Leave Group.
+ * Multicast datagrams are received only for joined groups (and
+ * 224.0.0.1, always joined), by every UDP pcb bound to the port. Errors:
+ * TERN_EINVAL (not multicast), TERN_EADDRNOTAVAIL (no such ifaddr; leave:
+ * not joined), TERN_ENETUNREACH (no netif), TERN_ENOSPC (more groups
+ * than opts.max_udp), TERN_ENOMEM. */
+TERN_API int tern_igmp_join(tern_stack *st, const tern_addr *ifaddr,
+                            const tern_addr *group);
+TERN_API int tern_igmp_leave(tern_stack *st, const tern_addr *ifaddr,
+                             const tern_addr *group);
+/* Multicast sending of a UDP pcb: the TTL of datagrams to a group [1],
+ * the address of the netif they leave by (NULL or any: the route's
+ * choice; IP_MULTICAST_IF), and whether a copy comes back to this
+ * host's own members of the group [true] (IP_MULTICAST_LOOP; delivered
+ * from the stack's next timer run, not inside the send). */
+TERN_API int tern_udp_set_mcast(tern_udp *pcb, uint8_t ttl,
+                                const tern_addr *ifaddr, bool loop);
 
 /* ------------------------------------------------------------------ */
 /* TCP (raw API)                                                       */

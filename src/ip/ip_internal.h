@@ -333,6 +333,23 @@ void ip_udp_input(tern_stack *st, tern_pbuf *p, const ip_rx *rx);
 
 /* Raw pcbs (raw.c): p->payload at the IP header (not consumed); true if
  * a raw pcb of rx->proto exists (it got a copy). */
+/* IGMP (igmp.c). member: does nif receive datagrams to group (224/4)?
+ * output_igmp (ipv4.c): p (payload at the IGMP message, 24 bytes of
+ * headroom for IP) out of nif with TTL 1 and Router Alert. */
+#if TERN_ENABLE_IGMP
+bool ip_igmp_member(const tern_netif *nif, uint32_t group);
+void ip_igmp_input(tern_stack *st, tern_pbuf *p, const ip_rx *rx);
+void ip_igmp_netif_gone(tern_netif *nif);
+void ip_igmp_deinit(tern_stack *st);
+int ip4_output_igmp(tern_netif *nif, tern_pbuf *p, uint32_t dst);
+/* Multicast loopback (ipv4.c): a copy of the datagram p (payload at the
+ * L4 header; src, dst, proto for its IP header) is fed back as input of
+ * nif from a timer due at once. */
+void ip4_mcast_loop(tern_netif *nif, const tern_pbuf *p, uint32_t src,
+                    uint32_t dst, uint8_t proto);
+void ip4_loop_deinit(tern_stack *st);
+#endif
+
 #if TERN_ENABLE_IP_RAW
 bool ip_raw_input(tern_stack *st, tern_pbuf *p, const ip_rx *rx);
 void ip_raw_deinit(tern_stack *st);
@@ -370,6 +387,7 @@ uint16_t ip_chksum_pseudo_partial(uint8_t proto, uint32_t len, uint32_t src,
 struct ip_arp;   /* arp.c */
 struct ip_reass; /* ip4_reass.c */
 struct ip_udp_ctx; /* udp.c */
+struct ip_igmp;  /* igmp.c */
 struct tcp_ctx;  /* tcp_internal.h */
 
 struct tern_stack {
@@ -409,6 +427,11 @@ struct tern_stack {
   struct ip_reass *reass;
   struct ip_udp_ctx *udp;
   struct tcp_ctx *tcp;
+#if TERN_ENABLE_IGMP
+  struct ip_igmp *igmp;   /* igmp.c, made at the first join */
+  tern_pbuf *loopq;       /* multicast loopback (ipv4.c), by q_next */
+  ip_timer loop_tmr;
+#endif
 #if TERN_ENABLE_IP_RAW
   tern_raw *raws;         /* raw.c */
   uint32_t raw_count;

@@ -63,6 +63,9 @@ void tern_netif_remove(tern_netif *nif) {
       }
   }
   if (st->tcp) ip_tcp_netif_changed(st, nif, nif->ip);
+#if TERN_ENABLE_IGMP
+  ip_igmp_netif_gone(nif);
+#endif
   ip_free(st, nif);
 }
 
@@ -156,6 +159,18 @@ bool ip4_is_bcast(const tern_netif *nif, uint32_t ip) {
 
 tern_netif *ip4_route(tern_stack *st, uint32_t dst, uint32_t *nexthop) {
   if ((dst >> 24) == 127) return NULL;
+  if ((dst >> 28) == 0xe) {
+    /* a group is on every link, never behind the gateway: the default
+     * netif, else the first one up with an address */
+    tern_netif *n = st->default_nif;
+    if (!n || !n->up)
+      for (n = st->netifs; n && !(n->up && n->ip); n = n->next) {
+      }
+    if (n) {
+      *nexthop = dst;
+      return n;
+    }
+  }
   for (tern_netif *n = st->netifs; n; n = n->next) {
     if (!n->up || !n->ip) continue;
     if ((dst & n->mask) == (n->ip & n->mask) || dst == 0xffffffffu) {

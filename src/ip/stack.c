@@ -125,6 +125,10 @@ void tern_stack_free(tern_stack *st) {
   ip_raw_deinit(st);
 #endif
   if (st->reass) ip4_reass_deinit(st);
+#if TERN_ENABLE_IGMP
+  ip_igmp_deinit(st);
+  ip4_loop_deinit(st);
+#endif
   while (st->netifs) tern_netif_remove(st->netifs);
   if (st->arp) ip_arp_deinit(st);
   ip_pool_deinit(st);

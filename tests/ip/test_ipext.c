@@ -41,8 +41,21 @@ static int link_output(tern_netif *nif, tern_pbuf *p) {
   return TERN_OK;
 }
 
-static const tern_netif_driver link_drv = {.name = "testlink",
-                                           .output = link_output};
+/* The MAC filter hook: joins and leaves seen by the driver. */
+static int filt_adds, filt_dels;
+static uint8_t filt_last[6];
+static int link_filter(tern_netif *nif, const uint8_t mac[6], bool add) {
+  (void)nif;
+  memcpy(filt_last, mac, 6);
+  if (add)
+    filt_adds++;
+  else
+    filt_dels++;
+  return TERN_OK;
+}
+
+static const tern_netif_driver link_drv = {
+    .name = "testlink", .output = link_output, .mcast_filter = link_filter};
 
 typedef struct net2 {
   tern_stack *a, *b;
@@ -448,12 +461,293 @@ static void test_raw_unknown_proto(void **state) {
   net2_free(&n);
 }
 
+
+/* ---- IGMPv2 (RFC 2236) and multicast ----------------------------------------- */
+
+#define G1 0xef010203u /* 239.1.2.3 */
+#define G2 0xef090909u /* 239.9.9.9 */
+
+/* The IGMP message of queued frame i of e, checked as RFC 2236 section 2
+ * wants it (TTL 1, Router Alert, the group's MAC); NULL if not IGMP. */
+static const uint8_t *igmp_of(const link_end *e, int i, uint32_t *ip_dst) {
+  const uint8_t *h = ip_of(e, i);
+  if (!h || h[9] != IP_PROTO_IGMP) return NULL;
+  assert_int_equal(h[0], 0x46);
+  assert_int_equal(ip_chksum(h, 24), 0);
+  assert_int_equal(h[8], 1);
+  assert_int_equal(ip_get32(h + 20), 0x94040000u);
+  uint32_t dst = ip_get32(h + 16);
+  const uint8_t *eth = e->q[i].data;
+  assert_int_equal(eth[0], 0x01);
+  assert_int_equal(eth[2], 0x5e);
+  assert_int_equal(ip_get16(eth + 4), dst & 0xffff);
+  assert_int_equal(ip_chksum(h + 24, 8), 0);
+  if (ip_dst) *ip_dst = dst;
+  return h + 24;
+}
+
+/* Messages of type t for group g queued on e. */
+static int count_igmp(const link_end *e, uint8_t t, uint32_t g) {
+  int n = 0;
+  for (int i = 0; i < e->n; i++) {
+    uint32_t dst;
+    const uint8_t *m = igmp_of(e, i, &dst);
+    if (!m || m[0] != t || ip_get32(m + 4) != g) continue;
+    /* reports go to the group, leaves to all-routers (section 3) */
+    assert_int_equal(dst, t == 0x17 ? 0xe0000002u : g);
+    n++;
+  }
+  return n;
+}
+
+/* Feed nif an IPv4 datagram from src to dst (a group: its MAC) with
+ * protocol proto and payload pl (IGMP: its checksum is filled in). */
+static void feed_ip(tern_netif *nif, uint32_t src, uint32_t dst, uint8_t proto,
+                    const uint8_t *pl, size_t len) {
+  uint8_t f[256] = {0x01, 0x00, 0x5e, (uint8_t)((dst >> 16) & 0x7f),
+                    (uint8_t)(dst >> 8), (uint8_t)dst,
+                    0x02, 0, 0, 0, 0, 0x99, 0x08, 0x00};
+  uint8_t *h = f + 14;
+  h[0] = 0x45;
+  ip_put16(h + 2, (uint16_t)(20 + len));
+  h[8] = 1;
+  h[9] = proto;
+  ip_put32(h + 12, src);
+  ip_put32(h + 16, dst);
+  ip_put16(h + 10, ip_chksum(h, 20));
+  memcpy(h + 20, pl, len);
+  tern_pbuf *p = tern_pbuf_alloc(tern_netif_stack(nif), TERN_PBUF_RAW,
+                                 14 + 20 + len);
+  tern_pbuf_copy_in(p, 0, f, 14 + 20 + len);
+  tern_netif_input(nif, p, false);
+}
+
+static void feed_igmp(tern_netif *nif, uint8_t type, uint8_t max_resp,
+                      uint32_t group, uint32_t dst, bool bad_sum) {
+  uint8_t m[8] = {type, max_resp, 0, 0};
+  ip_put32(m + 4, group);
+  ip_put16(m + 2, ip_chksum(m, 8));
+  if (bad_sum) m[3] ^= 1;
+  feed_ip(nif, 0x0a010063, dst, IP_PROTO_IGMP, m, 8);
+}
+
+static tern_addr grp(uint32_t g) {
+  tern_addr a;
+  ip_addr_to(g, 0, &a);
+  return a;
+}
+
+static void advance(net2 *n, tern_stack *st, uint64_t ms) {
+  n->now += ms;
+  tern_stack_advance(st, n->now);
+}
+
+static void test_igmp_join_leave(void **state) {
+  (void)state;
+  net2 n;
+  net2_init(&n, 512 * 1024);
+  q_clear(&n.ea); /* the gratuitous ARPs */
+  q_clear(&n.eb);
+  filt_adds = filt_dels = 0;
+  tern_addr g = grp(G1), g2 = grp(G2), bad, ifa;
+  addr4(&bad, "10.1.0.3", 0);
+  assert_int_equal(tern_igmp_join(n.a, NULL, &bad), TERN_EINVAL);
+  assert_int_equal(tern_igmp_join(n.a, &bad, &g), TERN_EADDRNOTAVAIL);
+  assert_int_equal(tern_igmp_leave(n.a, NULL, &g), TERN_EADDRNOTAVAIL);
+  addr4(&ifa, "10.1.0.1", 0);
+  assert_int_equal(tern_igmp_join(n.a, &ifa, &g), 0);
+  /* section 3: a report at once; the driver lets the MAC in */
+  assert_int_equal(count_igmp(&n.ea, 0x16, G1), 1);
+  assert_int_equal(n.ea.n, 1);
+  assert_int_equal(filt_adds, 1);
+  assert_memory_equal(filt_last, "\x01\x00\x5e\x01\x02\x03", 6);
+  tern_stack_stats s;
+  tern_stack_get_stats(n.a, &s);
+  assert_int_equal(s.igmp_out, 1);
+  q_clear(&n.ea);
+  /* and once more within the Unsolicited Report Interval (10 s) */
+  advance(&n, n.a, 10001);
+  assert_int_equal(count_igmp(&n.ea, 0x16, G1), 1);
+  q_clear(&n.ea);
+  /* joins are counted: no new report, no leave until the last */
+  assert_int_equal(tern_igmp_join(n.a, NULL, &g), 0);
+  assert_int_equal(n.ea.n, 0);
+  assert_int_equal(tern_igmp_leave(n.a, NULL, &g), 0);
+  assert_int_equal(n.ea.n, 0);
+  assert_int_equal(filt_dels, 0);
+  assert_int_equal(tern_igmp_leave(n.a, NULL, &g), 0);
+  assert_int_equal(count_igmp(&n.ea, 0x17, G1), 1);
+  assert_int_equal(filt_dels, 1);
+  assert_int_equal(tern_igmp_leave(n.a, NULL, &g), TERN_EADDRNOTAVAIL);
+  q_clear(&n.ea);
+  /* 224.0.0.1 is never reported */
+  tern_addr all = grp(0xe0000001u);
+  assert_int_equal(tern_igmp_join(n.a, NULL, &all), 0);
+  advance(&n, n.a, 20000);
+  assert_int_equal(n.ea.n, 0);
+  assert_int_equal(tern_igmp_leave(n.a, NULL, &all), 0);
+  assert_int_equal(n.ea.n, 0);
+  /* no memory: nothing joined, nothing sent */
+  tern_stack_fail_alloc(n.a, 1, true);
+  assert_int_equal(tern_igmp_join(n.a, NULL, &g2), TERN_ENOMEM);
+  tern_stack_fail_alloc(n.a, 0, false);
+  assert_int_equal(n.ea.n, 0);
+  assert_int_equal(tern_igmp_leave(n.a, NULL, &g2), TERN_EADDRNOTAVAIL);
+  /* a netif removed takes its groups along (the stack frees the rest) */
+  assert_int_equal(tern_igmp_join(n.a, NULL, &g2), 0);
+  net2_free(&n);
+}
+
+static void test_igmp_query(void **state) {
+  (void)state;
+  net2 n;
+  net2_init(&n, 512 * 1024);
+  tern_addr g = grp(G1), g2 = grp(G2);
+  assert_int_equal(tern_igmp_join(n.a, NULL, &g), 0);
+  assert_int_equal(tern_igmp_join(n.a, NULL, &g2), 0);
+  advance(&n, n.a, 10001); /* the unsolicited reports are done */
+  q_clear(&n.ea);
+  /* a general query, Max Response Time 2 s: both report within it, not
+   * at once */
+  feed_igmp(n.ea.nif, 0x11, 20, 0, 0xe0000001u, false);
+  assert_int_equal(n.ea.n, 0);
+  advance(&n, n.a, 2001);
+  assert_int_equal(count_igmp(&n.ea, 0x16, G1), 1);
+  assert_int_equal(count_igmp(&n.ea, 0x16, G2), 1);
+  assert_int_equal(n.ea.n, 2);
+  q_clear(&n.ea);
+  /* a group-specific query: that group only */
+  feed_igmp(n.ea.nif, 0x11, 10, G2, G2, false);
+  advance(&n, n.a, 1001);
+  assert_int_equal(count_igmp(&n.ea, 0x16, G2), 1);
+  assert_int_equal(n.ea.n, 1);
+  q_clear(&n.ea);
+  /* a bad checksum: ignored */
+  tern_stack_stats s0, s1;
+  tern_stack_get_stats(n.a, &s0);
+  feed_igmp(n.ea.nif, 0x11, 10, 0, 0xe0000001u, true);
+  advance(&n, n.a, 1001);
+  assert_int_equal(n.ea.n, 0);
+  tern_stack_get_stats(n.a, &s1);
+  assert_int_equal(s1.igmp_in, s0.igmp_in + 1);
+  assert_int_equal(s1.ip_drop, s0.ip_drop + 1);
+  /* suppression: another member's report for G1 before our timer fires;
+   * then we are not the last reporter and leave silently */
+  feed_igmp(n.ea.nif, 0x11, 100, 0, 0xe0000001u, false);
+  feed_igmp(n.ea.nif, 0x16, 0, G1, G1, false);
+  advance(&n, n.a, 10001);
+  assert_int_equal(count_igmp(&n.ea, 0x16, G1), 0);
+  assert_int_equal(count_igmp(&n.ea, 0x16, G2), 1);
+  q_clear(&n.ea);
+  assert_int_equal(tern_igmp_leave(n.a, NULL, &g), 0);
+  assert_int_equal(n.ea.n, 0);
+  /* a version 1 query (Max Response 0 = 10 s): a v1 report, and no
+   * leave while a v1 router is around (section 4) */
+  feed_igmp(n.ea.nif, 0x11, 0, 0, 0xe0000001u, false);
+  advance(&n, n.a, 10001);
+  assert_int_equal(count_igmp(&n.ea, 0x12, G2), 1);
+  q_clear(&n.ea);
+  assert_int_equal(tern_igmp_leave(n.a, NULL, &g2), 0);
+  assert_int_equal(n.ea.n, 0);
+  net2_free(&n);
+}
+
+static void test_mcast_udp(void **state) {
+  (void)state;
+  net2 n;
+  net2_init(&n, 512 * 1024);
+  int got_b = 0, got_a = 0;
+  tern_addr any;
+  addr4(&any, "0.0.0.0", 5000);
+  tern_udp *ub = tern_udp_new(n.b);
+  assert_int_equal(tern_udp_bind(ub, &any), 0);
+  tern_udp_recv(ub, on_udp_count, &got_b);
+  tern_udp *ua = tern_udp_new(n.a);
+  assert_int_equal(tern_udp_bind(ua, &any), 0);
+  tern_udp_recv(ua, on_udp_count, &got_a);
+  q_clear(&n.ea); /* the gratuitous ARPs */
+  q_clear(&n.eb);
+  /* not joined: b drops it */
+  tern_stack_stats s0, s1;
+  tern_stack_get_stats(n.b, &s0);
+  udp_send1(ua, n.a, "239.1.2.3", 5000);
+  const uint8_t *h = first_ip(&n.ea, IP_PROTO_UDP);
+  assert_non_null(h);
+  assert_int_equal(h[8], 1); /* RFC 1112 6.1: TTL 1 unless asked */
+  assert_memory_equal(n.ea.q[0].data, "\x01\x00\x5e\x01\x02\x03", 6);
+  pump(&n);
+  assert_int_equal(got_b, 0);
+  tern_stack_get_stats(n.b, &s1);
+  assert_int_equal(s1.ip_drop, s0.ip_drop + 1);
+  /* joined: received by every pcb bound to the port */
+  tern_addr g = grp(G1);
+  assert_int_equal(tern_igmp_join(n.b, NULL, &g), 0);
+  tern_udp *ub2 = tern_udp_new(n.b);
+  tern_addr gport = grp(G1);
+  gport.port = 5000;
+  assert_int_equal(tern_udp_bind(ub2, &gport), TERN_EADDRINUSE);
+  gport.port = 5001;
+  assert_int_equal(tern_udp_bind(ub2, &gport), 0); /* a group may be bound */
+  int got_b2 = 0;
+  tern_udp_recv(ub2, on_udp_count, &got_b2);
+  q_clear(&n.eb);
+  udp_send1(ua, n.a, "239.1.2.3", 5000);
+  udp_send1(ua, n.a, "239.1.2.3", 5001);
+  pump(&n);
+  assert_int_equal(got_b, 1);
+  assert_int_equal(got_b2, 1);
+  /* 224.0.0.1 needs no join */
+  udp_send1(ua, n.a, "224.0.0.1", 5000);
+  pump(&n);
+  assert_int_equal(got_b, 2);
+  assert_int_equal(got_a, 0);
+  advance(&n, n.a, 0); /* a is in 224.0.0.1 too: its copy loops back */
+  assert_int_equal(got_a, 1);
+  /* left: dropped again */
+  assert_int_equal(tern_igmp_leave(n.b, NULL, &g), 0);
+  udp_send1(ua, n.a, "239.1.2.3", 5000);
+  pump(&n);
+  assert_int_equal(got_b, 2);
+  /* IP_MULTICAST_TTL, _IF */
+  tern_addr ifa;
+  addr4(&ifa, "10.1.0.9", 0);
+  assert_int_equal(tern_udp_set_mcast(ua, 4, &ifa, true), TERN_EADDRNOTAVAIL);
+  addr4(&ifa, "10.1.0.1", 0);
+  assert_int_equal(tern_udp_set_mcast(ua, 4, &ifa, true), 0);
+  q_clear(&n.ea);
+  udp_send1(ua, n.a, "239.1.2.3", 5000);
+  h = first_ip(&n.ea, IP_PROTO_UDP);
+  assert_int_equal(h[8], 4);
+  q_clear(&n.ea);
+  /* loopback: a joined the group, its own pcb gets a copy, from the
+   * timer, not inside the send */
+  assert_int_equal(tern_igmp_join(n.a, NULL, &g), 0);
+  udp_send1(ua, n.a, "239.1.2.3", 5000);
+  assert_int_equal(got_a, 1);
+  advance(&n, n.a, 0);
+  assert_int_equal(got_a, 2);
+  assert_int_equal(tern_udp_set_mcast(ua, 1, NULL, false), 0);
+  udp_send1(ua, n.a, "239.1.2.3", 5000);
+  advance(&n, n.a, 0);
+  assert_int_equal(got_a, 2);
+  /* loopback copies left queued go with the stack */
+  tern_udp_set_mcast(ua, 1, NULL, true);
+  udp_send1(ua, n.a, "239.1.2.3", 5000);
+  tern_udp_free(ua);
+  tern_udp_free(ub);
+  tern_udp_free(ub2);
+  net2_free(&n);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_udp_ttl_tos),
       cmocka_unit_test(test_tcp_ttl_tos),
       cmocka_unit_test(test_raw_icmp_echo),
       cmocka_unit_test(test_raw_unknown_proto),
+      cmocka_unit_test(test_igmp_join_leave),
+      cmocka_unit_test(test_igmp_query),
+      cmocka_unit_test(test_mcast_udp),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
