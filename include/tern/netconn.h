@@ -273,6 +273,24 @@ TERN_API int tern_netconn_set_keepalive(tern_netconn *nc, uint32_t idle_ms,
 TERN_API int tern_netconn_set_ip(tern_netconn *nc, int ttl, int tos);
 TERN_API int tern_netconn_get_ip(tern_netconn *nc, int *ttl, int *tos);
 
+/* Multicast on UDP netconns (TERN_ENABLE_IGMP, else TERN_ENOTSUP; other
+ * types: TERN_ENOTSUP). Join or leave group on the netif with address
+ * ifaddr (NULL or any: the default netif); the stack then receives the
+ * group's datagrams, for every UDP netconn bound to their port (as
+ * Linux). Closing the netconn leaves what it joined. At most 20 groups
+ * per netconn (TERN_ENOSPC); joining one twice: TERN_EADDRINUSE; leaving
+ * one not joined: TERN_EADDRNOTAVAIL. (lwIP's netconn_join_leave_group.) */
+TERN_API int tern_netconn_join_leave(tern_netconn *nc, const tern_addr *group,
+                                     const tern_addr *ifaddr, bool join);
+/* Sending to groups: TTL 0..255 [1], the netif by its address (any: the
+ * route's choice) [any], loop: a copy to this host's own members [1].
+ * Negative ttl/loop or NULL ifaddr leave that one as it is
+ * (IP_MULTICAST_TTL, _IF, _LOOP). */
+TERN_API int tern_netconn_set_mcast(tern_netconn *nc, int ttl,
+                                    const tern_addr *ifaddr, int loop);
+TERN_API int tern_netconn_get_mcast(tern_netconn *nc, int *ttl,
+                                    tern_addr *ifaddr, bool *loop);
+
 #ifdef __cplusplus
 }
 #endif

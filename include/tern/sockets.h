@@ -65,7 +65,19 @@ enum {
 enum { /* level TERN_IPPROTO_IP, any socket type */
   TERN_IP_TOS = 1,       /* int 0..255: the TOS byte of what is sent */
   TERN_IP_TTL = 2,       /* int 1..255, -1: the stack's default again */
+  /* UDP sockets (TERN_ENABLE_IGMP): */
+  TERN_IP_MULTICAST_IF = 32,   /* tern_addr: the netif to send by (any) */
+  TERN_IP_MULTICAST_TTL = 33,  /* int 0..255 [1] (or one byte) */
+  TERN_IP_MULTICAST_LOOP = 34, /* int bool [1] (or one byte) */
+  TERN_IP_ADD_MEMBERSHIP = 35, /* tern_ip_mreq, set only */
+  TERN_IP_DROP_MEMBERSHIP = 36,
 };
+
+/* A group and the address of the netif to join it on (any: default). */
+typedef struct tern_ip_mreq {
+  tern_addr multiaddr;
+  tern_addr interface;
+} tern_ip_mreq;
 enum {
   TERN_TCP_NODELAY = 1,  /* int bool */
   TERN_TCP_KEEPIDLE = 4, /* int seconds before the first probe [7200] */

@@ -39,6 +39,12 @@ typedef struct nc_item {
   tern_addr from;
 } nc_item;
 
+/* A multicast group a UDP netconn joined (netconn_mcast.c). */
+typedef struct nc_mship {
+  struct nc_mship *next;
+  tern_addr group, ifaddr;
+} nc_mship;
+
 enum nc_state { NC_NEW, NC_CONNECTING, NC_CONNECTED, NC_LISTEN, NC_DONE };
 
 struct tern_netconn {
@@ -71,6 +77,11 @@ struct tern_netconn {
   uint32_t ka_idle, ka_intvl, ka_cnt;
   uint32_t snd_buf, rcv_buf; /* 0: the stack's defaults */
   uint8_t ttl, tos;          /* IP_TTL (0: the stack's), IP_TOS */
+  /* Multicast (UDP): stack side. */
+  nc_mship *mships;
+  uint8_t mcast_ttl;         /* [1] */
+  bool mcast_noloop;
+  tern_addr mcast_if;
   tern_netconn_event_fn ev;
   void *ud;
 };
@@ -87,6 +98,8 @@ void tern__nc_udp_recv(void *arg, tern_udp *pcb, tern_pbuf *p,
                        const tern_addr *from);
 void tern__nc_raw_recv(void *arg, tern_raw *pcb, tern_pbuf *p,
                        const tern_addr *from);
+/* Leave every group nc joined (stack context, at close). */
+void tern__nc_mcast_drop(tern_netconn *nc);
 /* Wake every waiter (m held). */
 void tern__nc_wake_all(tern_netconn *nc);
 void tern__nc_event(tern_netconn *nc, tern_netconn_evt e, size_t len);

@@ -53,6 +53,7 @@ tern_netconn *tern__nc_alloc(tern_tcpip *t, tern_netconn_type type) {
   nc->recv_timeout = -1;
   nc->send_timeout = -1;
   nc->linger = -1;
+  nc->mcast_ttl = 1;
   if (tern_mutex_new(&nc->m) || tern_sem_new(&nc->rx_sem, 0) ||
       tern_sem_new(&nc->tx_sem, 0)) {
     tern__nc_destroy(nc);
@@ -318,6 +319,7 @@ static int op_close(nc_op *o) {
     }
     nc->tcp = NULL;
   }
+  if (nc->mships) tern__nc_mcast_drop(nc);
   if (nc->udp) tern_udp_free(nc->udp);
   nc->udp = NULL;
 #if TERN_ENABLE_IP_RAW

@@ -457,6 +457,30 @@ static int apply_keepalive(sock *k) {
                                     k->keep_intvl_s * 1000u, k->keep_cnt);
 }
 
+/* IP_MULTICAST_* and the memberships (UDP). TTL and LOOP take an int or
+ * one byte, as Linux. */
+static int setopt_mcast(sock *k, int name, const void *val, size_t len) {
+  if (k->type != TERN_SOCK_DGRAM) return TERN_ENOTSUP;
+  if (name == TERN_IP_ADD_MEMBERSHIP || name == TERN_IP_DROP_MEMBERSHIP) {
+    if (len < sizeof(tern_ip_mreq)) return TERN_EINVAL;
+    const tern_ip_mreq *mr = val;
+    return tern_netconn_join_leave(k->nc, &mr->multiaddr, &mr->interface,
+                                   name == TERN_IP_ADD_MEMBERSHIP);
+  }
+  if (name == TERN_IP_MULTICAST_IF) {
+    if (len < sizeof(tern_addr)) return TERN_EINVAL;
+    return tern_netconn_set_mcast(k->nc, -1, val, -1);
+  }
+  if (!len) return TERN_EINVAL;
+  int v = len >= sizeof(int) ? *(const int *)val : *(const uint8_t *)val;
+  if (name == TERN_IP_MULTICAST_TTL) {
+    if (v == -1) v = 1; /* Linux: -1 is the default */
+    if (v < 0 || v > 255) return TERN_EINVAL;
+    return tern_netconn_set_mcast(k->nc, v, NULL, -1);
+  }
+  return tern_netconn_set_mcast(k->nc, -1, NULL, v != 0);
+}
+
 static int setopt(sock *k, int level, int name, const void *val, size_t len) {
   int ms;
   if (level == TERN_SOL_SOCKET && (name == TERN_SO_RCVTIMEO ||
@@ -475,6 +499,9 @@ static int setopt(sock *k, int level, int name, const void *val, size_t len) {
     tern_netconn_set_linger(k->nc, lg->l_onoff ? lg->l_linger : -1);
     return 0;
   }
+  if (level == TERN_IPPROTO_IP && name >= TERN_IP_MULTICAST_IF &&
+      name <= TERN_IP_DROP_MEMBERSHIP)
+    return setopt_mcast(k, name, val, len);
   if (len < sizeof(int)) return TERN_EINVAL;
   int v = *(const int *)val;
   if (level == TERN_SOL_SOCKET && name == TERN_SO_REUSEADDR) {
@@ -545,6 +572,15 @@ static int getopt_int(sock *k, int level, int name, int *v) {
     default: return 1;
     }
   }
+  if (level == TERN_IPPROTO_IP && (name == TERN_IP_MULTICAST_TTL ||
+                                   name == TERN_IP_MULTICAST_LOOP)) {
+    if (k->type != TERN_SOCK_DGRAM) return TERN_ENOTSUP;
+    int ttl = 0;
+    bool loop = false;
+    int err = tern_netconn_get_mcast(k->nc, &ttl, NULL, &loop);
+    *v = name == TERN_IP_MULTICAST_TTL ? ttl : loop;
+    return err;
+  }
   if (level == TERN_IPPROTO_IP && (name == TERN_IP_TTL || name == TERN_IP_TOS)) {
     int ttl = 0, tos = 0;
     int err = tern_netconn_get_ip(k->nc, &ttl, &tos);
@@ -592,6 +628,15 @@ int tern_sock_getsockopt(tern_tcpip *t, int fd, int level, int name,
     } else {
       memcpy(val, &lg, sizeof lg);
       *len = sizeof lg;
+    }
+  } else if (level == TERN_IPPROTO_IP && name == TERN_IP_MULTICAST_IF) {
+    tern_addr a;
+    if (k->type != TERN_SOCK_DGRAM) err = TERN_ENOTSUP;
+    else if (*len < sizeof a) err = TERN_EINVAL;
+    else err = tern_netconn_get_mcast(k->nc, NULL, &a, NULL);
+    if (!err) {
+      memcpy(val, &a, sizeof a);
+      *len = sizeof a;
     }
   } else if (*len < sizeof(int)) {
     err = TERN_EINVAL;

@@ -162,11 +162,121 @@ static void test_raw_ping_lock(void **s) {
   run_ping(TERN_TCPIP_CORE_LOCK);
 }
 
+static int mreq(tern_tcpip *t, int fd, int name, const char *group) {
+  tern_ip_mreq mr;
+  memset(&mr, 0, sizeof mr);
+  mr.multiaddr = h_addr(group, 0);
+  return tern_sock_setsockopt(t, fd, TERN_IPPROTO_IP, name, &mr, sizeof mr);
+}
+
+/* Datagrams to the group reach b only while b's socket is a member; a
+ * later unicast one tells "not received" without waiting for nothing
+ * (the wire keeps the order). */
+static void test_mcast(void **s) {
+  (void)s;
+  net2 n;
+  net2_up(&n, TERN_TCPIP_MSG, 16384);
+  int ua = sock(n.ta, TERN_SOCK_DGRAM, 0);
+  int ub = sock(n.tb, TERN_SOCK_DGRAM, 0);
+  int ri = sock(n.ta, TERN_SOCK_RAW, 2); /* a sees b's IGMP messages */
+  tern_addr la = h_addr("0.0.0.0", 7100);
+  assert_int_equal(tern_sock_bind(n.ta, ua, &la), 0);
+  assert_int_equal(tern_sock_bind(n.tb, ub, &la), 0);
+  tern_addr grp = h_addr("239.1.2.3", 7100), bu = h_addr("10.9.0.2", 7100);
+  char buf[64];
+  assert_int_equal(tern_sock_sendto(n.ta, ua, "g1", 2, 0, &grp), 2);
+  assert_int_equal(tern_sock_sendto(n.ta, ua, "u1", 2, 0, &bu), 2);
+  assert_int_equal(tern_sock_recv(n.tb, ub, buf, sizeof buf, 0), 2);
+  assert_memory_equal(buf, "u1", 2); /* not a member: g1 was dropped */
+
+  /* a joins the group and all-routers: its raw IGMP socket then sees
+   * b's reports and leaves */
+  assert_int_equal(mreq(n.ta, ua, TERN_IP_ADD_MEMBERSHIP, "239.1.2.3"), 0);
+  assert_int_equal(mreq(n.ta, ua, TERN_IP_ADD_MEMBERSHIP, "224.0.0.2"), 0);
+  assert_int_equal(mreq(n.tb, ub, TERN_IP_ADD_MEMBERSHIP, "239.1.2.3"), 0);
+  assert_int_equal(mreq(n.tb, ub, TERN_IP_ADD_MEMBERSHIP, "239.1.2.3"), -1);
+  assert_int_equal(tern_errno(), EADDRINUSE);
+  assert_int_equal(mreq(n.tb, ub, TERN_IP_ADD_MEMBERSHIP, "10.9.0.7"), -1);
+  assert_int_equal(tern_errno(), EINVAL);
+  assert_int_equal(mreq(n.tb, ub, TERN_IP_DROP_MEMBERSHIP, "239.9.9.9"), -1);
+  assert_int_equal(tern_errno(), EADDRNOTAVAIL);
+  uint8_t ig[64];
+  assert_int_equal(tern_sock_recv(n.ta, ri, ig, sizeof ig, 0), 24 + 8);
+  assert_int_equal(ig[24], 0x16); /* b's v2 report for the group */
+  assert_int_equal(ig[8], 1);
+  assert_memory_equal(ig + 28, "\xef\x01\x02\x03", 4);
+
+  /* a member now; TTL 1 unless asked, and a's own copy loops back */
+  assert_int_equal(getint(n.ta, ua, TERN_IPPROTO_IP, TERN_IP_MULTICAST_TTL), 1);
+  assert_int_equal(getint(n.ta, ua, TERN_IPPROTO_IP, TERN_IP_MULTICAST_LOOP),
+                   1);
+  assert_int_equal(setint(n.ta, ua, TERN_IPPROTO_IP, TERN_IP_MULTICAST_TTL, 5),
+                   0);
+  assert_int_equal(tern_sock_sendto(n.ta, ua, "g2", 2, 0, &grp), 2);
+  assert_int_equal(tern_sock_recv(n.tb, ub, buf, sizeof buf, 0), 2);
+  assert_memory_equal(buf, "g2", 2);
+  assert_int_equal(tern_sock_recv(n.ta, ua, buf, sizeof buf, 0), 2);
+  assert_memory_equal(buf, "g2", 2);
+  /* IP_MULTICAST_LOOP off (one byte, as Linux takes it) */
+  uint8_t off = 0;
+  assert_int_equal(tern_sock_setsockopt(n.ta, ua, TERN_IPPROTO_IP,
+                                        TERN_IP_MULTICAST_LOOP, &off, 1),
+                   0);
+  assert_int_equal(getint(n.ta, ua, TERN_IPPROTO_IP, TERN_IP_MULTICAST_LOOP),
+                   0);
+  assert_int_equal(getint(n.ta, ua, TERN_IPPROTO_IP, TERN_IP_MULTICAST_TTL), 5);
+  assert_int_equal(tern_sock_sendto(n.ta, ua, "g3", 2, 0, &grp), 2);
+  assert_int_equal(tern_sock_recv(n.tb, ub, buf, sizeof buf, 0), 2);
+  assert_int_equal(tern_sock_recv(n.ta, ua, buf, sizeof buf,
+                                  TERN_MSG_DONTWAIT), -1);
+  /* IP_MULTICAST_IF: an address of ours, or not */
+  tern_addr ifa = h_addr("10.9.0.5", 0), got;
+  assert_int_equal(tern_sock_setsockopt(n.ta, ua, TERN_IPPROTO_IP,
+                                        TERN_IP_MULTICAST_IF, &ifa, sizeof ifa),
+                   -1);
+  assert_int_equal(tern_errno(), EADDRNOTAVAIL);
+  ifa = h_addr("10.9.0.1", 0);
+  assert_int_equal(tern_sock_setsockopt(n.ta, ua, TERN_IPPROTO_IP,
+                                        TERN_IP_MULTICAST_IF, &ifa, sizeof ifa),
+                   0);
+  size_t gl = sizeof got;
+  assert_int_equal(tern_sock_getsockopt(n.ta, ua, TERN_IPPROTO_IP,
+                                        TERN_IP_MULTICAST_IF, &got, &gl),
+                   0);
+  assert_true(tern_addr_eq(&got, &ifa));
+
+  /* b's socket closes: its membership goes, with a Leave Group */
+  tern_sock_close(n.tb, ub);
+  long r;
+  do { /* skip the repeated report if it came first */
+    r = tern_sock_recv(n.ta, ri, ig, sizeof ig, 0);
+    assert_int_equal(r, 32);
+  } while (ig[24] == 0x16);
+  assert_int_equal(ig[24], 0x17);
+  assert_memory_equal(ig + 16, "\xe0\x00\x00\x02", 4);
+  ub = sock(n.tb, TERN_SOCK_DGRAM, 0);
+  assert_int_equal(tern_sock_bind(n.tb, ub, &la), 0);
+  assert_int_equal(tern_sock_sendto(n.ta, ua, "g4", 2, 0, &grp), 2);
+  assert_int_equal(tern_sock_sendto(n.ta, ua, "u2", 2, 0, &bu), 2);
+  assert_int_equal(tern_sock_recv(n.tb, ub, buf, sizeof buf, 0), 2);
+  assert_memory_equal(buf, "u2", 2);
+  /* streams have none of it */
+  int c = sock(n.ta, TERN_SOCK_STREAM, 0);
+  assert_int_equal(mreq(n.ta, c, TERN_IP_ADD_MEMBERSHIP, "239.1.2.3"), -1);
+  assert_int_equal(tern_errno(), EOPNOTSUPP);
+  tern_sock_close(n.ta, c);
+  tern_sock_close(n.ta, ua);
+  tern_sock_close(n.ta, ri);
+  tern_sock_close(n.tb, ub);
+  net2_down(&n);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ttl_tos),
       cmocka_unit_test(test_raw_ping_msg),
       cmocka_unit_test(test_raw_ping_lock),
+      cmocka_unit_test(test_mcast),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
