@@ -296,6 +296,7 @@ static void test_tcp_ttl_tos(void **state) {
   net2_free(&n);
 }
 
+#if TERN_ENABLE_IP_RAW
 /* ---- raw pcbs ----------------------------------------------------------------- */
 
 typedef struct raw_rx {
@@ -461,7 +462,9 @@ static void test_raw_unknown_proto(void **state) {
   net2_free(&n);
 }
 
+#endif /* TERN_ENABLE_IP_RAW */
 
+#if TERN_ENABLE_IGMP
 /* ---- IGMPv2 (RFC 2236) and multicast ----------------------------------------- */
 
 #define G1 0xef010203u /* 239.1.2.3 */
@@ -738,16 +741,21 @@ static void test_mcast_udp(void **state) {
   tern_udp_free(ub2);
   net2_free(&n);
 }
+#endif /* TERN_ENABLE_IGMP */
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_udp_ttl_tos),
       cmocka_unit_test(test_tcp_ttl_tos),
+#if TERN_ENABLE_IP_RAW
       cmocka_unit_test(test_raw_icmp_echo),
       cmocka_unit_test(test_raw_unknown_proto),
+#endif
+#if TERN_ENABLE_IGMP
       cmocka_unit_test(test_igmp_join_leave),
       cmocka_unit_test(test_igmp_query),
       cmocka_unit_test(test_mcast_udp),
+#endif
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
