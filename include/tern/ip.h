@@ -108,8 +108,12 @@ TERN_API uint64_t tern_stack_next_due(const tern_stack *st);
 TERN_API void tern_stack_fail_alloc(tern_stack *st, uint64_t nth, bool sticky);
 
 /* Debug aid for threaded use (lwIP's LWIP_ASSERT_CORE_LOCKED): ok(ud) is
- * asked at the start of the raw TCP and UDP calls; if it says false the
- * program aborts, naming the call. The api layer's stack thread sets it
+ * asked at the start of the raw TCP, UDP, raw-IP and IGMP calls, of
+ * tern_pbuf_alloc/tern_pbuf_view (the pool has no lock, unlike lwIP's
+ * memp) and of tern_netif_input (as lwIP's netif_input); if it says false
+ * the program aborts, naming the call. A driver with a receive thread of
+ * its own hands frames over with tern_tcpip_input (tern/netconn.h), the
+ * way lwIP drivers call tcpip_input. The api layer's stack thread sets it
  * ("am I the stack thread or the lock holder?"). Checked in builds with
  * TERN_IP_CTX_CHECK (default: when NDEBUG is not defined, hosted builds);
  * elsewhere the call does nothing. NULL turns it off. */

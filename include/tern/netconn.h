@@ -94,6 +94,15 @@ TERN_API tern_tcpip_mode tern_tcpip_get_mode(const tern_tcpip *t);
 TERN_API int tern_tcpip_call(tern_tcpip *t,
                              int (*fn)(tern_stack *st, void *arg), void *arg);
 
+/* Feed one received frame (len bytes, the link header first) to nif from
+ * any thread: it is copied into the stack's pool and input in the stack
+ * context (lwIP's tcpip_input, for a driver with a receive thread of its
+ * own: tern_pbuf_alloc and tern_netif_input are stack-context calls).
+ * Waits until the stack has taken it. TERN_ENOMEM: the pool is dry (the
+ * frame is dropped). */
+TERN_API int tern_tcpip_input(tern_tcpip *t, tern_netif *nif,
+                              const void *frame, size_t len, bool csum_ok);
+
 /* ------------------------------------------------------------------ */
 /* Network buffers                                                     */
 /* ------------------------------------------------------------------ */

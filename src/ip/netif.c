@@ -118,6 +118,7 @@ int ip_netif_xmit(tern_netif *nif, tern_pbuf *frame) {
 }
 
 void tern_netif_input(tern_netif *nif, tern_pbuf *p, bool csum_ok) {
+  IP_CTX(nif->st); /* lwIP's netif_input asserts the core lock too */
   if (!p) return;
   ip_stat_inc(&nif->stats.rx_frames);
   nif->stats.rx_bytes += p->tot_len;

@@ -271,12 +271,62 @@ static void test_mcast(void **s) {
   net2_down(&n);
 }
 
+/* A driver with a receive thread of its own (here: the test's thread)
+ * hands frames over with tern_tcpip_input; tern_pbuf_alloc and
+ * tern_netif_input themselves would abort outside the stack's context. */
+static void run_input(tern_tcpip_mode mode) {
+  net2 n;
+  net2_up(&n, mode, 16384);
+  int ub = sock(n.tb, TERN_SOCK_DGRAM, 0);
+  tern_addr lb = h_addr("10.9.0.2", 7200);
+  assert_int_equal(tern_sock_bind(n.tb, ub, &lb), 0);
+  uint8_t f[14 + 20 + 8 + 5] = {2, 0, 0, 0, 9, 2, 2, 0, 0, 0, 9, 0x77, 8, 0};
+  uint8_t *ip = f + 14;
+  ip[0] = 0x45;
+  ip[2] = 0;
+  ip[3] = 20 + 8 + 5;
+  ip[8] = 64;
+  ip[9] = 17;
+  memcpy(ip + 12, "\x0a\x09\x00\x63\x0a\x09\x00\x02", 8);
+  uint16_t c = csum(ip, 20);
+  ip[10] = (uint8_t)(c >> 8);
+  ip[11] = (uint8_t)c;
+  uint8_t *u = ip + 20;
+  u[0] = 0x30; /* port 12345 */
+  u[1] = 0x39;
+  u[2] = 7200 >> 8;
+  u[3] = 7200 & 0xff;
+  u[5] = 8 + 5;
+  memcpy(u + 8, "hello", 5); /* checksum 0: none (RFC 768) */
+  assert_int_equal(tern_tcpip_input(n.tb, n.nb, f, sizeof f, false), 0);
+  char buf[16];
+  tern_addr from;
+  assert_int_equal(tern_sock_recvfrom(n.tb, ub, buf, sizeof buf, 0, &from), 5);
+  assert_memory_equal(buf, "hello", 5);
+  assert_int_equal(from.port, 12345);
+  assert_int_equal(tern_tcpip_input(n.tb, NULL, f, sizeof f, false),
+                   TERN_EINVAL);
+  tern_sock_close(n.tb, ub);
+  net2_down(&n);
+}
+
+static void test_input_msg(void **s) {
+  (void)s;
+  run_input(TERN_TCPIP_MSG);
+}
+static void test_input_lock(void **s) {
+  (void)s;
+  run_input(TERN_TCPIP_CORE_LOCK);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ttl_tos),
       cmocka_unit_test(test_raw_ping_msg),
       cmocka_unit_test(test_raw_ping_lock),
       cmocka_unit_test(test_mcast),
+      cmocka_unit_test(test_input_msg),
+      cmocka_unit_test(test_input_lock),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
