@@ -240,6 +240,18 @@ void ip_igmp_input(tern_stack *st, tern_pbuf *p, const ip_rx *rx) {
   tern_pbuf_free(p);
 }
 
+/* The netif came up: what was joined while it was down is reported now
+ * (as a join would have). */
+void ip_igmp_netif_up(tern_netif *nif) {
+  tern_stack *st = nif->st;
+  if (!st->igmp) return;
+  for (ip_igmp_group *m = st->igmp->groups; m; m = m->next)
+    if (m->nif == nif && m->group != IGMP_ALL_SYSTEMS) {
+      report(st, m);
+      delay(st, m, IGMP_UNSOLICITED_MS);
+    }
+}
+
 void ip_igmp_netif_gone(tern_netif *nif) {
   tern_stack *st = nif->st;
   if (!st->igmp) return;

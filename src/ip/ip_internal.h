@@ -339,6 +339,7 @@ void ip_udp_input(tern_stack *st, tern_pbuf *p, const ip_rx *rx);
 #if TERN_ENABLE_IGMP
 bool ip_igmp_member(const tern_netif *nif, uint32_t group);
 void ip_igmp_input(tern_stack *st, tern_pbuf *p, const ip_rx *rx);
+void ip_igmp_netif_up(tern_netif *nif);
 void ip_igmp_netif_gone(tern_netif *nif);
 void ip_igmp_deinit(tern_stack *st);
 int ip4_output_igmp(tern_netif *nif, tern_pbuf *p, uint32_t dst);

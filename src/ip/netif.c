@@ -75,6 +75,9 @@ void tern_netif_set_up(tern_netif *nif, bool up) {
   if (nif->drv->set_up) nif->drv->set_up(nif, up);
   if (up) {
     if ((nif->flags & TERN_NETIF_ETHERNET) && nif->ip) ip_arp_announce(nif);
+#if TERN_ENABLE_IGMP
+    ip_igmp_netif_up(nif);
+#endif
   } else {
     if (nif->flags & TERN_NETIF_ETHERNET) ip_arp_flush_netif(nif);
   }

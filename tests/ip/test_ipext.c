@@ -596,8 +596,17 @@ static void test_igmp_join_leave(void **state) {
   tern_stack_fail_alloc(n.a, 0, false);
   assert_int_equal(n.ea.n, 0);
   assert_int_equal(tern_igmp_leave(n.a, NULL, &g2), TERN_EADDRNOTAVAIL);
+  /* joined while the netif is down: reported when it comes up */
+  tern_netif_set_up(n.ea.nif, false);
+  assert_int_equal(tern_igmp_join(n.a, &ifa, &g2), 0);
+  assert_int_equal(n.ea.n, 0);
+  tern_netif_set_up(n.ea.nif, true);
+  assert_int_equal(count_igmp(&n.ea, 0x16, G2), 1);
   /* a netif removed takes its groups along (the stack frees the rest) */
-  assert_int_equal(tern_igmp_join(n.a, NULL, &g2), 0);
+  assert_int_equal(tern_igmp_join(n.a, NULL, &g), 0);
+  tern_netif_remove(n.ea.nif);
+  assert_int_equal(tern_igmp_leave(n.a, &ifa, &g), TERN_EADDRNOTAVAIL);
+  advance(&n, n.a, 20000); /* their repeat timers are gone too (ASan) */
   net2_free(&n);
 }
 
