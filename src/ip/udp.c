@@ -225,7 +225,9 @@ int tern_udp_sendto_netif(tern_udp *pcb, tern_pbuf *p, const tern_addr *to,
 static int udp_output(tern_udp *pcb, tern_pbuf *p, uint32_t dst,
                       uint16_t dport, tern_netif *nif, uint32_t nexthop) {
   tern_stack *st = pcb->st;
-  uint32_t src = pcb->local_ip ? pcb->local_ip : nif->ip;
+  /* bound to a group: that is what it receives, not a source */
+  uint32_t src = pcb->local_ip && (pcb->local_ip >> 28) != 0xe ? pcb->local_ip
+                                                                : nif->ip;
 
   tern_tx_meta saved;
   tern_pbuf *d = ip_hdr_push(p, IP_UDP_HLEN, IP_HEADROOM_IP, &saved, false);

@@ -708,6 +708,13 @@ static void test_mcast_udp(void **state) {
   pump(&n);
   assert_int_equal(got_b, 1);
   assert_int_equal(got_b2, 1);
+  /* a pcb bound to a group sends from its netif's address */
+  q_clear(&n.eb);
+  udp_send1(ub2, n.b, "239.5.5.5", 9);
+  h = first_ip(&n.eb, IP_PROTO_UDP);
+  assert_non_null(h);
+  assert_int_equal(ip_get32(h + 12), 0x0a010002);
+  q_clear(&n.eb);
   /* 224.0.0.1 needs no join */
   udp_send1(ua, n.a, "224.0.0.1", 5000);
   pump(&n);
