@@ -2,8 +2,9 @@
  * stacks on the in-memory wire: IP_TTL and IP_TOS (get, set, checked on
  * the datagrams and segments as a raw socket of the receiving stack sees
  * them), raw sockets (an ICMP echo through the stack, answered by the
- * peer's stack, the reply read from a SOCK_RAW socket), and the multicast
- * options with IGMP membership. */
+ * peer's stack, the reply read from a SOCK_RAW socket), the multicast
+ * options with IGMP membership (joins left at close), and
+ * tern_tcpip_input (a frame from a thread outside the stack's context). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
