@@ -44,6 +44,7 @@
 #define ip_igmp_input tern__ip_igmp_input
 #define ip_igmp_member tern__ip_igmp_member
 #define ip_igmp_netif_gone tern__ip_igmp_netif_gone
+#define ip_igmp_netif_up tern__ip_igmp_netif_up
 #define ip_layer_headroom tern__ip_layer_headroom
 #define ip_malloc tern__ip_malloc
 #define ip_netif_xmit tern__ip_netif_xmit
