@@ -329,7 +329,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   ip_raw_deinit(f.st);
 #endif
 #if TERN_ENABLE_IGMP
-  ip_igmp_deinit(f.st);
+  if (f.st->igmp_fn) f.st->igmp_fn(f.st, IP_IGMP_DEINIT, NULL, NULL, NULL);
   ip4_loop_deinit(f.st);
 #endif
   ip4_reass_deinit(f.st);

@@ -52,6 +52,8 @@ struct ip_igmp {
 };
 
 static bool is_mcast(uint32_t ip) { return (ip >> 28) == 0xe; }
+static void igmp_fn(tern_stack *st, int op, tern_netif *nif, tern_pbuf *p,
+                    const ip_rx *rx);
 
 bool ip_igmp_member(const tern_netif *nif, uint32_t group) {
   if (group == IGMP_ALL_SYSTEMS) return true;
@@ -151,6 +153,7 @@ int tern_igmp_join(tern_stack *st, const tern_addr *ifaddr,
   if (!st->igmp) {
     st->igmp = ip_malloc(st, sizeof *st->igmp);
     if (!st->igmp) return TERN_ENOMEM;
+    st->igmp_fn = igmp_fn;
   }
   if (st->igmp->count >= st->opts.max_udp) return TERN_ENOSPC;
   m = ip_malloc(st, sizeof *m);
@@ -199,7 +202,7 @@ int tern_igmp_leave(tern_stack *st, const tern_addr *ifaddr,
   return TERN_OK;
 }
 
-void ip_igmp_input(tern_stack *st, tern_pbuf *p, const ip_rx *rx) {
+static void igmp_input(tern_stack *st, tern_pbuf *p, const ip_rx *rx) {
   ip_stat_inc(&st->stats.igmp_in);
   /* section 2: 8 bytes, checksum over the whole IGMP message */
   if (p->tot_len < 8 || !ip_pbuf_make_contig(&p, 8) ||
@@ -242,7 +245,7 @@ void ip_igmp_input(tern_stack *st, tern_pbuf *p, const ip_rx *rx) {
 
 /* The netif came up: what was joined while it was down is reported now
  * (as a join would have). */
-void ip_igmp_netif_up(tern_netif *nif) {
+static void netif_up(tern_netif *nif) {
   tern_stack *st = nif->st;
   if (!st->igmp) return;
   for (ip_igmp_group *m = st->igmp->groups; m; m = m->next)
@@ -252,7 +255,7 @@ void ip_igmp_netif_up(tern_netif *nif) {
     }
 }
 
-void ip_igmp_netif_gone(tern_netif *nif) {
+static void netif_gone(tern_netif *nif) {
   tern_stack *st = nif->st;
   if (!st->igmp) return;
   for (ip_igmp_group *m = st->igmp->groups, *next; m; m = next) {
@@ -261,11 +264,21 @@ void ip_igmp_netif_gone(tern_netif *nif) {
   }
 }
 
-void ip_igmp_deinit(tern_stack *st) {
+static void deinit(tern_stack *st) {
   if (!st->igmp) return;
   while (st->igmp->groups) drop(st, st->igmp->groups, false);
   ip_free(st, st->igmp);
   st->igmp = NULL;
+}
+
+static void igmp_fn(tern_stack *st, int op, tern_netif *nif, tern_pbuf *p,
+                    const ip_rx *rx) {
+  switch (op) {
+  case IP_IGMP_INPUT: igmp_input(st, p, rx); break;
+  case IP_IGMP_NETIF_UP: netif_up(nif); break;
+  case IP_IGMP_NETIF_GONE: netif_gone(nif); break;
+  default: deinit(st); break;
+  }
 }
 
 #else

@@ -331,17 +331,16 @@ int ip_udp_init(tern_stack *st);
 void ip_udp_deinit(tern_stack *st);
 void ip_udp_input(tern_stack *st, tern_pbuf *p, const ip_rx *rx);
 
-/* Raw pcbs (raw.c): p->payload at the IP header (not consumed); true if
- * a raw pcb of rx->proto exists (it got a copy). */
 /* IGMP (igmp.c). member: does nif receive datagrams to group (224/4)?
  * output_igmp (ipv4.c): p (payload at the IGMP message, 24 bytes of
  * headroom for IP) out of nif with TTL 1 and Router Alert. */
 #if TERN_ENABLE_IGMP
 bool ip_igmp_member(const tern_netif *nif, uint32_t group);
-void ip_igmp_input(tern_stack *st, tern_pbuf *p, const ip_rx *rx);
-void ip_igmp_netif_up(tern_netif *nif);
-void ip_igmp_netif_gone(tern_netif *nif);
-void ip_igmp_deinit(tern_stack *st);
+/* The rest of igmp.c is reached through st->igmp_fn, set by the first
+ * join: a firmware that never joins a group links none of it. op: */
+enum { IP_IGMP_INPUT, IP_IGMP_NETIF_UP, IP_IGMP_NETIF_GONE, IP_IGMP_DEINIT };
+typedef void (*ip_igmp_fn)(tern_stack *st, int op, tern_netif *nif,
+                           tern_pbuf *p, const ip_rx *rx);
 int ip4_output_igmp(tern_netif *nif, tern_pbuf *p, uint32_t dst);
 /* Multicast loopback (ipv4.c): a copy of the datagram p (payload at the
  * L4 header; src, dst, proto for its IP header) is fed back as input of
@@ -351,8 +350,12 @@ void ip4_mcast_loop(tern_netif *nif, const tern_pbuf *p, uint32_t src,
 void ip4_loop_deinit(tern_stack *st);
 #endif
 
+/* Raw pcbs (raw.c). st->raw_in (set by the first tern_raw_new, so a
+ * firmware without raw pcbs links no raw input): p->payload at the IP
+ * header (not consumed); true if a raw pcb of rx->proto exists (it got a
+ * copy). */
 #if TERN_ENABLE_IP_RAW
-bool ip_raw_input(tern_stack *st, tern_pbuf *p, const ip_rx *rx);
+typedef bool (*ip_raw_in_fn)(tern_stack *st, tern_pbuf *p, const ip_rx *rx);
 void ip_raw_deinit(tern_stack *st);
 #endif
 
@@ -430,11 +433,13 @@ struct tern_stack {
   struct tcp_ctx *tcp;
 #if TERN_ENABLE_IGMP
   struct ip_igmp *igmp;   /* igmp.c, made at the first join */
+  ip_igmp_fn igmp_fn;     /* igmp.c's entry, set at the first join */
   tern_pbuf *loopq;       /* multicast loopback (ipv4.c), by q_next */
   ip_timer loop_tmr;
 #endif
 #if TERN_ENABLE_IP_RAW
   tern_raw *raws;         /* raw.c */
+  ip_raw_in_fn raw_in;
   uint32_t raw_count;
 #endif
   bool in_advance;        /* running timers */

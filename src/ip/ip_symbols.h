@@ -40,11 +40,7 @@
 #define ip_hdr_push tern__ip_hdr_push
 #define ip_icmp_input tern__ip_icmp_input
 #define ip_icmp_unreach tern__ip_icmp_unreach
-#define ip_igmp_deinit tern__ip_igmp_deinit
-#define ip_igmp_input tern__ip_igmp_input
 #define ip_igmp_member tern__ip_igmp_member
-#define ip_igmp_netif_gone tern__ip_igmp_netif_gone
-#define ip_igmp_netif_up tern__ip_igmp_netif_up
 #define ip_layer_headroom tern__ip_layer_headroom
 #define ip_malloc tern__ip_malloc
 #define ip_netif_xmit tern__ip_netif_xmit
@@ -61,7 +57,6 @@
 #define ip_pool_init tern__ip_pool_init
 #define ip_random32 tern__ip_random32
 #define ip_raw_deinit tern__ip_raw_deinit
-#define ip_raw_input tern__ip_raw_input
 #define ip_stat_inc tern__ip_stat_inc
 #define ip_tcp_deinit tern__ip_tcp_deinit
 #define ip_tcp_icmp_err tern__ip_tcp_icmp_err

@@ -68,7 +68,7 @@ void ip4_input(tern_netif *nif, tern_pbuf *p, bool csum_ok) {
   };
   bool raw = false;
 #if TERN_ENABLE_IP_RAW
-  if (st->raws) raw = ip_raw_input(st, p, &rx);
+  if (st->raws) raw = st->raw_in(st, p, &rx);
 #endif
   ip_pbuf_pull(p, ihl);
   switch (rx.proto) {
@@ -84,7 +84,8 @@ void ip4_input(tern_netif *nif, tern_pbuf *p, bool csum_ok) {
     return;
 #if TERN_ENABLE_IGMP
   case IP_PROTO_IGMP:
-    ip_igmp_input(st, p, &rx);
+    if (!st->igmp_fn) break; /* nothing joined: nothing to answer */
+    st->igmp_fn(st, IP_IGMP_INPUT, nif, p, &rx);
     return;
 #endif
   default:

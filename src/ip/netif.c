@@ -64,7 +64,7 @@ void tern_netif_remove(tern_netif *nif) {
   }
   if (st->tcp) ip_tcp_netif_changed(st, nif, nif->ip);
 #if TERN_ENABLE_IGMP
-  ip_igmp_netif_gone(nif);
+  if (st->igmp_fn) st->igmp_fn(st, IP_IGMP_NETIF_GONE, nif, NULL, NULL);
 #endif
   ip_free(st, nif);
 }
@@ -76,7 +76,8 @@ void tern_netif_set_up(tern_netif *nif, bool up) {
   if (up) {
     if ((nif->flags & TERN_NETIF_ETHERNET) && nif->ip) ip_arp_announce(nif);
 #if TERN_ENABLE_IGMP
-    ip_igmp_netif_up(nif);
+    if (nif->st->igmp_fn)
+      nif->st->igmp_fn(nif->st, IP_IGMP_NETIF_UP, nif, NULL, NULL);
 #endif
   } else {
     if (nif->flags & TERN_NETIF_ETHERNET) ip_arp_flush_netif(nif);

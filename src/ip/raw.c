@@ -14,6 +14,8 @@
 
 #if TERN_ENABLE_IP_RAW
 
+static bool raw_input(tern_stack *st, tern_pbuf *p, const ip_rx *rx);
+
 struct tern_raw {
   tern_raw *next;
   tern_stack *st;
@@ -31,6 +33,7 @@ tern_raw *tern_raw_new(tern_stack *st, uint8_t proto) {
   if (!pcb) return NULL;
   pcb->st = st;
   pcb->proto = proto;
+  st->raw_in = raw_input;
   pcb->next = st->raws;
   st->raws = pcb;
   st->raw_count++;
@@ -93,7 +96,7 @@ int tern_raw_sendto(tern_raw *pcb, tern_pbuf *p, const tern_addr *to) {
                        pcb->ttl ? pcb->ttl : st->opts.ttl, pcb->tos);
 }
 
-bool ip_raw_input(tern_stack *st, tern_pbuf *p, const ip_rx *rx) {
+static bool raw_input(tern_stack *st, tern_pbuf *p, const ip_rx *rx) {
   bool any = false;
   for (tern_raw *r = st->raws, *next; r; r = next) {
     next = r->next; /* a callback may free its pcb */

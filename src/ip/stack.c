@@ -126,7 +126,7 @@ void tern_stack_free(tern_stack *st) {
 #endif
   if (st->reass) ip4_reass_deinit(st);
 #if TERN_ENABLE_IGMP
-  ip_igmp_deinit(st);
+  if (st->igmp_fn) st->igmp_fn(st, IP_IGMP_DEINIT, NULL, NULL, NULL);
   ip4_loop_deinit(st);
 #endif
   while (st->netifs) tern_netif_remove(st->netifs);
