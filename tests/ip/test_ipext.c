@@ -458,6 +458,13 @@ static void test_raw_unknown_proto(void **state) {
   assert_int_equal(h[20], 3);
   assert_int_equal(h[21], ICMP_UNREACH_PROTO);
   tern_pbuf_free(p);
+  /* no headroom and no memory for a header pbuf: TERN_ENOMEM */
+  p = tern_pbuf_alloc(n.a, TERN_PBUF_RAW, 3);
+  tern_pbuf_copy_in(p, 0, "xyz", 3);
+  tern_stack_fail_alloc(n.a, 1, false);
+  assert_int_equal(tern_raw_sendto(r, p, &to), TERN_ENOMEM);
+  assert_int_equal(tern_raw_sendto(r, p, &to), 0); /* copied in front */
+  tern_pbuf_free(p);
   tern_raw_free(r);
   net2_free(&n);
 }
@@ -602,6 +609,14 @@ static void test_igmp_join_leave(void **state) {
   assert_int_equal(n.ea.n, 0);
   tern_netif_set_up(n.ea.nif, true);
   assert_int_equal(count_igmp(&n.ea, 0x16, G2), 1);
+  /* no memory for the first report: the join holds, the repeat reports */
+  q_clear(&n.ea);
+  tern_addr g3 = grp(0xef030303u);
+  tern_stack_fail_alloc(n.a, 2, false); /* the group, then the report */
+  assert_int_equal(tern_igmp_join(n.a, NULL, &g3), 0);
+  assert_int_equal(n.ea.n, 0);
+  advance(&n, n.a, 10001);
+  assert_int_equal(count_igmp(&n.ea, 0x16, 0xef030303u), 1);
   /* a netif removed takes its groups along (the stack frees the rest) */
   assert_int_equal(tern_igmp_join(n.a, NULL, &g), 0);
   tern_netif_remove(n.ea.nif);
