@@ -3,7 +3,11 @@
  * comes back to its sender, chunk by chunk out of the received netbuf.
  *
  *   example_netconn_udp_echo_tap IFNAME IP/PREFIX [--port N] [--secs S]
- *                                [--lock]
+ *                                [--lock] [--group A.B.C.D]
+ *
+ * --group joins that multicast group (IGMP) on the netconn: datagrams
+ * sent to the group and port are echoed too (tests/integ/
+ * api_mcast_udp.sh).
  *
  * Prints "ready", then "datagrams=N" when it stops (SIGTERM/SIGINT or
  * --secs). The test is tests/integ/api_netconn_udp_echo.sh (nc -u).
@@ -46,12 +50,13 @@ static long echo_loop(tern_netconn *nc, double secs) {
 int main(int argc, char **argv) {
   if (argc < 3 || !strchr(argv[2], '/')) {
     fprintf(stderr, "usage: example_netconn_udp_echo_tap IFNAME IP/PREFIX "
-                    "[--port N] [--secs S] [--lock]\n");
+                    "[--port N] [--secs S] [--lock] [--group G]\n");
     return 2;
   }
   uint16_t port = 7;
   double secs = 600;
   tern_tcpip_mode mode = TERN_TCPIP_MSG;
+  const char *group = NULL;
   for (int i = 3; i < argc; i++) {
     if (!strcmp(argv[i], "--port") && i + 1 < argc)
       port = (uint16_t)atoi(argv[++i]);
@@ -59,6 +64,8 @@ int main(int argc, char **argv) {
       secs = atof(argv[++i]);
     else if (!strcmp(argv[i], "--lock"))
       mode = TERN_TCPIP_CORE_LOCK;
+    else if (!strcmp(argv[i], "--group") && i + 1 < argc)
+      group = argv[++i];
   }
   signal(SIGTERM, on_sig);
   signal(SIGINT, on_sig);
@@ -91,6 +98,12 @@ int main(int argc, char **argv) {
   if (tern_netconn_new(&nc, t, TERN_NETCONN_UDP) ||
       tern_netconn_bind(nc, &any)) {
     fprintf(stderr, "cannot bind UDP port %u\n", port);
+    return 1;
+  }
+  tern_addr g;
+  if (group && (tern_addr_parse_ip(group, strlen(group), &g) ||
+                tern_netconn_join_leave(nc, &g, NULL, true))) {
+    fprintf(stderr, "cannot join group %s\n", group);
     return 1;
   }
   printf("ready\n");

@@ -1,6 +1,8 @@
 /* fuzz/ip_input.c: libFuzzer target feeding arbitrary Ethernet frames into
  * a built-in stack (src/ip) that has a UDP echo pcb, a TCP listener that
- * echoes, and an established client connection.
+ * echoes, an established client connection, raw pcbs (ICMP, and protocol
+ * 253 that the stack does not know) and the multicast group 239.1.2.3
+ * joined (IGMP queries and reports, datagrams to the group).
  *
  * Input: a sequence of records
  *   [flags:1][advance_ms:1][len:2 big-endian][frame:len]
@@ -141,6 +143,17 @@ static void udp_echo(void *arg, tern_udp *pcb, tern_pbuf *p,
   tern_pbuf_free(p);
 }
 
+#if TERN_ENABLE_IP_RAW
+static void raw_in(void *arg, tern_raw *pcb, tern_pbuf *p,
+                   const tern_addr *from) {
+  (void)arg;
+  (void)from;
+  /* echo what came (the IP header is part of it) back to the sender */
+  if (tern_pbuf_tot_len(p) > 20) tern_raw_sendto(pcb, p, from);
+  tern_pbuf_free(p);
+}
+#endif
+
 static void feed(fz *f, const uint8_t *frame, size_t len) {
   tern_pbuf *p = tern_pbuf_alloc(f->st, TERN_PBUF_RAW, len);
   if (!p) return;
@@ -160,11 +173,14 @@ static void fix_checksums(uint8_t *b, size_t len) {
   uint8_t *l4 = ip + ihl;
   size_t l4len = total - ihl;
   uint32_t src = ip_get32(ip + 12), dst = ip_get32(ip + 16);
-  int off = ip[9] == 6 ? 16 : ip[9] == 17 ? 6 : ip[9] == 1 ? 2 : -1;
+  int off = ip[9] == 6    ? 16
+            : ip[9] == 17 ? 6
+            : ip[9] == 1 || ip[9] == 2 ? 2
+                                       : -1;
   if (off < 0 || l4len < (size_t)off + 2) return;
   l4[off] = l4[off + 1] = 0;
   uint32_t sum = ip_chksum_add(0, l4, l4len);
-  if (ip[9] != 1) {
+  if (ip[9] != 1 && ip[9] != 2) {
     sum += (src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff) +
            ip[9] + (uint32_t)l4len;
   }
@@ -230,6 +246,15 @@ static void setup(fz *f) {
   tern_addr any = {.family = TERN_AF_INET, .port = 7};
   CHECK(tern_udp_bind(u, &any) == 0);
   tern_udp_recv(u, udp_echo, NULL);
+#if TERN_ENABLE_IGMP
+  tern_addr g;
+  ip_addr_to(0xef010203u, 0, &g); /* 239.1.2.3 */
+  CHECK(tern_igmp_join(f->st, NULL, &g) == 0);
+#endif
+#if TERN_ENABLE_IP_RAW
+  tern_raw_recv(tern_raw_new(f->st, IP_PROTO_ICMP), raw_in, NULL);
+  tern_raw_recv(tern_raw_new(f->st, 253), raw_in, NULL);
+#endif
 
   tern_tcp *l = tern_tcp_new(f->st);
   CHECK(l);
@@ -324,6 +349,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   ip_tcp_deinit(f.st);
   f.st->tcp = NULL;
   ip_udp_deinit(f.st);
+#if TERN_ENABLE_IP_RAW
+  ip_raw_deinit(f.st);
+#endif
+#if TERN_ENABLE_IGMP
+  if (f.st->igmp_fn) f.st->igmp_fn(f.st, IP_IGMP_DEINIT, NULL, NULL, NULL);
+  ip4_loop_deinit(f.st);
+#endif
   ip4_reass_deinit(f.st);
   ip_arp_flush_netif(f.nif);
   CHECK(f.st->stats.pool_used == 0);

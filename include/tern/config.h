@@ -60,6 +60,20 @@
 #define TERN_NET_CORK_BYTES 4096
 #endif
 
+/* Raw IPv4 pcbs in the built-in stack (tern_raw_*, SOCK_RAW, netconn
+ * RAW): about 0.5 KB of stack text; 0 leaves them out. */
+#ifndef TERN_ENABLE_IP_RAW
+#define TERN_ENABLE_IP_RAW 1
+#endif
+
+/* IPv4 multicast in the built-in stack: IGMPv2 membership (RFC 2236),
+ * receiving datagrams sent to joined groups, the multicast socket
+ * options. 0 leaves it out: multicast datagrams are then received like
+ * broadcasts (every group) and no reports are sent. */
+#ifndef TERN_ENABLE_IGMP
+#define TERN_ENABLE_IGMP 1
+#endif
+
 /* Export macro: the library is built with -fvisibility=hidden and only
  * functions marked TERN_API are visible in libtern.so. */
 #if defined(TERN_BUILDING) && defined(__GNUC__)

@@ -39,6 +39,7 @@ typedef struct tern_netif tern_netif;
 typedef struct tern_pbuf tern_pbuf;
 typedef struct tern_udp tern_udp;
 typedef struct tern_tcp tern_tcp;
+typedef struct tern_raw tern_raw;
 
 /* ------------------------------------------------------------------ */
 /* Stack instances                                                     */
@@ -96,6 +97,8 @@ TERN_API void tern_stack_free(tern_stack *st);
 TERN_API void tern_stack_advance(tern_stack *st, uint64_t now_ms);
 /* The stack's current time (the last value given to advance). */
 TERN_API uint64_t tern_stack_now(const tern_stack *st);
+/* The TTL of sent datagrams when a pcb sets none (opts.ttl). */
+TERN_API uint8_t tern_stack_ttl(const tern_stack *st);
 /* The earliest time a timer is due, UINT64_MAX if none. */
 TERN_API uint64_t tern_stack_next_due(const tern_stack *st);
 
@@ -105,8 +108,12 @@ TERN_API uint64_t tern_stack_next_due(const tern_stack *st);
 TERN_API void tern_stack_fail_alloc(tern_stack *st, uint64_t nth, bool sticky);
 
 /* Debug aid for threaded use (lwIP's LWIP_ASSERT_CORE_LOCKED): ok(ud) is
- * asked at the start of the raw TCP and UDP calls; if it says false the
- * program aborts, naming the call. The api layer's stack thread sets it
+ * asked at the start of the raw TCP, UDP, raw-IP and IGMP calls, of
+ * tern_pbuf_alloc/tern_pbuf_view (the pool has no lock, unlike lwIP's
+ * memp) and of tern_netif_input (as lwIP's netif_input); if it says false
+ * the program aborts, naming the call. A driver with a receive thread of
+ * its own hands frames over with tern_tcpip_input (tern/netconn.h), the
+ * way lwIP drivers call tcpip_input. The api layer's stack thread sets it
  * ("am I the stack thread or the lock holder?"). Checked in builds with
  * TERN_IP_CTX_CHECK (default: when NDEBUG is not defined, hosted builds);
  * elsewhere the call does nothing. NULL turns it off. */
@@ -120,6 +127,7 @@ typedef struct tern_stack_stats {
   uint64_t ip_in, ip_out, ip_drop, ip_chksum_err, ip_frag_in, ip_reass_ok,
       ip_reass_drop, ip_noroute;
   uint64_t icmp_in, icmp_out;
+  uint64_t igmp_in, igmp_out;
   uint64_t udp_in, udp_out, udp_drop, udp_chksum_err, udp_noport;
   uint64_t tcp_in, tcp_out, tcp_drop, tcp_chksum_err, tcp_rst_out,
       tcp_retrans, tcp_fast_retrans, tcp_rto, tcp_ooseq, tcp_dupack,
@@ -204,6 +212,12 @@ typedef struct tern_netif_driver {
   int (*poll)(tern_netif *nif);
   /* Optional: up/down changed. */
   void (*set_up)(tern_netif *nif, bool up);
+  /* Optional (TERN_ENABLE_IGMP): let frames to this multicast MAC in
+   * (add) or not any more. Called at the first join and the last leave of
+   * each group; two groups may share one MAC (RFC 1112 6.4: 23 bits), so
+   * a driver with a hardware filter counts. A driver that receives every
+   * multicast frame (TAP) leaves it NULL; the stack filters by group. */
+  int (*mcast_filter)(tern_netif *nif, const uint8_t mac[6], bool add);
 } tern_netif_driver;
 
 /* Offload metadata of an outgoing frame (TX_CSUM / TSO netifs). A
@@ -294,6 +308,63 @@ TERN_API int tern_udp_send(tern_udp *pcb, tern_pbuf *p);
 TERN_API int tern_udp_sendto_netif(tern_udp *pcb, tern_pbuf *p,
                                    const tern_addr *to, tern_netif *nif);
 TERN_API void tern_udp_local(const tern_udp *pcb, tern_addr *out);
+/* The IP TTL (0: the stack's default, opts.ttl) and TOS of the
+ * datagrams this pcb sends (IP_TTL, IP_TOS). */
+TERN_API void tern_udp_set_ip(tern_udp *pcb, uint8_t ttl, uint8_t tos);
+
+/* ------------------------------------------------------------------ */
+/* Raw IPv4 (TERN_ENABLE_IP_RAW; lwIP's raw_pcb)                       */
+/* ------------------------------------------------------------------ */
+/* A raw pcb sees every IPv4 datagram of its protocol that the stack
+ * accepts (addressed to it, a broadcast, a joined group), as a COPY with
+ * payload at the IP header, in addition to the stack's own handling (an
+ * ICMP echo is still answered by the stack). A protocol the stack does
+ * not know gets no ICMP protocol unreachable while a raw pcb takes it.
+ * p is yours (free it); from: the sender (port 0). The pcbs count
+ * against opts.max_udp. */
+typedef void (*tern_raw_recv_fn)(void *arg, tern_raw *pcb, tern_pbuf *p,
+                                 const tern_addr *from);
+/* proto: the IP protocol number (1 ICMP, 17 UDP ...; not 0). NULL: no
+ * memory, or the limit. */
+TERN_API tern_raw *tern_raw_new(tern_stack *st, uint8_t proto);
+TERN_API void tern_raw_free(tern_raw *pcb);
+/* Receive only datagrams to local (one of our addresses) / from peer,
+ * and send from local / to peer by default. NULL or any: no filter. */
+TERN_API int tern_raw_bind(tern_raw *pcb, const tern_addr *local);
+TERN_API int tern_raw_connect(tern_raw *pcb, const tern_addr *peer);
+TERN_API void tern_raw_recv(tern_raw *pcb, tern_raw_recv_fn fn, void *arg);
+/* Send p (the protocol's header and data: checksums are the caller's)
+ * as one datagram; the stack adds the IP header (source: the bound
+ * address, else the route's). to NULL: the connected peer. The caller
+ * keeps its reference of p (allocate with TERN_PBUF_IP to save a copy). */
+TERN_API int tern_raw_sendto(tern_raw *pcb, tern_pbuf *p, const tern_addr *to);
+/* TTL (0: the stack's default) and TOS of what the pcb sends. */
+TERN_API void tern_raw_set_ip(tern_raw *pcb, uint8_t ttl, uint8_t tos);
+
+/* ------------------------------------------------------------------ */
+/* IPv4 multicast (TERN_ENABLE_IGMP; RFC 1112, IGMPv2 RFC 2236)        */
+/* ------------------------------------------------------------------ */
+/* Join or leave group (224.0.0.0/4) on the netif with address ifaddr
+ * (NULL or any: the default netif, else the first one up). Joins are
+ * counted: the group stays until as many leaves. The first join reports
+ * the membership at once (and once more within 10 s), queries are
+ * answered after a random delay, the last leave sends a Leave Group.
+ * Multicast datagrams are received only for joined groups (and
+ * 224.0.0.1, always joined), by every UDP pcb bound to the port. Errors:
+ * TERN_EINVAL (not multicast), TERN_EADDRNOTAVAIL (no such ifaddr; leave:
+ * not joined), TERN_ENETUNREACH (no netif), TERN_ENOSPC (more groups
+ * than opts.max_udp), TERN_ENOMEM. */
+TERN_API int tern_igmp_join(tern_stack *st, const tern_addr *ifaddr,
+                            const tern_addr *group);
+TERN_API int tern_igmp_leave(tern_stack *st, const tern_addr *ifaddr,
+                             const tern_addr *group);
+/* Multicast sending of a UDP pcb: the TTL of datagrams to a group [1],
+ * the address of the netif they leave by (NULL or any: the route's
+ * choice; IP_MULTICAST_IF), and whether a copy comes back to this
+ * host's own members of the group [true] (IP_MULTICAST_LOOP; delivered
+ * from the stack's next timer run, not inside the send). */
+TERN_API int tern_udp_set_mcast(tern_udp *pcb, uint8_t ttl,
+                                const tern_addr *ifaddr, bool loop);
 
 /* ------------------------------------------------------------------ */
 /* TCP (raw API)                                                       */
@@ -396,6 +467,9 @@ TERN_API uint32_t tern_tcp_sndbuf(const tern_tcp *pcb);
 /* Bytes written but not yet acknowledged (queued + in flight). */
 TERN_API uint32_t tern_tcp_queued(const tern_tcp *pcb);
 TERN_API void tern_tcp_set_nodelay(tern_tcp *pcb, bool on);
+/* The IP TTL (0: the stack's default) and TOS of every segment the pcb
+ * sends (connections accepted from a listener inherit them). */
+TERN_API void tern_tcp_set_ip(tern_tcp *pcb, uint8_t ttl, uint8_t tos);
 /* Keepalive (RFC 9293 3.8.4): idle ms before the first probe, interval
  * between probes, probes before the connection is dropped. idle 0: off. */
 TERN_API void tern_tcp_set_keepalive(tern_tcp *pcb, uint32_t idle_ms,

@@ -94,6 +94,15 @@ TERN_API tern_tcpip_mode tern_tcpip_get_mode(const tern_tcpip *t);
 TERN_API int tern_tcpip_call(tern_tcpip *t,
                              int (*fn)(tern_stack *st, void *arg), void *arg);
 
+/* Feed one received frame (len bytes, the link header first) to nif from
+ * any thread: it is copied into the stack's pool and input in the stack
+ * context (lwIP's tcpip_input, for a driver with a receive thread of its
+ * own: tern_pbuf_alloc and tern_netif_input are stack-context calls).
+ * Waits until the stack has taken it. TERN_ENOMEM: the pool is dry (the
+ * frame is dropped). */
+TERN_API int tern_tcpip_input(tern_tcpip *t, tern_netif *nif,
+                              const void *frame, size_t len, bool csum_ok);
+
 /* ------------------------------------------------------------------ */
 /* Network buffers                                                     */
 /* ------------------------------------------------------------------ */
@@ -130,6 +139,7 @@ typedef struct tern_netconn tern_netconn;
 typedef enum tern_netconn_type {
   TERN_NETCONN_TCP = 1,
   TERN_NETCONN_UDP = 2,
+  TERN_NETCONN_RAW = 3, /* raw IPv4 of one protocol (tern_netconn_new_raw) */
 } tern_netconn_type;
 
 /* Events (the select() machinery of the sockets layer is built on them).
@@ -156,6 +166,15 @@ typedef void (*tern_netconn_event_fn)(tern_netconn *nc, tern_netconn_evt evt,
 /* A new TCP or UDP netconn (no pcb state yet: bind, connect or listen). */
 TERN_API int tern_netconn_new(tern_netconn **out, tern_tcpip *t,
                               tern_netconn_type type);
+/* A raw IPv4 netconn of protocol proto (1 ICMP ...; lwIP's
+ * netconn_new_with_proto(NETCONN_RAW)). recv gives whole datagrams, IP
+ * header included (a copy of what the stack received; it still does its
+ * own handling); send/sendto take the protocol's header and data, the
+ * stack adds the IP header. connect sets the default peer (and receives
+ * from it only), bind the local address. TERN_ENOTSUP when the stack was
+ * built without TERN_ENABLE_IP_RAW. */
+TERN_API int tern_netconn_new_raw(tern_netconn **out, tern_tcpip *t,
+                                  uint8_t proto);
 TERN_API tern_netconn_type tern_netconn_get_type(const tern_netconn *nc);
 /* Set the event callback (before other threads use nc). Connections
  * accepted from a listener inherit its callback and ud. */
@@ -169,7 +188,7 @@ TERN_API int tern_netconn_bind(tern_netconn *nc, const tern_addr *local);
  * applies, TERN_ETIMEDOUT) or returns TERN_EINPROGRESS on a non-blocking
  * netconn (completion: SENDPLUS, or ERROR). UDP: sets the default peer. */
 TERN_API int tern_netconn_connect(tern_netconn *nc, const tern_addr *peer);
-/* UDP: forget the default peer. */
+/* UDP, RAW: forget the default peer. */
 TERN_API int tern_netconn_disconnect(tern_netconn *nc);
 /* TCP: become a listener. backlog: connections accepted by the stack but
  * not yet by tern_netconn_accept; beyond it new ones are reset [8]. */
@@ -244,7 +263,7 @@ typedef struct tern_netdb_stats {
 } tern_netdb_stats;
 TERN_API void tern_tcpip_dns_stats(tern_tcpip *t, tern_netdb_stats *out);
 
-/* UDP: one datagram to the connected peer / to `to`. */
+/* UDP, RAW: one datagram to the connected peer / to `to`. */
 TERN_API int tern_netconn_send(tern_netconn *nc, const void *data, size_t len);
 TERN_API int tern_netconn_sendto(tern_netconn *nc, const void *data,
                                  size_t len, const tern_addr *to);
@@ -300,6 +319,31 @@ TERN_API int tern_netconn_set_bufs(tern_netconn *nc, uint32_t snd_buf,
 TERN_API int tern_netconn_set_nodelay(tern_netconn *nc, bool on);
 TERN_API int tern_netconn_set_keepalive(tern_netconn *nc, uint32_t idle_ms,
                                         uint32_t intvl_ms, uint32_t count);
+
+/* IP header fields of what the netconn sends (any type, any time after
+ * new; TCP: also for a connection made later): TTL 1..255 (0: the
+ * stack's default) and TOS 0..255; a negative value leaves that one as
+ * it is (IP_TTL, IP_TOS). get: the TTL in effect and the TOS. */
+TERN_API int tern_netconn_set_ip(tern_netconn *nc, int ttl, int tos);
+TERN_API int tern_netconn_get_ip(tern_netconn *nc, int *ttl, int *tos);
+
+/* Multicast on UDP netconns (TERN_ENABLE_IGMP, else TERN_ENOTSUP; other
+ * types: TERN_ENOTSUP). Join or leave group on the netif with address
+ * ifaddr (NULL or any: the default netif); the stack then receives the
+ * group's datagrams, for every UDP netconn bound to their port (as
+ * Linux). Closing the netconn leaves what it joined. At most 20 groups
+ * per netconn (TERN_ENOSPC); joining one twice: TERN_EADDRINUSE; leaving
+ * one not joined: TERN_EADDRNOTAVAIL. (lwIP's netconn_join_leave_group.) */
+TERN_API int tern_netconn_join_leave(tern_netconn *nc, const tern_addr *group,
+                                     const tern_addr *ifaddr, bool join);
+/* Sending to groups: TTL 0..255 [1], the netif by its address (any: the
+ * route's choice) [any], loop: a copy to this host's own members [1].
+ * Negative ttl/loop or NULL ifaddr leave that one as it is
+ * (IP_MULTICAST_TTL, _IF, _LOOP). */
+TERN_API int tern_netconn_set_mcast(tern_netconn *nc, int ttl,
+                                    const tern_addr *ifaddr, int loop);
+TERN_API int tern_netconn_get_mcast(tern_netconn *nc, int *ttl,
+                                    tern_addr *ifaddr, bool *loop);
 
 #ifdef __cplusplus
 }

@@ -35,7 +35,9 @@ extern "C" {
 #endif
 
 /* Types (domain is TERN_AF_INET from tern/base.h). */
-enum { TERN_SOCK_STREAM = 1, TERN_SOCK_DGRAM = 2 };
+enum { TERN_SOCK_STREAM = 1, TERN_SOCK_DGRAM = 2,
+       TERN_SOCK_RAW = 3 /* raw IPv4 (protocol 1..255): recv gives the IP
+                            header too, send takes what follows it */ };
 
 /* Option levels and names (Linux's values, for familiarity). */
 enum {
@@ -60,6 +62,22 @@ enum {
                             when optlen is sizeof(struct timeval) */
   TERN_SO_SNDTIMEO = 21,
 };
+enum { /* level TERN_IPPROTO_IP, any socket type */
+  TERN_IP_TOS = 1,       /* int 0..255: the TOS byte of what is sent */
+  TERN_IP_TTL = 2,       /* int 1..255, -1: the stack's default again */
+  /* UDP sockets (TERN_ENABLE_IGMP): */
+  TERN_IP_MULTICAST_IF = 32,   /* tern_addr: the netif to send by (any) */
+  TERN_IP_MULTICAST_TTL = 33,  /* int 0..255 [1] (or one byte) */
+  TERN_IP_MULTICAST_LOOP = 34, /* int bool [1] (or one byte) */
+  TERN_IP_ADD_MEMBERSHIP = 35, /* tern_ip_mreq, set only */
+  TERN_IP_DROP_MEMBERSHIP = 36,
+};
+
+/* A group and the address of the netif to join it on (any: default). */
+typedef struct tern_ip_mreq {
+  tern_addr multiaddr;
+  tern_addr interface;
+} tern_ip_mreq;
 enum {
   TERN_TCP_NODELAY = 1,  /* int bool */
   TERN_TCP_KEEPIDLE = 4, /* int seconds before the first probe [7200] */
@@ -92,7 +110,8 @@ TERN_API int tern_errno(void);
 /* The errno value a tern_err code maps to (EIO for unknown ones). */
 TERN_API int tern_sock_errno_of(int tern_err);
 
-/* A socket: TCP (TERN_SOCK_STREAM) or UDP (TERN_SOCK_DGRAM). Returns the
+/* A socket: TCP (TERN_SOCK_STREAM), UDP (TERN_SOCK_DGRAM) or raw IPv4
+ * (TERN_SOCK_RAW with the protocol; tern_netconn_new_raw). Returns the
  * descriptor or -1 (EAFNOSUPPORT, EPROTONOSUPPORT, EMFILE, ENOMEM). */
 TERN_API int tern_socket(tern_tcpip *t, int domain, int type, int protocol);
 TERN_API int tern_sock_bind(tern_tcpip *t, int fd, const tern_addr *local);

@@ -92,6 +92,7 @@ static inline int tern_px_socket(int domain, int type, int protocol) {
 #endif
   int t = type == SOCK_STREAM ? TERN_SOCK_STREAM
           : type == SOCK_DGRAM ? TERN_SOCK_DGRAM
+          : type == SOCK_RAW ? TERN_SOCK_RAW
                                : -1;
   int fd = tern_px_ret(tern_socket(TERN_POSIX_TCPIP, TERN_AF_INET, t, protocol));
   if (fd >= 0 && nonblock)
@@ -197,6 +198,15 @@ static inline int tern_px_opt(int level, int name, int *tl, int *tn) {
           : name == TCP_KEEPINTVL ? TERN_TCP_KEEPINTVL
           : name == TCP_KEEPCNT   ? TERN_TCP_KEEPCNT
                                   : -1;
+  } else if (level == IPPROTO_IP) {
+    *tn = name == IP_TTL               ? TERN_IP_TTL
+          : name == IP_TOS             ? TERN_IP_TOS
+          : name == IP_MULTICAST_IF    ? TERN_IP_MULTICAST_IF
+          : name == IP_MULTICAST_TTL   ? TERN_IP_MULTICAST_TTL
+          : name == IP_MULTICAST_LOOP  ? TERN_IP_MULTICAST_LOOP
+          : name == IP_ADD_MEMBERSHIP  ? TERN_IP_ADD_MEMBERSHIP
+          : name == IP_DROP_MEMBERSHIP ? TERN_IP_DROP_MEMBERSHIP
+                                       : -1;
   }
   if (*tl < 0 || *tn < 0) {
     errno = ENOPROTOOPT;
@@ -205,10 +215,36 @@ static inline int tern_px_opt(int level, int name, int *tl, int *tn) {
   return 1;
 }
 
+static inline void tern_px_in_addr(const void *in, tern_addr *out) {
+  memset(out, 0, sizeof *out);
+  out->family = TERN_AF_INET;
+  memcpy(out->ip, in, 4);
+}
+
 static inline int tern_px_setsockopt(int fd, int level, int name,
                                      const void *val, socklen_t len) {
   int tl, tn;
   if (!tern_px_opt(level, name, &tl, &tn)) return -1;
+  if (tn == TERN_IP_MULTICAST_IF || tn == TERN_IP_ADD_MEMBERSHIP ||
+      tn == TERN_IP_DROP_MEMBERSHIP) {
+    /* struct ip_mreq / ip_mreqn: the group, then the interface address;
+     * IP_MULTICAST_IF: a struct in_addr, or one of those */
+    const uint8_t *b = (const uint8_t *)val;
+    bool one = tn == TERN_IP_MULTICAST_IF && len < 8;
+    if (!val || len < (one ? 4 : 8)) {
+      errno = EINVAL;
+      return -1;
+    }
+    tern_ip_mreq mr;
+    tern_px_in_addr(b, &mr.multiaddr);
+    tern_px_in_addr(one ? b : b + 4, &mr.interface);
+    if (tn == TERN_IP_MULTICAST_IF)
+      return tern_px_ret(tern_sock_setsockopt(TERN_POSIX_TCPIP, fd, tl, tn,
+                                              &mr.interface,
+                                              sizeof mr.interface));
+    return tern_px_ret(
+        tern_sock_setsockopt(TERN_POSIX_TCPIP, fd, tl, tn, &mr, sizeof mr));
+  }
   return tern_px_ret(
       tern_sock_setsockopt(TERN_POSIX_TCPIP, fd, tl, tn, val, (size_t)len));
 }
@@ -218,6 +254,20 @@ static inline int tern_px_getsockopt(int fd, int level, int name, void *val,
   int tl, tn;
   if (!tern_px_opt(level, name, &tl, &tn)) return -1;
   size_t l = len ? (size_t)*len : 0;
+  if (tn == TERN_IP_MULTICAST_IF) { /* a struct in_addr */
+    tern_addr a;
+    size_t al = sizeof a;
+    if (!val || l < 4) {
+      errno = EINVAL;
+      return -1;
+    }
+    int r = tern_sock_getsockopt(TERN_POSIX_TCPIP, fd, tl, tn, &a, &al);
+    if (r == 0) {
+      memcpy(val, a.ip, 4);
+      *len = 4;
+    }
+    return tern_px_ret(r);
+  }
   int r = tern_sock_getsockopt(TERN_POSIX_TCPIP, fd, tl, tn, val, &l);
   if (r == 0 && len) *len = (socklen_t)l;
   return tern_px_ret(r);

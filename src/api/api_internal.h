@@ -43,6 +43,12 @@ typedef struct nc_item {
   tern_addr from;
 } nc_item;
 
+/* A multicast group a UDP netconn joined (netconn_mcast.c). */
+typedef struct nc_mship {
+  struct nc_mship *next;
+  tern_addr group, ifaddr;
+} nc_mship;
+
 enum nc_state { NC_NEW, NC_CONNECTING, NC_CONNECTED, NC_LISTEN, NC_DONE };
 
 struct tern_netconn {
@@ -51,6 +57,8 @@ struct tern_netconn {
   /* Stack side: touched only in the stack context. */
   tern_tcp *tcp;
   tern_udp *udp;
+  tern_raw *raw;
+  uint8_t proto;             /* RAW: the IP protocol */
   /* Shared: under m. */
   tern_mutex *m;
   tern_sem *rx_sem, *tx_sem; /* posted for waiters (condvar emulation) */
@@ -73,6 +81,12 @@ struct tern_netconn {
   bool nodelay;
   uint32_t ka_idle, ka_intvl, ka_cnt;
   uint32_t snd_buf, rcv_buf; /* 0: the stack's defaults */
+  uint8_t ttl, tos;          /* IP_TTL (0: the stack's), IP_TOS */
+  /* Multicast (UDP): stack side. */
+  nc_mship *mships;
+  uint8_t mcast_ttl;         /* [1] */
+  bool mcast_noloop;
+  tern_addr mcast_if;
   tern_netconn_event_fn ev;
   void *ud;
 };
@@ -87,6 +101,10 @@ struct tern_netbuf {
 extern const tern_tcp_cbs tern__nc_tcp_cbs;
 void tern__nc_udp_recv(void *arg, tern_udp *pcb, tern_pbuf *p,
                        const tern_addr *from);
+void tern__nc_raw_recv(void *arg, tern_raw *pcb, tern_pbuf *p,
+                       const tern_addr *from);
+/* Leave every group nc joined (stack context, at close). */
+void tern__nc_mcast_drop(tern_netconn *nc);
 /* Wake every waiter (m held). */
 void tern__nc_wake_all(tern_netconn *nc);
 void tern__nc_event(tern_netconn *nc, tern_netconn_evt e, size_t len);

@@ -53,6 +53,7 @@ tern_netconn *tern__nc_alloc(tern_tcpip *t, tern_netconn_type type) {
   nc->recv_timeout = -1;
   nc->send_timeout = -1;
   nc->linger = -1;
+  nc->mcast_ttl = 1;
   if (tern_mutex_new(&nc->m) || tern_sem_new(&nc->rx_sem, 0) ||
       tern_sem_new(&nc->tx_sem, 0)) {
     tern__nc_destroy(nc);
@@ -98,7 +99,7 @@ void tern__netconn_poll(tern_netconn *nc, bool *rd, bool *wr, bool *er) {
   tern_mutex_lock(nc->m);
   bool dead = nc->closing || nc->err || nc->state == NC_DONE;
   *rd = nc->count > 0 || nc->fin || nc->shut_rx || dead;
-  *wr = dead || (nc->type == TERN_NETCONN_UDP) ||
+  *wr = dead || (nc->type != TERN_NETCONN_TCP) ||
         (nc->state == NC_CONNECTED && !nc->send_full && !nc->shut_tx);
   *er = nc->err != 0;
   tern_mutex_unlock(nc->m);
@@ -138,15 +139,44 @@ static int op_new(nc_op *o) {
     if (!nc->tcp) return TERN_ENOMEM;
     tern_tcp_set_callbacks(nc->tcp, &tern__nc_tcp_cbs, nc);
     if (nc->nodelay) tern_tcp_set_nodelay(nc->tcp, true);
+    if (nc->ttl || nc->tos) tern_tcp_set_ip(nc->tcp, nc->ttl, nc->tos);
     if (nc->snd_buf || nc->rcv_buf)
       tern_tcp_set_bufs(nc->tcp, nc->snd_buf, nc->rcv_buf);
     if (nc->ka_idle)
       tern_tcp_set_keepalive(nc->tcp, nc->ka_idle, nc->ka_intvl, nc->ka_cnt);
     return TERN_OK;
   }
+#if TERN_ENABLE_IP_RAW
+  if (nc->type == TERN_NETCONN_RAW) {
+    nc->raw = tern_raw_new(st, nc->proto);
+    if (!nc->raw) return TERN_ENOMEM;
+    tern_raw_recv(nc->raw, tern__nc_raw_recv, nc);
+    return TERN_OK;
+  }
+#endif
   nc->udp = tern_udp_new(st);
   if (!nc->udp) return TERN_ENOMEM;
   tern_udp_recv(nc->udp, tern__nc_udp_recv, nc);
+  return TERN_OK;
+}
+
+/* IP_TTL / IP_TOS: x set (a, b: new values, negative leaves one as it
+ * is); the values in effect come back in a (the stack's TTL when the
+ * netconn sets none) and b. */
+static int op_ipopt(nc_op *o) {
+  tern_netconn *nc = o->nc;
+  tern__tcpip_assert_ctx(nc->t);
+  if (o->x) {
+    if ((int32_t)o->a >= 0) nc->ttl = (uint8_t)o->a;
+    if ((int32_t)o->b >= 0) nc->tos = (uint8_t)o->b;
+    if (nc->tcp) tern_tcp_set_ip(nc->tcp, nc->ttl, nc->tos);
+    if (nc->udp) tern_udp_set_ip(nc->udp, nc->ttl, nc->tos);
+#if TERN_ENABLE_IP_RAW
+    if (nc->raw) tern_raw_set_ip(nc->raw, nc->ttl, nc->tos);
+#endif
+  }
+  o->a = nc->ttl ? nc->ttl : tern_stack_ttl(tern__tcpip_stack(nc->t));
+  o->b = nc->tos;
   return TERN_OK;
 }
 
@@ -155,6 +185,9 @@ static int op_bind(nc_op *o) {
   tern__tcpip_assert_ctx(nc->t);
   if (nc->tcp) return tern_tcp_bind(nc->tcp, o->addr);
   if (nc->udp) return tern_udp_bind(nc->udp, o->addr);
+#if TERN_ENABLE_IP_RAW
+  if (nc->raw) return tern_raw_bind(nc->raw, o->addr);
+#endif
   return TERN_ECLOSED;
 }
 
@@ -166,6 +199,14 @@ static int op_connect(nc_op *o) {
     if (!err) nc->state = NC_CONNECTED;
     return err;
   }
+#if TERN_ENABLE_IP_RAW
+  if (nc->raw) {
+    int err = tern_raw_connect(nc->raw, o->addr);
+    if (!err) nc->state = NC_CONNECTED;
+    return err;
+  }
+#endif
+  if (nc->type != TERN_NETCONN_TCP) return TERN_ECLOSED;
   if (!nc->tcp) { /* an earlier attempt failed: a fresh pcb */
     int err = op_new(o);
     if (err) return err;
@@ -186,6 +227,9 @@ static int op_connect(nc_op *o) {
 static int op_disconnect(nc_op *o) {
   tern__tcpip_assert_ctx(o->nc->t);
   if (o->nc->udp) tern_udp_disconnect(o->nc->udp);
+#if TERN_ENABLE_IP_RAW
+  if (o->nc->raw) tern_raw_connect(o->nc->raw, NULL);
+#endif
   o->nc->state = NC_NEW;
   return TERN_OK;
 }
@@ -240,11 +284,15 @@ static int op_write(nc_op *o) {
 static int op_sendto(nc_op *o) {
   tern_netconn *nc = o->nc;
   tern__tcpip_assert_ctx(nc->t);
-  if (!nc->udp) return TERN_ECLOSED;
+  if (!nc->udp && !nc->raw) return TERN_ECLOSED;
   tern_pbuf *p =
       tern_pbuf_alloc(tern__tcpip_stack(nc->t), TERN_PBUF_TRANSPORT, o->len);
   if (!p) return TERN_ENOMEM;
   int err = tern_pbuf_copy_in(p, 0, o->data, o->len);
+#if TERN_ENABLE_IP_RAW
+  if (!err && nc->raw) err = tern_raw_sendto(nc->raw, p, o->addr);
+  else
+#endif
   if (!err) err = tern_udp_sendto(nc->udp, p, o->addr);
   tern_pbuf_free(p);
   return err;
@@ -271,8 +319,13 @@ static int op_close(nc_op *o) {
     }
     nc->tcp = NULL;
   }
+  if (nc->mships) tern__nc_mcast_drop(nc);
   if (nc->udp) tern_udp_free(nc->udp);
   nc->udp = NULL;
+#if TERN_ENABLE_IP_RAW
+  if (nc->raw) tern_raw_free(nc->raw);
+  nc->raw = NULL;
+#endif
   tern__nc_drain(nc);
   return TERN_OK;
 }
@@ -292,6 +345,7 @@ static int op_getaddr(nc_op *o) {
     tern_udp_local(nc->udp, &o->out);
     return TERN_OK;
   }
+  if (nc->raw) return TERN_ENOTSUP;
   if (!nc->tcp) return nc->err ? nc->err : TERN_ENOTCONN;
   if (o->x) {
     tern_tcp_local(nc->tcp, &o->out);
@@ -347,13 +401,11 @@ static int op_tcpopt(nc_op *o) {
 
 /* ---- public calls ---- */
 
-int tern_netconn_new(tern_netconn **out, tern_tcpip *t,
-                     tern_netconn_type type) {
-  if (!out || !t) return TERN_EINVAL;
-  if (type != TERN_NETCONN_TCP && type != TERN_NETCONN_UDP)
-    return TERN_ENOTSUP;
+static int new_nc(tern_netconn **out, tern_tcpip *t, tern_netconn_type type,
+                  uint8_t proto) {
   tern_netconn *nc = tern__nc_alloc(t, type);
   if (!nc) return TERN_ENOMEM;
+  nc->proto = proto;
   nc_op o = {0};
   int err = run(nc, op_new, &o);
   if (err) {
@@ -362,6 +414,20 @@ int tern_netconn_new(tern_netconn **out, tern_tcpip *t,
   }
   *out = nc;
   return TERN_OK;
+}
+
+int tern_netconn_new(tern_netconn **out, tern_tcpip *t,
+                     tern_netconn_type type) {
+  if (!out || !t) return TERN_EINVAL;
+  if (type != TERN_NETCONN_TCP && type != TERN_NETCONN_UDP)
+    return TERN_ENOTSUP;
+  return new_nc(out, t, type, 0);
+}
+
+int tern_netconn_new_raw(tern_netconn **out, tern_tcpip *t, uint8_t proto) {
+  if (!out || !t || !proto) return TERN_EINVAL;
+  if (!TERN_ENABLE_IP_RAW) return TERN_ENOTSUP;
+  return new_nc(out, t, TERN_NETCONN_RAW, proto);
 }
 
 tern_netconn_type tern_netconn_get_type(const tern_netconn *nc) {
@@ -394,7 +460,7 @@ int tern_netconn_bind(tern_netconn *nc, const tern_addr *local) {
 
 int tern_netconn_disconnect(tern_netconn *nc) {
   nc_op o = {0};
-  if (nc && nc->type != TERN_NETCONN_UDP) return TERN_ENOTSUP;
+  if (nc && nc->type == TERN_NETCONN_TCP) return TERN_ENOTSUP;
   return simple(nc, op_disconnect, &o);
 }
 
@@ -622,8 +688,9 @@ int tern_netconn_write(tern_netconn *nc, const void *data, size_t len,
 int tern_netconn_sendto(tern_netconn *nc, const void *data, size_t len,
                         const tern_addr *to) {
   if (!data && len) return TERN_EINVAL;
-  if (nc && nc->type != TERN_NETCONN_UDP) return TERN_ENOTSUP;
-  if (len > 65507) return TERN_EMSGSIZE;
+  if (nc && nc->type == TERN_NETCONN_TCP) return TERN_ENOTSUP;
+  if (len > (nc && nc->type == TERN_NETCONN_RAW ? 65515u : 65507u))
+    return TERN_EMSGSIZE;
   nc_op o = {.data = data, .len = len, .addr = to};
   return simple(nc, op_sendto, &o);
 }
@@ -778,6 +845,20 @@ int tern_netconn_set_keepalive(tern_netconn *nc, uint32_t idle_ms,
                                uint32_t intvl_ms, uint32_t count) {
   nc_op o = {.a = idle_ms, .b = intvl_ms, .c = count};
   return simple(nc, op_tcpopt, &o);
+}
+
+int tern_netconn_set_ip(tern_netconn *nc, int ttl, int tos) {
+  if (ttl > 255 || tos > 255) return TERN_EINVAL;
+  nc_op o = {.x = true, .a = (uint32_t)ttl, .b = (uint32_t)tos};
+  return simple(nc, op_ipopt, &o);
+}
+
+int tern_netconn_get_ip(tern_netconn *nc, int *ttl, int *tos) {
+  nc_op o = {0};
+  int err = simple(nc, op_ipopt, &o);
+  if (!err && ttl) *ttl = (int)o.a;
+  if (!err && tos) *tos = (int)o.b;
+  return err;
 }
 
 int tern__netconn_bufs(tern_netconn *nc, uint32_t *snd, uint32_t *rcv) {

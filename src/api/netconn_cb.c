@@ -148,10 +148,8 @@ const tern_tcp_cbs tern__nc_tcp_cbs = {
     .connected = on_connected,
 };
 
-void tern__nc_udp_recv(void *arg, tern_udp *pcb, tern_pbuf *p,
-                       const tern_addr *from) {
-  tern_netconn *nc = arg;
-  (void)pcb;
+/* A datagram (UDP, raw) into the mailbox. */
+static void dgram_in(tern_netconn *nc, tern_pbuf *p, const tern_addr *from) {
   tern_mutex_lock(nc->m);
   nc_item *it = NULL;
   if (nc->count < nc->recv_max && !nc->shut_rx) it = malloc(sizeof *it);
@@ -169,6 +167,20 @@ void tern__nc_udp_recv(void *arg, tern_udp *pcb, tern_pbuf *p,
   tern_mutex_unlock(nc->m);
   tern__nc_event(nc, TERN_NETCONN_EVT_RCVPLUS, len);
 }
+
+void tern__nc_udp_recv(void *arg, tern_udp *pcb, tern_pbuf *p,
+                       const tern_addr *from) {
+  (void)pcb;
+  dgram_in(arg, p, from);
+}
+
+#if TERN_ENABLE_IP_RAW
+void tern__nc_raw_recv(void *arg, tern_raw *pcb, tern_pbuf *p,
+                       const tern_addr *from) {
+  (void)pcb;
+  dgram_in(arg, p, from);
+}
+#endif
 
 /* Stack context, no waiters left that could look at the queue. */
 void tern__nc_drain(tern_netconn *nc) {

@@ -229,16 +229,23 @@ static bool has_room(socks *s) {
 int tern_socket(tern_tcpip *t, int domain, int type, int protocol) {
   if (!t) return fail(TERN_EINVAL);
   if (domain != TERN_AF_INET) return fail(TERN_EAFNOSUPPORT);
-  if (type != TERN_SOCK_STREAM && type != TERN_SOCK_DGRAM)
+  if (type != TERN_SOCK_STREAM && type != TERN_SOCK_DGRAM &&
+      type != TERN_SOCK_RAW)
     return fail_errno(EPROTONOSUPPORT);
-  if (protocol && protocol != (type == TERN_SOCK_STREAM ? 6 : 17))
+  if (type == TERN_SOCK_RAW ? protocol <= 0 || protocol > 255
+                            : protocol && protocol != (type == TERN_SOCK_STREAM
+                                                           ? 6
+                                                           : 17))
     return fail_errno(EPROTONOSUPPORT);
   socks *s = table(t, true);
   if (!s) return fail(TERN_ENOMEM);
   if (!has_room(s)) return fail(TERN_EMFILE); /* before making a pcb */
   tern_netconn *nc;
-  int err = tern_netconn_new(
-      &nc, t, type == TERN_SOCK_STREAM ? TERN_NETCONN_TCP : TERN_NETCONN_UDP);
+  int err = type == TERN_SOCK_RAW
+                ? tern_netconn_new_raw(&nc, t, (uint8_t)protocol)
+                : tern_netconn_new(&nc, t,
+                                   type == TERN_SOCK_STREAM ? TERN_NETCONN_TCP
+                                                            : TERN_NETCONN_UDP);
   if (err) return fail(err);
   return install(s, nc, type);
 }
@@ -283,7 +290,7 @@ int tern_sock_connect(tern_tcpip *t, int fd, const tern_addr *peer) {
 long tern_sock_send(tern_tcpip *t, int fd, const void *buf, size_t len,
                     int flags) {
   WITH_SOCK(t, fd, k);
-  if (k->type == TERN_SOCK_DGRAM) {
+  if (k->type != TERN_SOCK_STREAM) {
     put(t, k);
     return tern_sock_sendto(t, fd, buf, len, flags, NULL);
   }
@@ -451,6 +458,30 @@ static int apply_keepalive(sock *k) {
                                     k->keep_intvl_s * 1000u, k->keep_cnt);
 }
 
+/* IP_MULTICAST_* and the memberships (UDP). TTL and LOOP take an int or
+ * one byte, as Linux. */
+static int setopt_mcast(sock *k, int name, const void *val, size_t len) {
+  if (k->type != TERN_SOCK_DGRAM) return TERN_ENOTSUP;
+  if (name == TERN_IP_ADD_MEMBERSHIP || name == TERN_IP_DROP_MEMBERSHIP) {
+    if (len < sizeof(tern_ip_mreq)) return TERN_EINVAL;
+    const tern_ip_mreq *mr = val;
+    return tern_netconn_join_leave(k->nc, &mr->multiaddr, &mr->interface,
+                                   name == TERN_IP_ADD_MEMBERSHIP);
+  }
+  if (name == TERN_IP_MULTICAST_IF) {
+    if (len < sizeof(tern_addr)) return TERN_EINVAL;
+    return tern_netconn_set_mcast(k->nc, -1, val, -1);
+  }
+  if (!len) return TERN_EINVAL;
+  int v = len >= sizeof(int) ? *(const int *)val : *(const uint8_t *)val;
+  if (name == TERN_IP_MULTICAST_TTL) {
+    if (v == -1) v = 1; /* Linux: -1 is the default */
+    if (v < 0 || v > 255) return TERN_EINVAL;
+    return tern_netconn_set_mcast(k->nc, v, NULL, -1);
+  }
+  return tern_netconn_set_mcast(k->nc, -1, NULL, v != 0);
+}
+
 static int setopt(sock *k, int level, int name, const void *val, size_t len) {
   int ms;
   if (level == TERN_SOL_SOCKET && (name == TERN_SO_RCVTIMEO ||
@@ -469,6 +500,9 @@ static int setopt(sock *k, int level, int name, const void *val, size_t len) {
     tern_netconn_set_linger(k->nc, lg->l_onoff ? lg->l_linger : -1);
     return 0;
   }
+  if (level == TERN_IPPROTO_IP && name >= TERN_IP_MULTICAST_IF &&
+      name <= TERN_IP_DROP_MEMBERSHIP)
+    return setopt_mcast(k, name, val, len);
   if (len < sizeof(int)) return TERN_EINVAL;
   int v = *(const int *)val;
   if (level == TERN_SOL_SOCKET && name == TERN_SO_REUSEADDR) {
@@ -476,6 +510,15 @@ static int setopt(sock *k, int level, int name, const void *val, size_t len) {
                               its old connections linger in TIME_WAIT */
     return 0;
   }
+  if (level == TERN_IPPROTO_IP && name == TERN_IP_TTL) {
+    if (v == -1) v = 0; /* Linux: -1 is the default again */
+    if (v < 0 || v > 255 || (v == 0 && *(const int *)val == 0))
+      return TERN_EINVAL;
+    return tern_netconn_set_ip(k->nc, v, -1);
+  }
+  if (level == TERN_IPPROTO_IP && name == TERN_IP_TOS)
+    return tern_netconn_set_ip(k->nc, -1, v & 0xff);
+  if (level == TERN_IPPROTO_IP) return 1;
   if (k->type != TERN_SOCK_STREAM) return TERN_ENOTSUP;
   if (level == TERN_SOL_SOCKET &&
       (name == TERN_SO_SNDBUF || name == TERN_SO_RCVBUF)) {
@@ -530,6 +573,21 @@ static int getopt_int(sock *k, int level, int name, int *v) {
     default: return 1;
     }
   }
+  if (level == TERN_IPPROTO_IP && (name == TERN_IP_MULTICAST_TTL ||
+                                   name == TERN_IP_MULTICAST_LOOP)) {
+    if (k->type != TERN_SOCK_DGRAM) return TERN_ENOTSUP;
+    int ttl = 0;
+    bool loop = false;
+    int err = tern_netconn_get_mcast(k->nc, &ttl, NULL, &loop);
+    *v = name == TERN_IP_MULTICAST_TTL ? ttl : loop;
+    return err;
+  }
+  if (level == TERN_IPPROTO_IP && (name == TERN_IP_TTL || name == TERN_IP_TOS)) {
+    int ttl = 0, tos = 0;
+    int err = tern_netconn_get_ip(k->nc, &ttl, &tos);
+    *v = name == TERN_IP_TTL ? ttl : tos;
+    return err;
+  }
   if (level == TERN_IPPROTO_TCP && k->type == TERN_SOCK_STREAM) {
     switch (name) {
     case TERN_TCP_NODELAY: *v = k->nodelay; return 0;
@@ -571,6 +629,15 @@ int tern_sock_getsockopt(tern_tcpip *t, int fd, int level, int name,
     } else {
       memcpy(val, &lg, sizeof lg);
       *len = sizeof lg;
+    }
+  } else if (level == TERN_IPPROTO_IP && name == TERN_IP_MULTICAST_IF) {
+    tern_addr a;
+    if (k->type != TERN_SOCK_DGRAM) err = TERN_ENOTSUP;
+    else if (*len < sizeof a) err = TERN_EINVAL;
+    else err = tern_netconn_get_mcast(k->nc, NULL, &a, NULL);
+    if (!err) {
+      memcpy(val, &a, sizeof a);
+      *len = sizeof a;
     }
   } else if (*len < sizeof(int)) {
     err = TERN_EINVAL;

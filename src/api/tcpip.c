@@ -298,6 +298,31 @@ int tern_tcpip_call(tern_tcpip *t, int (*fn)(tern_stack *st, void *arg),
   return tern__tcpip_run(t, do_user_call, &u);
 }
 
+typedef struct input_call {
+  tern_tcpip *t;
+  tern_netif *nif;
+  const void *frame;
+  size_t len;
+  bool csum_ok;
+} input_call;
+
+static int do_input(void *arg) {
+  input_call *c = arg;
+  tern__tcpip_assert_ctx(c->t);
+  tern_pbuf *p = tern_pbuf_alloc(c->t->st, TERN_PBUF_RAW, c->len);
+  if (!p) return TERN_ENOMEM;
+  tern_pbuf_copy_in(p, 0, c->frame, c->len);
+  tern_netif_input(c->nif, p, c->csum_ok);
+  return TERN_OK;
+}
+
+int tern_tcpip_input(tern_tcpip *t, tern_netif *nif, const void *frame,
+                     size_t len, bool csum_ok) {
+  if (!t || !nif || (!frame && len)) return TERN_EINVAL;
+  input_call c = {t, nif, frame, len, csum_ok};
+  return tern__tcpip_run(t, do_input, &c);
+}
+
 /* ---- setup and teardown ---- */
 
 static void thread_main(void *arg) {

@@ -115,7 +115,8 @@ void ip_addr_to(uint32_t ip, uint16_t port, tern_addr *out);
 #define IP_HEADROOM_TRANSPORT (IP_HEADROOM_IP + IP_TCP_HLEN_MAX) /* 96 */
 #define IP_HDR_CONTIG 128 /* header bytes contiguous in a received chain */
 
-enum { IP_PROTO_ICMP = 1, IP_PROTO_TCP = 6, IP_PROTO_UDP = 17 };
+enum { IP_PROTO_ICMP = 1, IP_PROTO_IGMP = 2, IP_PROTO_TCP = 6,
+       IP_PROTO_UDP = 17 };
 enum { ETH_TYPE_IP = 0x0800, ETH_TYPE_ARP = 0x0806 };
 
 /* ---- packet buffers ---------------------------------------------------- */
@@ -342,6 +343,34 @@ int ip_udp_init(tern_stack *st);
 void ip_udp_deinit(tern_stack *st);
 void ip_udp_input(tern_stack *st, tern_pbuf *p, const ip_rx *rx);
 
+/* IGMP (igmp.c). member: does nif receive datagrams to group (224/4)?
+ * output_igmp (ipv4.c): p (payload at the IGMP message, 24 bytes of
+ * headroom for IP) out of nif with TTL 1 and Router Alert. */
+#if TERN_ENABLE_IGMP
+bool ip_igmp_member(const tern_netif *nif, uint32_t group);
+/* The rest of igmp.c is reached through st->igmp_fn, set by the first
+ * join: a firmware that never joins a group links none of it. op: */
+enum { IP_IGMP_INPUT, IP_IGMP_NETIF_UP, IP_IGMP_NETIF_GONE, IP_IGMP_DEINIT };
+typedef void (*ip_igmp_fn)(tern_stack *st, int op, tern_netif *nif,
+                           tern_pbuf *p, const ip_rx *rx);
+int ip4_output_igmp(tern_netif *nif, tern_pbuf *p, uint32_t dst);
+/* Multicast loopback (ipv4.c): a copy of the datagram p (payload at the
+ * L4 header; src, dst, proto for its IP header) is fed back as input of
+ * nif from a timer due at once. */
+void ip4_mcast_loop(tern_netif *nif, const tern_pbuf *p, uint32_t src,
+                    uint32_t dst, uint8_t proto);
+void ip4_loop_deinit(tern_stack *st);
+#endif
+
+/* Raw pcbs (raw.c). st->raw_in (set by the first tern_raw_new, so a
+ * firmware without raw pcbs links no raw input): p->payload at the IP
+ * header (not consumed); true if a raw pcb of rx->proto exists (it got a
+ * copy). */
+#if TERN_ENABLE_IP_RAW
+typedef bool (*ip_raw_in_fn)(tern_stack *st, tern_pbuf *p, const ip_rx *rx);
+void ip_raw_deinit(tern_stack *st);
+#endif
+
 /* TCP (tcp*.c). deinit frees every pcb without callbacks. icmp_err: an
  * ICMP error quoting a TCP segment we sent (quote = the quoted IP header
  * and at least 8 bytes of TCP header). */
@@ -374,6 +403,7 @@ uint16_t ip_chksum_pseudo_partial(uint8_t proto, uint32_t len, uint32_t src,
 struct ip_arp;   /* arp.c */
 struct ip_reass; /* ip4_reass.c */
 struct ip_udp_ctx; /* udp.c */
+struct ip_igmp;  /* igmp.c */
 struct tcp_ctx;  /* tcp_internal.h */
 
 struct tern_stack {
@@ -415,6 +445,17 @@ struct tern_stack {
   struct ip_reass *reass;
   struct ip_udp_ctx *udp;
   struct tcp_ctx *tcp;
+#if TERN_ENABLE_IGMP
+  struct ip_igmp *igmp;   /* igmp.c, made at the first join */
+  ip_igmp_fn igmp_fn;     /* igmp.c's entry, set at the first join */
+  tern_pbuf *loopq;       /* multicast loopback (ipv4.c), by q_next */
+  ip_timer loop_tmr;
+#endif
+#if TERN_ENABLE_IP_RAW
+  tern_raw *raws;         /* raw.c */
+  ip_raw_in_fn raw_in;
+  uint32_t raw_count;
+#endif
   bool in_advance;        /* running timers */
 };
 

@@ -6,8 +6,11 @@
 #define ip4_input tern__ip4_input
 #define ip4_is_bcast tern__ip4_is_bcast
 #define ip4_is_local tern__ip4_is_local
+#define ip4_loop_deinit tern__ip4_loop_deinit
+#define ip4_mcast_loop tern__ip4_mcast_loop
 #define ip4_output tern__ip4_output
 #define ip4_output_if tern__ip4_output_if
+#define ip4_output_igmp tern__ip4_output_igmp
 #define ip4_reass tern__ip4_reass
 #define ip4_reass_deinit tern__ip4_reass_deinit
 #define ip4_reass_init tern__ip4_reass_init
@@ -38,6 +41,7 @@
 #define ip_hdr_push tern__ip_hdr_push
 #define ip_icmp_input tern__ip_icmp_input
 #define ip_icmp_unreach tern__ip_icmp_unreach
+#define ip_igmp_member tern__ip_igmp_member
 #define ip_layer_headroom tern__ip_layer_headroom
 #define ip_malloc tern__ip_malloc
 #define ip_netif_xmit tern__ip_netif_xmit
@@ -53,6 +57,7 @@
 #define ip_pool_free_blocks tern__ip_pool_free_blocks
 #define ip_pool_init tern__ip_pool_init
 #define ip_random32 tern__ip_random32
+#define ip_raw_deinit tern__ip_raw_deinit
 #define ip_stat_inc tern__ip_stat_inc
 #define ip_tcp_deinit tern__ip_tcp_deinit
 #define ip_tcp_icmp_err tern__ip_tcp_icmp_err

@@ -34,6 +34,10 @@ void ip4_input(tern_netif *nif, tern_pbuf *p, bool csum_ok) {
   if (src == 0xffffffffu || (src >> 28) == 0xe || (src >> 24) == 127)
     goto drop;
   bool bcast = ip4_is_bcast(nif, dst);
+#if TERN_ENABLE_IGMP
+  /* RFC 1112 section 7.2: a group this netif has not joined is not ours */
+  if ((dst >> 28) == 0xe && !ip_igmp_member(nif, dst)) goto drop;
+#endif
   bool ours = dst == nif->ip || ip4_is_local(st, dst);
   /* No address yet (DHCP): take what is sent to us by MAC. */
   if (!ours && !bcast && nif->ip) goto drop;
@@ -62,6 +66,10 @@ void ip4_input(tern_netif *nif, tern_pbuf *p, bool csum_ok) {
       .csum_ok = csum_ok,
       .bcast = bcast,
   };
+  bool raw = false;
+#if TERN_ENABLE_IP_RAW
+  if (st->raws) raw = st->raw_in(st, p, &rx);
+#endif
   ip_pbuf_pull(p, ihl);
   switch (rx.proto) {
   case IP_PROTO_TCP:
@@ -74,7 +82,17 @@ void ip4_input(tern_netif *nif, tern_pbuf *p, bool csum_ok) {
   case IP_PROTO_ICMP:
     ip_icmp_input(st, p, &rx);
     return;
+#if TERN_ENABLE_IGMP
+  case IP_PROTO_IGMP:
+    if (!st->igmp_fn) break; /* nothing joined: nothing to answer */
+    st->igmp_fn(st, IP_IGMP_INPUT, nif, p, &rx);
+    return;
+#endif
   default:
+    if (raw) { /* a raw pcb took it: not unknown */
+      tern_pbuf_free(p);
+      return;
+    }
     if (!bcast) ip_icmp_unreach(st, p, &rx, ICMP_UNREACH_PROTO);
     break;
   }
@@ -183,6 +201,79 @@ int ip4_output_if(tern_netif *nif, tern_pbuf *p, uint32_t src, uint32_t dst,
   ip_hdr_pop(p, pkt, IP_IP_HLEN, &saved);
   return err;
 }
+
+#if TERN_ENABLE_IGMP
+/* RFC 2236 section 2: TTL 1 and the IP Router Alert option (RFC 2113),
+ * which makes the header 24 bytes; TOS "internetwork control" as Linux. */
+int ip4_output_igmp(tern_netif *nif, tern_pbuf *p, uint32_t dst) {
+  tern_stack *st = nif->st;
+  uint8_t *h = ip_pbuf_push(p, IP_IP_HLEN + 4);
+  if (!h) return TERN_ENOMEM;
+  fill_header(h, p->tot_len, st->ip_id++, 0, 1, 0xc0, IP_PROTO_IGMP, nif->ip,
+              dst);
+  h[0] = 0x46;
+  ip_put32(h + IP_IP_HLEN, 0x94040000u);
+  ip_put16(h + 10, 0);
+  ip_put16(h + 10, ip_chksum(h, IP_IP_HLEN + 4));
+  ip_stat_inc(&st->stats.ip_out);
+  return link_out(nif, p, dst);
+}
+
+/* ---- multicast loopback (IP_MULTICAST_LOOP) ------------------------------ */
+/* A datagram sent to a group this host has joined on the netif is also
+ * received by this host (RFC 1112 section 6.1). Not inside the send (a
+ * receive callback could then run inside a send call): the copy waits
+ * in st->loopq for a timer due at once; q_seq holds the netif's address
+ * (the netif may be gone by then). */
+#define IP_LOOPQ_MAX 16
+
+static void loop_run(tern_stack *st, ip_timer *t) {
+  (void)t;
+  tern_pbuf *q = st->loopq;
+  st->loopq = NULL;
+  while (q) {
+    tern_pbuf *next = q->q_next;
+    q->q_next = NULL;
+    tern_netif *nif = st->netifs;
+    while (nif && nif->ip != q->q_seq) nif = nif->next;
+    if (nif && nif->up)
+      ip4_input(nif, q, true);
+    else
+      tern_pbuf_free(q);
+    q = next;
+  }
+}
+
+void ip4_mcast_loop(tern_netif *nif, const tern_pbuf *p, uint32_t src,
+                    uint32_t dst, uint8_t proto) {
+  tern_stack *st = nif->st;
+  unsigned n = 0;
+  tern_pbuf **tail = &st->loopq;
+  for (; *tail; tail = &(*tail)->q_next) n++;
+  if (!nif->ip || n >= IP_LOOPQ_MAX || p->tot_len + IP_IP_HLEN > 65535)
+    return;
+  /* a checksum left to the netif is completed in the copy */
+  tern_pbuf *c = p->meta.csum_offset
+                     ? complete_csum(st, p)
+                     : ip_pbuf_copy_range(st, p, 0, p->tot_len,
+                                          IP_HEADROOM_IP);
+  if (!c) return;
+  uint8_t *h = ip_pbuf_push(c, IP_IP_HLEN);
+  fill_header(h, c->tot_len, 0, 0, 1, 0, proto, src, dst);
+  c->q_seq = nif->ip;
+  *tail = c;
+  if (!ip_timer_armed(&st->loop_tmr)) {
+    ip_timer_init(&st->loop_tmr, loop_run);
+    ip_timer_set(st, &st->loop_tmr, ip_now32(st));
+  }
+}
+
+void ip4_loop_deinit(tern_stack *st) {
+  if (ip_timer_armed(&st->loop_tmr)) ip_timer_stop(st, &st->loop_tmr);
+  ip_pbuf_free_queue(st->loopq);
+  st->loopq = NULL;
+}
+#endif
 
 int ip4_output(tern_stack *st, tern_pbuf *p, uint32_t src, uint32_t dst,
                uint8_t proto, uint8_t ttl, uint8_t tos) {

@@ -63,6 +63,9 @@ void tern_netif_remove(tern_netif *nif) {
       }
   }
   if (st->tcp) ip_tcp_netif_changed(st, nif, nif->ip);
+#if TERN_ENABLE_IGMP
+  if (st->igmp_fn) st->igmp_fn(st, IP_IGMP_NETIF_GONE, nif, NULL, NULL);
+#endif
   ip_free(st, nif);
 }
 
@@ -72,6 +75,10 @@ void tern_netif_set_up(tern_netif *nif, bool up) {
   if (nif->drv->set_up) nif->drv->set_up(nif, up);
   if (up) {
     if ((nif->flags & TERN_NETIF_ETHERNET) && nif->ip) ip_arp_announce(nif);
+#if TERN_ENABLE_IGMP
+    if (nif->st->igmp_fn)
+      nif->st->igmp_fn(nif->st, IP_IGMP_NETIF_UP, nif, NULL, NULL);
+#endif
   } else {
     if (nif->flags & TERN_NETIF_ETHERNET) ip_arp_flush_netif(nif);
   }
@@ -124,6 +131,7 @@ int ip_netif_xmit(tern_netif *nif, tern_pbuf *frame) {
 }
 
 void tern_netif_input(tern_netif *nif, tern_pbuf *p, bool csum_ok) {
+  IP_CTX(nif->st); /* lwIP's netif_input asserts the core lock too */
   if (!p) return;
   ip_stat_inc(&nif->stats.rx_frames);
   nif->stats.rx_bytes += p->tot_len;
@@ -165,6 +173,18 @@ bool ip4_is_bcast(const tern_netif *nif, uint32_t ip) {
 
 tern_netif *ip4_route(tern_stack *st, uint32_t dst, uint32_t *nexthop) {
   if ((dst >> 24) == 127) return NULL;
+  if ((dst >> 28) == 0xe) {
+    /* a group is on every link, never behind the gateway: the default
+     * netif, else the first one up with an address */
+    tern_netif *n = st->default_nif;
+    if (!n || !n->up)
+      for (n = st->netifs; n && !(n->up && n->ip); n = n->next) {
+      }
+    if (n) {
+      *nexthop = dst;
+      return n;
+    }
+  }
   for (tern_netif *n = st->netifs; n; n = n->next) {
     if (!n->up || !n->ip) continue;
     if ((dst & n->mask) == (n->ip & n->mask) || dst == 0xffffffffu) {

@@ -118,12 +118,14 @@ tern_pbuf *ip_pbuf_alloc_raw(tern_stack *st, size_t headroom, size_t len) {
 }
 
 tern_pbuf *tern_pbuf_alloc(tern_stack *st, tern_pbuf_layer layer, size_t len) {
+  IP_CTX(st); /* the pool has no lock: only in the stack's context */
   if (!st || len > UINT32_MAX / 2) return NULL;
   return ip_pbuf_alloc_raw(st, ip_layer_headroom(layer), len);
 }
 
 tern_pbuf *tern_pbuf_view(tern_stack *st, const void *data, size_t len,
                           void (*done)(void *ud), void *ud) {
+  IP_CTX(st);
   if (!st || len > UINT32_MAX / 2) return NULL;
   tern_pbuf *p = block_get(st);
   if (!p) return NULL;

@@ -121,7 +121,14 @@ void tern_stack_free(tern_stack *st) {
   if (!st) return;
   if (st->tcp) ip_tcp_deinit(st);
   if (st->udp) ip_udp_deinit(st);
+#if TERN_ENABLE_IP_RAW
+  ip_raw_deinit(st);
+#endif
   if (st->reass) ip4_reass_deinit(st);
+#if TERN_ENABLE_IGMP
+  if (st->igmp_fn) st->igmp_fn(st, IP_IGMP_DEINIT, NULL, NULL, NULL);
+  ip4_loop_deinit(st);
+#endif
   while (st->netifs) tern_netif_remove(st->netifs);
   if (st->arp) ip_arp_deinit(st);
   ip_pool_deinit(st);
@@ -130,6 +137,7 @@ void tern_stack_free(tern_stack *st) {
 }
 
 uint64_t tern_stack_now(const tern_stack *st) { return st->now; }
+uint8_t tern_stack_ttl(const tern_stack *st) { return st->opts.ttl; }
 
 void tern_stack_fail_alloc(tern_stack *st, uint64_t nth, bool sticky) {
   st->alloc_count = 0;

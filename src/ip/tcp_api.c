@@ -138,6 +138,11 @@ void tern_tcp_recved(tern_tcp *pcb, uint32_t n) {
 
 void tern_tcp_set_nodelay(tern_tcp *pcb, bool on) { pcb->nodelay = on; }
 
+void tern_tcp_set_ip(tern_tcp *pcb, uint8_t ttl, uint8_t tos) {
+  pcb->ttl = ttl;
+  pcb->tos = tos;
+}
+
 void tern_tcp_set_keepalive(tern_tcp *pcb, uint32_t idle_ms,
                             uint32_t intvl_ms, uint32_t count) {
   uint32_t idle = (idle_ms + 999) / 1000, intvl = (intvl_ms + 999) / 1000;

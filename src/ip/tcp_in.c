@@ -152,7 +152,7 @@ void tcp_challenge_ack(tern_tcp *pcb) {
 static void rst_at(tern_tcp *pcb, uint32_t seq) {
   ip_stat_inc(&pcb->st->stats.tcp_rst_out);
   tcp_send_raw(pcb->st, pcb->local_ip, pcb->local_port, pcb->remote_ip,
-               pcb->remote_port, seq, 0, TCP_RST, 0, NULL, 0);
+               pcb->remote_port, seq, 0, TCP_RST, 0, NULL, 0, pcb);
 }
 
 /* ---- SYN_SENT (RFC 9293 3.10.7.3) ----------------------------------------- */

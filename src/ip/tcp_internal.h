@@ -132,6 +132,8 @@ struct tern_tcp {
   uint32_t ka_cnt : 4;          /* keepalive probes before dropping */
   uint32_t push : 1;            /* PSH at the end of the queued data */
   uint32_t pto : 1;             /* the rtx deadline is a tail loss probe */
+  uint8_t ttl, tos;             /* IP TTL (0: the stack's) and TOS of
+                                   every segment (IP_TTL, IP_TOS) */
   union {
     struct tcp_conn_part {
       uint32_t snd_una, snd_nxt; /* snd_nxt: highest sent + 1 (SND.MAX) */
@@ -309,7 +311,9 @@ int tcp_send_ack(tern_tcp *pcb);
 /* A segment with seq/ack given, no pcb (RST replies, cookies). */
 int tcp_send_raw(tern_stack *st, uint32_t src, uint16_t sport, uint32_t dst,
                  uint16_t dport, uint32_t seq, uint32_t ack, uint8_t flags,
-                 uint16_t wnd, const uint8_t *opts, uint8_t optlen);
+                 uint16_t wnd, const uint8_t *opts, uint8_t optlen,
+                 const tern_tcp *ipo);
+/* (ipo: the pcb whose TTL and TOS the segment takes; NULL: defaults) */
 /* RFC 9293 3.10.7.1: reset for a segment that has no connection. */
 void tcp_send_rst_for(tern_stack *st, const tcp_seg *seg, const ip_rx *rx,
                       uint16_t sport, uint16_t dport);

@@ -17,6 +17,8 @@ static void listener_defaults(tern_tcp *child, const tern_tcp *l) {
   c->poll_ms = l->u.l.poll_ms;
   child->ka_cnt = l->ka_cnt;
   child->nodelay = l->nodelay;
+  child->ttl = l->ttl;
+  child->tos = l->tos;
   child->cbs = l->cbs;
   child->arg = l->arg;
 }
@@ -53,7 +55,7 @@ static void cookie_synack(tern_tcp *l, const tcp_seg *seg, const ip_rx *rx,
   ip_stat_inc(&st->stats.tcp_syn_cookies);
   tcp_send_raw(st, rx->dst, l->local_port, rx->src, rport, isn, seg->seq + 1,
                TCP_SYN | TCP_ACK, (uint16_t)(buf > 0xffff ? 0xffff : buf), o,
-               n);
+               n, l);
 }
 
 static void syn_input(tern_tcp *l, const tcp_seg *seg, const ip_rx *rx,

@@ -144,7 +144,7 @@ static uint8_t put_sack(tern_tcp *pcb, uint8_t *o, unsigned max) {
 /* ---- the last step: checksum (or its offload) and IP -------------------- */
 
 static int xmit(tern_stack *st, tern_pbuf *p, uint32_t src, uint32_t dst,
-                uint16_t hlen, uint16_t gso_mss) {
+                uint16_t hlen, uint16_t gso_mss, const tern_tcp *ipo) {
   uint32_t nh;
   tern_netif *nif = ip4_route(st, dst, &nh);
   if (!nif) return TERN_ENETUNREACH;
@@ -164,7 +164,9 @@ static int xmit(tern_stack *st, tern_pbuf *p, uint32_t src, uint32_t dst,
     ip_put16(h + 16, ip_chksum_pseudo(p, IP_PROTO_TCP, p->tot_len, src, dst));
   }
   ip_stat_inc(&st->stats.tcp_out);
-  return ip4_output_if(nif, p, src, dst, nh, IP_PROTO_TCP, st->opts.ttl, 0);
+  uint8_t ttl = ipo && ipo->ttl ? ipo->ttl : st->opts.ttl;
+  return ip4_output_if(nif, p, src, dst, nh, IP_PROTO_TCP, ttl,
+                       ipo ? ipo->tos : 0);
 }
 
 static tern_pbuf *hdr_alloc(tern_stack *st, uint8_t hlen) {
@@ -186,13 +188,14 @@ static void fill_hdr(uint8_t *h, uint16_t sport, uint16_t dport, uint32_t seq,
 
 int tcp_send_raw(tern_stack *st, uint32_t src, uint16_t sport, uint32_t dst,
                  uint16_t dport, uint32_t seq, uint32_t ack, uint8_t flags,
-                 uint16_t wnd, const uint8_t *opts, uint8_t optlen) {
+                 uint16_t wnd, const uint8_t *opts, uint8_t optlen,
+                 const tern_tcp *ipo) {
   uint8_t hlen = (uint8_t)(TCP_HLEN + ((optlen + 3u) & ~3u));
   tern_pbuf *p = hdr_alloc(st, hlen);
   if (!p) return TERN_ENOMEM;
   fill_hdr(p->payload, sport, dport, seq, ack, flags, wnd, hlen);
   if (optlen) memcpy(p->payload + TCP_HLEN, opts, optlen);
-  int r = xmit(st, p, src, dst, hlen, 0);
+  int r = xmit(st, p, src, dst, hlen, 0, ipo);
   tern_pbuf_free(p);
   return r;
 }
@@ -212,7 +215,7 @@ void tcp_send_rst_for(tern_stack *st, const tcp_seg *seg, const ip_rx *rx,
     flags = TCP_RST | TCP_ACK;
   }
   tcp_send_raw(st, rx->dst, sport, rx->src, dport, seq, ack, flags, 0, NULL,
-               0);
+               0, NULL);
 }
 
 /* ---- segments of a pcb ------------------------------------------------------ */
@@ -251,7 +254,7 @@ static int send_seg(tern_tcp *pcb, uint32_t seq, uint8_t flags,
     pcb->ack_now = pcb->ack_delayed = 0;
     pcb->t_dack = 0;
   }
-  int r = xmit(st, p, pcb->local_ip, pcb->remote_ip, hlen, c->mss);
+  int r = xmit(st, p, pcb->local_ip, pcb->remote_ip, hlen, c->mss, pcb);
   tern_pbuf_free(p);
   return r;
 }

@@ -249,7 +249,7 @@ static void ka_due(tern_tcp *pcb) {
   if (pcb->ts_on) n = tcp_put_ts(o, tcp_tsval(st), c->ts_recent);
   tcp_send_raw(st, pcb->local_ip, pcb->local_port, pcb->remote_ip,
                pcb->remote_port, c->snd_nxt - 1, c->rcv_nxt, TCP_ACK,
-               tcp_rcv_wnd_field(pcb, false), o, n);
+               tcp_rcv_wnd_field(pcb, false), o, n, pcb);
   c->due_ka = now + (uint32_t)(c->ka_intvl_s ? c->ka_intvl_s : 1) * 1000u;
   pcb->t_ka = 1;
 }

@@ -19,6 +19,12 @@ struct tern_udp {
   uint32_t local_ip, remote_ip;
   uint16_t local_port, remote_port;
   bool bound, connected;
+  uint8_t ttl, tos;     /* ttl 0: the stack's */
+#if TERN_ENABLE_IGMP
+  uint8_t mcast_ttl;    /* to a group [1] */
+  bool mcast_loop;      /* [true] */
+  uint32_t mcast_if;    /* the netif's address, 0: the route's */
+#endif
   tern_udp_recv_fn recv;
   void *arg;
 };
@@ -45,6 +51,10 @@ tern_udp *tern_udp_new(tern_stack *st) {
   tern_udp *pcb = ip_malloc(st, sizeof *pcb);
   if (!pcb) return NULL;
   pcb->st = st;
+#if TERN_ENABLE_IGMP
+  pcb->mcast_ttl = 1; /* RFC 1112 6.1: a group's datagrams stay on the link */
+  pcb->mcast_loop = true;
+#endif
   pcb->next = st->udp->pcbs;
   st->udp->pcbs = pcb;
   st->udp->count++;
@@ -84,7 +94,8 @@ int tern_udp_bind(tern_udp *pcb, const tern_addr *local) {
     port = local->port;
   }
   tern_stack *st = pcb->st;
-  if (ip && !ip4_is_local(st, ip)) return TERN_EADDRNOTAVAIL;
+  if (ip && !ip4_is_local(st, ip) && (ip >> 28) != 0xe)
+    return TERN_EADDRNOTAVAIL; /* a group may be bound: receive it only */
   if (!port) {
     uint32_t span = EPHEMERAL_HI - EPHEMERAL_LO + 1;
     uint32_t start = ip_random32(st) % span;
@@ -135,6 +146,25 @@ void tern_udp_local(const tern_udp *pcb, tern_addr *out) {
   ip_addr_to(pcb->local_ip, pcb->local_port, out);
 }
 
+void tern_udp_set_ip(tern_udp *pcb, uint8_t ttl, uint8_t tos) {
+  pcb->ttl = ttl;
+  pcb->tos = tos;
+}
+
+#if TERN_ENABLE_IGMP
+int tern_udp_set_mcast(tern_udp *pcb, uint8_t ttl, const tern_addr *ifaddr,
+                       bool loop) {
+  uint32_t ip = 0;
+  if (ifaddr && ifaddr->family && !ip_addr_from(ifaddr, &ip))
+    return TERN_EAFNOSUPPORT;
+  if (ip && !ip4_is_local(pcb->st, ip)) return TERN_EADDRNOTAVAIL;
+  pcb->mcast_ttl = ttl;
+  pcb->mcast_if = ip;
+  pcb->mcast_loop = loop;
+  return TERN_OK;
+}
+#endif
+
 static int udp_output(tern_udp *pcb, tern_pbuf *p, uint32_t dst,
                       uint16_t dport, tern_netif *nif, uint32_t nexthop);
 
@@ -160,8 +190,14 @@ int tern_udp_sendto(tern_udp *pcb, tern_pbuf *p, const tern_addr *to) {
   if (!dport) return TERN_EINVAL;
   int err = send_check(pcb, p);
   if (err) return err;
-  uint32_t nexthop;
-  tern_netif *nif = ip4_route(st, dst, &nexthop);
+  uint32_t nexthop = dst;
+  tern_netif *nif = NULL;
+#if TERN_ENABLE_IGMP
+  if (pcb->mcast_if && (dst >> 28) == 0xe) /* IP_MULTICAST_IF */
+    for (nif = st->netifs; nif && nif->ip != pcb->mcast_if; nif = nif->next) {
+    }
+#endif
+  if (!nif) nif = ip4_route(st, dst, &nexthop);
   if (!nif) return TERN_EHOSTUNREACH;
   return udp_output(pcb, p, dst, dport, nif, nexthop);
 }
@@ -189,7 +225,9 @@ int tern_udp_sendto_netif(tern_udp *pcb, tern_pbuf *p, const tern_addr *to,
 static int udp_output(tern_udp *pcb, tern_pbuf *p, uint32_t dst,
                       uint16_t dport, tern_netif *nif, uint32_t nexthop) {
   tern_stack *st = pcb->st;
-  uint32_t src = pcb->local_ip ? pcb->local_ip : nif->ip;
+  /* bound to a group: that is what it receives, not a source */
+  uint32_t src = pcb->local_ip && (pcb->local_ip >> 28) != 0xe ? pcb->local_ip
+                                                                : nif->ip;
 
   tern_tx_meta saved;
   tern_pbuf *d = ip_hdr_push(p, IP_UDP_HLEN, IP_HEADROOM_IP, &saved, false);
@@ -210,8 +248,17 @@ static int udp_output(tern_udp *pcb, tern_pbuf *p, uint32_t dst,
     ip_put16(h + 6, c ? c : 0xffff); /* RFC 768: 0 means "none" */
   }
   ip_stat_inc(&st->stats.udp_out);
-  int err = ip4_output_if(nif, d, src, dst, nexthop, IP_PROTO_UDP,
-                          st->opts.ttl, 0);
+  uint8_t ttl = pcb->ttl ? pcb->ttl : st->opts.ttl;
+#if TERN_ENABLE_IGMP
+  bool group = (dst >> 28) == 0xe;
+  if (group) ttl = pcb->mcast_ttl;
+#endif
+  int err = ip4_output_if(nif, d, src, dst, nexthop, IP_PROTO_UDP, ttl,
+                          pcb->tos);
+#if TERN_ENABLE_IGMP
+  if (group && pcb->mcast_loop && ip_igmp_member(nif, dst))
+    ip4_mcast_loop(nif, d, src, dst, IP_PROTO_UDP);
+#endif
   ip_hdr_pop(p, d, IP_UDP_HLEN, &saved);
   return err;
 }

@@ -1,8 +1,8 @@
 /* test_posix.c: code written against POSIX sockets (sockaddr_in, fd_set,
  * struct timeval, errno, fcntl, close/read/write) compiled onto tern's
  * sockets through tern/sockets_posix.h, over two stacks on the in-memory
- * wire. Each thread picks its stack in a thread-local (test-only) that
- * TERN_POSIX_TCPIP names. */
+ * wire; the IP-level options with the host's structs. Each thread picks
+ * its stack in a thread-local (test-only) that TERN_POSIX_TCPIP names. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -191,10 +191,82 @@ static void test_posix_getaddrinfo(void **st) {
   net2_down(&n);
 }
 
+/* The IP-level options with the host's names and structs: IP_TTL,
+ * struct ip_mreq for the memberships, struct in_addr for
+ * IP_MULTICAST_IF, SOCK_RAW. */
+static void test_posix_ip_opts(void **st) {
+  (void)st;
+  net2 n;
+  net2_up(&n, TERN_TCPIP_MSG, 16384);
+  struct sockaddr_in any, grp;
+  memset(&any, 0, sizeof any);
+  any.sin_family = AF_INET;
+  any.sin_port = htons(7300);
+  grp = any;
+  inet_pton(AF_INET, "239.1.2.3", &grp.sin_addr);
+  cur = n.tb;
+  int ub = socket(AF_INET, SOCK_DGRAM, 0);
+  assert_int_equal(bind(ub, (struct sockaddr *)&any, sizeof any), 0);
+  struct timeval tv = {3, 0};
+  assert_int_equal(setsockopt(ub, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+  struct ip_mreq mr;
+  memset(&mr, 0, sizeof mr);
+  mr.imr_multiaddr = grp.sin_addr;
+  mr.imr_interface.s_addr = htonl(INADDR_ANY);
+  assert_int_equal(
+      setsockopt(ub, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr, sizeof mr), 0);
+  assert_int_equal(
+      setsockopt(ub, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mr, 4), -1);
+  assert_int_equal(errno, EINVAL);
+  int r = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+  assert_true(r >= 0);
+  assert_int_equal(close(r), 0);
+
+  cur = n.ta;
+  int ua = socket(AF_INET, SOCK_DGRAM, 0);
+  struct in_addr ifa;
+  inet_pton(AF_INET, "10.9.0.1", &ifa);
+  assert_int_equal(
+      setsockopt(ua, IPPROTO_IP, IP_MULTICAST_IF, &ifa, sizeof ifa), 0);
+  struct in_addr back = {0};
+  socklen_t bl = sizeof back;
+  assert_int_equal(getsockopt(ua, IPPROTO_IP, IP_MULTICAST_IF, &back, &bl), 0);
+  assert_int_equal(bl, 4);
+  assert_int_equal(back.s_addr, ifa.s_addr);
+  int ttl = 3;
+  assert_int_equal(setsockopt(ua, IPPROTO_IP, IP_TTL, &ttl, sizeof ttl), 0);
+  ttl = 0;
+  socklen_t tl = sizeof ttl;
+  assert_int_equal(getsockopt(ua, IPPROTO_IP, IP_TTL, &ttl, &tl), 0);
+  assert_int_equal(ttl, 3);
+  unsigned char mttl = 2; /* one byte, as Linux takes it */
+  assert_int_equal(
+      setsockopt(ua, IPPROTO_IP, IP_MULTICAST_TTL, &mttl, sizeof mttl), 0);
+  assert_int_equal(getsockopt(ua, IPPROTO_IP, IP_MULTICAST_TTL, &ttl, &tl), 0);
+  assert_int_equal(ttl, 2);
+  assert_int_equal(
+      sendto(ua, "grp", 3, 0, (struct sockaddr *)&grp, sizeof grp), 3);
+
+  cur = n.tb;
+  char buf[8];
+  assert_int_equal(recv(ub, buf, sizeof buf, 0), 3);
+  assert_memory_equal(buf, "grp", 3);
+  assert_int_equal(
+      setsockopt(ub, IPPROTO_IP, IP_DROP_MEMBERSHIP, &mr, sizeof mr), 0);
+  assert_int_equal(
+      setsockopt(ub, IPPROTO_IP, IP_DROP_MEMBERSHIP, &mr, sizeof mr), -1);
+  assert_int_equal(errno, EADDRNOTAVAIL);
+  close(ub);
+  cur = n.ta;
+  close(ua);
+  net2_down(&n);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_posix_echo),
       cmocka_unit_test(test_posix_getaddrinfo),
+      cmocka_unit_test(test_posix_ip_opts),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
