@@ -33,8 +33,18 @@
  *           (MsgReply/MsgError: value is the return value: bytes
  *           written, the new offset, devctl's ret_val)
  *
- * Type numbers 11.. are kept for notify, pulses, mount and private
- * message ranges (message_attach), which come later.
+ * Type numbers 11..15 are kept for notify, pulses and private message
+ * ranges (message_attach). From 16 (rm_mount.c, rm_memfd.c):
+ *   MOUNT   u32 flags (TERN_RM_MOUNT_*), u16 speclen, u16 dirlen,
+ *           u16 typelen, u16 zero, u32 datalen, then special[speclen],
+ *           dir[dirlen], type[typelen], data[datalen]
+ *           (_IO_CONNECT_MOUNT; strings without NUL bytes, dir not empty,
+ *           typelen <= 63, at most one of REMOUNT and UNMOUNT)
+ *   WRITE_FD u32 nbytes (> 0), u32 zero; the data is a sealed memfd of
+ *           exactly nbytes passed with SCM_RIGHTS        (large _IO_WRITE)
+ *   READ_FD  u32 nbytes (> 0), u32 zero                  (large _IO_READ)
+ *           the reply carries its data inline or, when bigger than one
+ *           message, as a sealed memfd (SCM_RIGHTS) of value bytes
  */
 #ifndef TERN_RM_MSG_H
 #define TERN_RM_MSG_H
@@ -62,8 +72,16 @@ enum {
   TERN__RM_T_CLOSE = 8,
   TERN__RM_T_MSG = 9,
   TERN__RM_T_UNBLOCK = 10,
-  TERN__RM_T_MAX = 10
+  TERN__RM_T_MAX = 10,
+  /* 16.. (11..15 are notify/pulse/message_attach's) */
+  TERN__RM_T_MOUNT = 16,
+  TERN__RM_T_WRITE_FD = 17,
+  TERN__RM_T_READ_FD = 18,
+  TERN__RM_T_EXT_MIN = 16,
+  TERN__RM_T_EXT_MAX = 18
 };
+#define TERN__RM_MOUNT_FIXED 16
+#define TERN__RM_MOUNT_TYPE_MAX 63
 
 typedef struct tern__rm_hdr {
   uint8_t type;
@@ -83,8 +101,10 @@ typedef struct tern__rm_msg {
   uint32_t whence;        /* LSEEK */
   uint16_t mgrid;         /* MSG */
   int32_t status;         /* REPLY */
-  const uint8_t *data;    /* OPEN path, WRITE/DEVCTL/MSG/REPLY data */
+  const uint8_t *data;    /* OPEN path, WRITE/DEVCTL/MSG/REPLY data;
+                             MOUNT: special, dir, type, data in a row */
   size_t data_len;
+  uint16_t speclen, dirlen, typelen; /* MOUNT (flags in oflag) */
 } tern__rm_msg;
 
 /* Header only: TERN_OK when n >= 16 and version, flags, zero and len
@@ -109,6 +129,9 @@ size_t tern__rm_enc_lseek(uint8_t *out, uint32_t rid, int64_t off,
                           uint32_t whence);
 size_t tern__rm_enc_msg(uint8_t *out, uint32_t rid, uint16_t subtype,
                         uint16_t mgrid, size_t data_len);
+size_t tern__rm_enc_mount(uint8_t *out, uint32_t rid, uint32_t flags,
+                          uint16_t speclen, uint16_t dirlen, uint16_t typelen,
+                          uint32_t datalen);
 size_t tern__rm_enc_empty(uint8_t *out, uint8_t type, uint32_t rid);
 size_t tern__rm_enc_reply(uint8_t *out, uint8_t type, uint32_t rid,
                           int32_t status, int64_t value, size_t data_len);
