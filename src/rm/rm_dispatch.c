@@ -310,7 +310,10 @@ void tern__rm_conn_input(tern__rm_conn *c, const uint8_t *buf, size_t n,
     rc = TERN_EPROTO;
   if (rc == TERN_OK && m.h.type == TERN__RM_T_WRITE_FD)
     rc = fd < 0 ? TERN_EPROTO : tern__rm_memfd_map(d, &m, fd, &map);
-  else if (rc == TERN_OK && fd != -1)
+  else if (rc == TERN_OK && m.h.type == TERN__RM_T_READ_FD &&
+           m.nbytes > d->max_memfd)
+    rc = TERN_EMSGSIZE; /* before the handler moves anything */
+  if (rc == TERN_OK && fd != -1 && m.h.type != TERN__RM_T_WRITE_FD)
     rc = TERN_EPROTO; /* only WRITE_FD carries a descriptor */
   if (fd >= 0) close(fd); /* the mapping stays */
   if (rc != TERN_OK || m.h.rid == 0) {
