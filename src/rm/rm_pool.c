@@ -122,8 +122,15 @@ void tern__rm_pool_submit(tern__rm_conn *c, const uint8_t *buf, size_t n,
                           int fd) {
   tern_rm_dispatch *d = c->d;
   tern__rm_pool *p = d->pool;
-  size_t len = n < d->max_msg ? n : d->max_msg;
-  tern__rm_job *j = malloc(sizeof(*j) + len);
+  size_t len = n < d->max_msg ? n : d->max_msg, room = len;
+  /* a devctl's answer is built in place up to its declared size (the
+   * loop mode's receive buffer has that room too) */
+  if (len >= TERN__RM_HDR_LEN + 8 && buf[1] == TERN__RM_T_DEVCTL) {
+    uint32_t dcmd = (uint32_t)buf[16] | (uint32_t)buf[17] << 8 |
+                    (uint32_t)buf[18] << 16 | (uint32_t)buf[19] << 24;
+    room += TERN_DCMD_GET_SIZE(dcmd);
+  }
+  tern__rm_job *j = malloc(sizeof(*j) + room);
   if (j == NULL) {
     if (fd >= 0) close(fd);
     tern__rm_conn_fail(c);

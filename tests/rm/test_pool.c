@@ -274,6 +274,16 @@ static void test_noreply_under_pool(void **state) {
     assert_int_equal(out, i + 200);
   }
   assert_int_equal(bad_order, 0);
+  /* a devctl's answer area beyond what the client sent (the default
+   * GETFLAGS; a big declared size the handler does not know) */
+  int32_t flags = -1;
+  assert_int_equal(tern_rmc_devctl(h, TERN_DCMD_ALL_GETFLAGS, &flags, 4, NULL),
+                   TERN_OK);
+  assert_int_equal(flags, O_RDWR);
+  static uint8_t big[4096];
+  assert_int_equal(tern_rmc_devctl(h, TERN_DIOF(TERN_DCMD_CLASS_MISC, 9, big),
+                                   big, sizeof(big), NULL),
+                   TERN_ENOTSUP);
   assert_int_equal(tern_rmc_close(h), TERN_OK);
 }
 
