@@ -35,11 +35,15 @@
  * QNX's EINTR is TERN_ECANCELED here and ENOSYS is TERN_ENOTSUP (tern has
  * one error space, tern_err).
  *
+ * Also here: mount types (tern_rm_attach_mount, the connect table's
+ * mount handler [io_mount]), reads and writes above one message through
+ * sealed memfds (max_memfd), and an optional thread pool
+ * (tern_rm_pool_start [thread_pool_create]) on which handlers run instead
+ * of the loop thread.
+ *
  * Not yet here (issue 7, later): notify lists and pulses, message_attach
- * and pulse_attach, mount, a thread pool, the FUSE bridge. The structures
- * leave room: tern_rm_attr has a notify pointer, the wire keeps type
- * numbers for them, and every handler gets a tern_rm_ctx that a pool
- * thread can own as well as the loop.
+ * and pulse_attach, the FUSE bridge. The structures leave room:
+ * tern_rm_attr has a notify pointer, the wire keeps type numbers for them.
  */
 #ifndef TERN_RM_H
 #define TERN_RM_H
@@ -229,7 +233,7 @@ typedef struct tern_rm_msg_msg { /* _IO_MSG */
 
 /* ---- handler tables (QNX resmgr_connect_funcs_t / resmgr_io_funcs_t) --
  * A NULL entry means TERN_RM_DEFAULT. Every handler runs on the loop
- * thread. ocb is valid for the call; it stays valid until close_ocb has
+ * thread, or on a pool thread once tern_rm_pool_start has run. ocb is valid for the call; it stays valid until close_ocb has
  * returned. */
 typedef struct tern_rm_connect_funcs {
   /* _IO_CONNECT_OPEN. The default (tern_rm_open_default) checks
