@@ -326,8 +326,9 @@ enum {
  * handler tables and attribute; all three must stay valid until detach.
  * A live registry entry for the same path and kind gives TERN_EEXIST; a
  * stale one (socket file nobody listens on) is replaced. TERN_EINVAL for
- * a bad path or one too long for a socket name. *out identifies the
- * attach for tern_rm_detach (may be NULL if never detached by hand). */
+ * a bad path or one too long for a socket name; TERN_EPERM off the loop
+ * thread (a pool thread included). *out identifies the attach for
+ * tern_rm_detach (may be NULL if never detached by hand). */
 TERN_API int tern_rm_attach(tern_rm_dispatch *d, const char *path,
                             unsigned flags,
                             const tern_rm_connect_funcs *connect_funcs,
@@ -336,7 +337,8 @@ TERN_API int tern_rm_attach(tern_rm_dispatch *d, const char *path,
 /* Remove the name (its registry entry) and close the attach's
  * connections as if their clients had closed (close_dup per handle, then
  * close_ocb; requests still unanswered are dropped). QNX's
- * _RESMGR_DETACH_ALL. Not from inside one of this attach's handlers. */
+ * _RESMGR_DETACH_ALL. Not from inside one of this attach's handlers
+ * (tern_rm_detach_later is); TERN_EPERM off the loop thread. */
 TERN_API int tern_rm_detach(tern_rm_dispatch *d, tern_rm_attach_h *a);
 
 /* Register as the server of mount type (QNX resmgr_attach with
@@ -368,9 +370,10 @@ typedef struct tern_rm_pool_attr {
   int idle_ms;       /* an idle thread above lo_water exits after this
                         (0: 2000) */
 } tern_rm_pool_attr;
-/* Start the pool: loop thread, before the first connection (TERN_EBUSY
- * after), once (TERN_EALREADY). lo_water threads start now. It stops in
- * tern_rm_dispatch_free. */
+/* Start the pool: loop thread (TERN_EPERM elsewhere), before the first
+ * connection (TERN_EBUSY after), once (TERN_EALREADY). lo_water threads
+ * start now; TERN_EINVAL if lo_water > hi_water or hi_water > 1024. It
+ * stops in tern_rm_dispatch_free. */
 TERN_API int tern_rm_pool_start(tern_rm_dispatch *d,
                                 const tern_rm_pool_attr *attr);
 /* Threads now, of them idle (0, 0 without a pool). */

@@ -394,6 +394,7 @@ int tern__rm_attach_fd(tern_rm_dispatch *d, const char *path, unsigned flags,
                        bool mount_type, const tern_rm_connect_funcs *cf,
                        const tern_rm_io_funcs *iof, tern_rm_attr *attr,
                        tern_rm_attach_h **out) {
+  if (!tern_loop_on_thread(d->loop)) return TERN_EPERM; /* a pool thread */
   tern_rm_attach_h *a = calloc(1, sizeof(*a));
   if (a == NULL || (a->path = strdup(path)) == NULL) {
     free(a);
@@ -434,6 +435,7 @@ int tern__rm_attach_fd(tern_rm_dispatch *d, const char *path, unsigned flags,
 }
 
 int tern_rm_detach(tern_rm_dispatch *d, tern_rm_attach_h *a) {
+  if (!tern_loop_on_thread(d->loop)) return TERN_EPERM; /* detach_later */
   tern_rm_attach_h **pp = &d->attaches;
   while (*pp && *pp != a) pp = &(*pp)->next;
   if (*pp == NULL) return TERN_ENOENT;

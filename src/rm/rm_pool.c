@@ -296,6 +296,7 @@ int tern_rm_pool_start(tern_rm_dispatch *d, const tern_rm_pool_attr *attr) {
   if (a.hi_water == 0) a.hi_water = a.lo_water > 4 ? a.lo_water : 4;
   if (a.idle_ms <= 0) a.idle_ms = 2000;
   if (a.lo_water > a.hi_water || a.hi_water > 1024) return TERN_EINVAL;
+  if (!tern_loop_on_thread(d->loop)) return TERN_EPERM;
   if (d->pool) return TERN_EALREADY;
   if (d->conns) return TERN_EBUSY;
   tern__rm_pool *p = calloc(1, sizeof(*p));

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <setjmp.h>
@@ -213,6 +214,10 @@ static void test_parallel_order(void **state) {
   client_fail = 0;
   tern_rm_pool_count(srv.d, &threads, &idle);
   assert_int_equal(threads, 1); /* lo_water */
+  /* attach and detach are loop-thread calls: refused from here */
+  assert_int_equal(tern_rm_attach(srv.d, "/dev/other", 0, NULL, NULL, &pattr, NULL),
+                   TERN_EPERM);
+  assert_int_equal(tern_rm_pool_start(srv.d, NULL), TERN_EPERM);
   for (int i = 0; i < NCLIENTS; i++)
     assert_int_equal(tern_thread_new(&th[i], "client", client_main, NULL), TERN_OK);
   for (int i = 0; i < NCLIENTS; i++) tern_thread_join(th[i]);
@@ -320,9 +325,42 @@ static int teardown_stopped(void **state) {
   return 0;
 }
 
+/* tern_rm_pool_start's refusals, on a dispatcher of this thread. */
+static void test_pool_start_args(void **state) {
+  (void)state;
+  tern_loop *loop;
+  tern_rm_dispatch *d, *d2;
+  tern_rm_opts o = {.registry = reg};
+  tern_rm_attr a;
+  tern_rm_attr_init(&a, 0, getuid(), getgid());
+  assert_int_equal(tern_loop_new(&loop, NULL), TERN_OK);
+  assert_int_equal(tern_rm_dispatch_new(&d, loop, &o), TERN_OK);
+  assert_int_equal(tern_rm_dispatch_new(&d2, loop, &o), TERN_OK);
+  tern_rm_pool_attr bad = {.lo_water = 5, .hi_water = 2};
+  assert_int_equal(tern_rm_pool_start(d, &bad), TERN_EINVAL);
+  assert_int_equal(tern_rm_pool_start(d, NULL), TERN_OK);
+  assert_int_equal(tern_rm_pool_start(d, NULL), TERN_EALREADY);
+  unsigned t = 0;
+  tern_rm_pool_count(d, &t, NULL);
+  assert_int_equal(t, 1);
+  /* a connection exists already: too late for d2 */
+  assert_int_equal(tern_rm_attach(d2, "/dev/pb", 0, NULL, NULL, &a, NULL), TERN_OK);
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/f.+dev+pb", reg);
+  int s = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+  assert_int_equal(connect(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+  tern_loop_poll(loop, 200); /* accepts it */
+  assert_int_equal(tern_rm_pool_start(d2, NULL), TERN_EBUSY);
+  close(s);
+  tern_rm_dispatch_free(d2);
+  tern_rm_dispatch_free(d); /* stops its thread */
+  tern_loop_free(loop);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_parallel_order, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_pool_start_args, setup, teardown),
       cmocka_unit_test_setup_teardown(test_blocked_connection_does_not_stall,
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_noreply_under_pool, setup, teardown),
