@@ -250,7 +250,9 @@ typedef struct tern_rm_connect_funcs {
    * the mount point's). NULL: TERN_ENOTSUP. A typical handler attaches
    * a path at msg->dir and detaches it on unmount (from inside a handler
    * of that very attach with tern_rm_detach_later). attr is the attach's.
-   * Loop mode only (tern_rm_attach is a loop-thread call). */
+   * Runs on the loop thread even with a thread pool (attach and detach
+   * are loop-thread calls), unless the connection has other messages
+   * queued (a client's mount connection has none). */
   int (*mount)(tern_rm_ctx *ctx, const tern_rm_mount_msg *msg,
                tern_rm_attr *attr, void *reserved);
   /* later: unlink, rename, mknod, readlink, link */
@@ -363,7 +365,7 @@ TERN_API int tern_rm_detach_later(tern_rm_dispatch *d, tern_rm_attach_h *a);
  * thread (NOREPLY answered later) takes the cross-thread path. In pool
  * mode tern_rm_detach and tern_rm_dispatch_free wait for the running
  * handlers of the connections they close; tern_rm_attach stays a
- * loop-thread call (no mount handlers that attach under a pool). */
+ * loop-thread call (mount handlers run there, see the mount entry). */
 typedef struct tern_rm_pool_attr {
   unsigned lo_water; /* idle threads kept (QNX lo_water); 0: 1 */
   unsigned hi_water; /* threads at most (QNX maximum); 0: 4; >= lo */

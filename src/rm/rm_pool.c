@@ -118,10 +118,31 @@ static void wake(tern__rm_pool *p) {
              p->nthreads);
 }
 
+/* A MOUNT on an idle connection runs here, on the loop thread: a mount
+ * handler attaches and detaches paths, which are loop-thread calls. No
+ * pool thread owns c meanwhile (running keeps them off). */
+static bool mount_on_loop(tern__rm_conn *c, const uint8_t *buf, size_t n,
+                          int fd) {
+  tern_rm_dispatch *d = c->d;
+  if (n < 2 || buf[1] != TERN__RM_T_MOUNT) return false;
+  pthread_mutex_lock(&d->lock);
+  bool idle = !c->queued && !c->running && c->jq_head == NULL;
+  if (idle) c->running = true;
+  pthread_mutex_unlock(&d->lock);
+  if (!idle) return false; /* behind the others, on a pool thread */
+  tern__rm_conn_input(c, buf, n, fd);
+  pthread_mutex_lock(&d->lock);
+  c->running = false;
+  if (c->jq_head && !c->queued) rq_push(d->pool, c);
+  pthread_mutex_unlock(&d->lock);
+  return true;
+}
+
 void tern__rm_pool_submit(tern__rm_conn *c, const uint8_t *buf, size_t n,
                           int fd) {
   tern_rm_dispatch *d = c->d;
   tern__rm_pool *p = d->pool;
+  if (mount_on_loop(c, buf, n, fd)) return;
   size_t len = n < d->max_msg ? n : d->max_msg, room = len;
   /* a devctl's answer is built in place up to its declared size (the
    * loop mode's receive buffer has that room too) */

@@ -77,6 +77,21 @@ static int setup(void **state) {
   return 0;
 }
 
+/* the same with the handlers on a thread pool */
+static const tern_rm_pool_attr pool2 = {.lo_water = 1, .hi_water = 2};
+static int setup_pool(void **state) {
+  (void)state;
+  reg = test_registry();
+  store = malloc(BIG_CAP);
+  store_len = 0;
+  writes = 0;
+  srv = (test_srv){.registry = reg, .setup = setup_srv, .opts = &sopts,
+                   .pool = &pool2};
+  assert_int_equal(test_srv_start(&srv), TERN_OK);
+  copts = (tern_rmc_opts){.registry = reg, .timeout_ms = 5000};
+  return 0;
+}
+
 static int teardown(void **state) {
   (void)state;
   test_srv_stop(&srv);
@@ -297,6 +312,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_boundary_sizes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
       cmocka_unit_test_setup_teardown(test_malformed_fd_messages, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_4mib_round_trip, setup_pool, teardown),
+      cmocka_unit_test_setup_teardown(test_bounds, setup_pool, teardown),
+      cmocka_unit_test_setup_teardown(test_malformed_fd_messages, setup_pool,
+                                      teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -172,6 +172,19 @@ static int setup(void **state) {
   return 0;
 }
 
+/* the same with a thread pool: mounts still run on the loop thread */
+static const tern_rm_pool_attr pool2 = {.lo_water = 1, .hi_water = 2};
+static int setup_pool(void **state) {
+  (void)state;
+  reg = test_registry();
+  nmnts = 0;
+  nmount_calls = 0;
+  srv = (test_srv){.registry = reg, .setup = setup_srv, .pool = &pool2};
+  assert_int_equal(test_srv_start(&srv), TERN_OK);
+  copts = (tern_rmc_opts){.registry = reg, .timeout_ms = 2000};
+  return 0;
+}
+
 static int teardown(void **state) {
   (void)state;
   test_srv_stop(&srv);
@@ -364,6 +377,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_unmount_by_mount_point, setup, teardown),
       cmocka_unit_test_setup_teardown(test_mount_by_special, setup, teardown),
       cmocka_unit_test_setup_teardown(test_wire_errors, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_mount_open_unmount, setup_pool, teardown),
+      cmocka_unit_test_setup_teardown(test_unmount_by_mount_point, setup_pool,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(test_mount_by_special, setup_pool, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
