@@ -406,6 +406,7 @@ int tern__rm_attach_fd(tern_rm_dispatch *d, const char *path, unsigned flags,
   a->iof = iof;
   a->attr = attr;
   a->mount_type = mount_type;
+  a->gen = ++d->next_attach_gen;
   char name[sizeof(a->sockpath)];
   int rc = TERN_OK;
   if (mount_type && snprintf(name, sizeof(name), "m.%s", path) >= (int)sizeof(name))

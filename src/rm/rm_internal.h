@@ -80,6 +80,7 @@ struct tern_rm_attach_h {
   const tern_rm_io_funcs *iof;
   tern_rm_attr *attr;
   bool mount_type; /* a mount type's entry (rm_mount.c), path is the type */
+  uint64_t gen;    /* unique per dispatcher: tern_rm_detach_later's check */
   int fd;
   tern_io *io;
   uint64_t ino;
@@ -138,6 +139,7 @@ struct tern_rm_dispatch {
   tern_rm_attach_h *attaches;
   tern__rm_conn *conns;
   uint32_t next_conn_id;
+  uint64_t next_attach_gen;
   atomic_uint posted; /* cross-thread replies still queued */
   bool freeing;
   size_t max_memfd;

@@ -49,6 +49,7 @@ int tern_rm_attach_mount(tern_rm_dispatch *d, const char *type,
 typedef struct detach_later {
   tern_rm_dispatch *d;
   tern_rm_attach_h *a;
+  uint64_t gen; /* a may be freed and its memory reused meanwhile */
 } detach_later;
 
 static void on_detach_later(tern_loop *loop, void *arg, int status) {
@@ -56,7 +57,11 @@ static void on_detach_later(tern_loop *loop, void *arg, int status) {
   tern_rm_dispatch *d = l->d;
   (void)loop;
   if (status == TERN_OK && !d->freeing)
-    tern_rm_detach(d, l->a); /* TERN_ENOENT if gone meanwhile */
+    for (tern_rm_attach_h *a = d->attaches; a; a = a->next)
+      if (a == l->a && a->gen == l->gen) {
+        tern_rm_detach(d, a);
+        break;
+      }
   free(l);
   tern__rm_posted_end(d);
 }
@@ -65,7 +70,7 @@ int tern_rm_detach_later(tern_rm_dispatch *d, tern_rm_attach_h *a) {
   if (d == NULL || a == NULL) return TERN_EINVAL;
   detach_later *l = malloc(sizeof(*l));
   if (l == NULL) return TERN_ENOMEM;
-  *l = (detach_later){d, a};
+  *l = (detach_later){d, a, a->gen};
   tern__rm_posted_begin(d);
   int rc = tern_loop_on_thread(d->loop)
                ? tern_loop_defer(d->loop, on_detach_later, l)
