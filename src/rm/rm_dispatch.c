@@ -28,7 +28,6 @@
 
 #include "rm/rm_internal.h"
 
-static void conn_free(tern__rm_conn *c);
 
 /* ---- replies ---------------------------------------------------------------- */
 
@@ -222,10 +221,8 @@ void tern__rm_conn_close(tern__rm_conn *c) {
   c->dead = true;
   pthread_mutex_unlock(&c->d->lock);
   tern__rm_conn_drop_ocb(c);
-  conn_free(c);
+  tern__rm_conn_free(c);
 }
-
-static void conn_free(tern__rm_conn *c) { tern__rm_conn_free(c); }
 
 /* Loop thread, or (pool) c's thread after the loop stopped c->io. */
 void tern__rm_conn_free(tern__rm_conn *c) {

@@ -31,8 +31,30 @@ static uint8_t *store; /* the device's bytes */
 static size_t store_len;
 static int writes;
 
+#define LATER_LEN (3u << 20) /* a read of this size is answered later */
+
+typedef struct later {
+  tern_rm_dispatch *d;
+  tern_rm_rcvid rcvid;
+} later;
+
+static void later_thread(void *arg) {
+  later *l = arg;
+  struct iovec v = {store, LATER_LEN};
+  usleep(10 * 1000);
+  tern_rm_reply(l->d, l->rcvid, TERN_OK, 0, &v, 1); /* copied, posted */
+}
+
 static int b_read(tern_rm_ctx *ctx, const tern_rm_read_msg *msg,
                   tern_rm_ocb *ocb) {
+  if (msg->nbytes == LATER_LEN) { /* NOREPLY, then from another thread */
+    static later l;
+    tern_thread *th;
+    l = (later){tern_rm_ctx_dispatch(ctx), tern_rm_ctx_rcvid(ctx)};
+    assert_int_equal(tern_thread_new(&th, "later", later_thread, &l), TERN_OK);
+    tern_thread_join(th);
+    return TERN_RM_NOREPLY;
+  }
   size_t off = (size_t)tern_rm_ocb_offset(ocb);
   size_t n = off < store_len ? store_len - off : 0;
   if (n > msg->nbytes) n = msg->nbytes;
@@ -150,6 +172,20 @@ static void test_4mib_round_trip(void **state) {
   assert_true(fnv1a(in, len - 1000) == fnv1a(out + 1000, len - 1000));
   assert_int_equal(tern_rmc_close(h), TERN_OK);
   assert_int_equal(nfds_settle(fds), fds); /* no memfd kept on either side */
+  free(out);
+  free(in);
+}
+
+static void test_large_reply_from_thread(void **state) {
+  (void)state;
+  uint8_t *out = malloc(LATER_LEN), *in = malloc(LATER_LEN);
+  tern_rmc *h;
+  fill(out, LATER_LEN, 11);
+  assert_int_equal(tern_rmc_open(&h, "/dev/big", O_RDWR, &copts), TERN_OK);
+  assert_int_equal(tern_rmc_write(h, out, LATER_LEN), (int)LATER_LEN);
+  assert_int_equal(tern_rmc_read(h, in, LATER_LEN), (int)LATER_LEN);
+  assert_true(fnv1a(in, LATER_LEN) == fnv1a(out, LATER_LEN));
+  assert_int_equal(tern_rmc_close(h), TERN_OK);
   free(out);
   free(in);
 }
@@ -309,6 +345,9 @@ static void test_malformed_fd_messages(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_4mib_round_trip, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_large_reply_from_thread, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_large_reply_from_thread, setup_pool,
+                                      teardown),
       cmocka_unit_test_setup_teardown(test_boundary_sizes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
       cmocka_unit_test_setup_teardown(test_malformed_fd_messages, setup, teardown),
