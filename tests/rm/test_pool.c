@@ -279,6 +279,11 @@ static void test_noreply_under_pool(void **state) {
     assert_int_equal(out, i + 200);
   }
   assert_int_equal(bad_order, 0);
+  /* unblock under the pool: a NOREPLY never answered, the client gives up */
+  tern_rmc_set_timeout(h, 100);
+  assert_int_equal(call(h, HANG, 1, &out), TERN_ETIMEDOUT);
+  tern_rmc_set_timeout(h, 5000);
+  assert_int_equal(call(h, SEQ, 0, &out), TERN_OK); /* the connection goes on */
   /* a devctl's answer area beyond what the client sent (the default
    * GETFLAGS; a big declared size the handler does not know) */
   int32_t flags = -1;
