@@ -182,7 +182,7 @@ static void on_posted_pulse(tern_loop *loop, void *arg, int status) {
   (void)loop;
   if (status == TERN_OK && !d->freeing) pulse_now(d, p->rcvid, p->code, p->value);
   free(p);
-  tern__rm_posted_done(d);
+  tern__rm_posted_end(d);
 }
 
 int tern_rm_pulse_send(tern_rm_dispatch *d, tern_rm_rcvid rcvid, int code,
@@ -192,7 +192,7 @@ int tern_rm_pulse_send(tern_rm_dispatch *d, tern_rm_rcvid rcvid, int code,
   posted_pulse *p = malloc(sizeof(*p));
   if (p == NULL) return TERN_ENOMEM;
   *p = (posted_pulse){d, rcvid, code, value};
-  atomic_fetch_add(&d->posted, 1);
+  tern__rm_posted_begin(d);
   int rc = tern_loop_call(d->loop, on_posted_pulse, p);
   if (rc != TERN_OK) {
     atomic_fetch_sub(&d->posted, 1);
