@@ -83,9 +83,11 @@ int tern__rm_pending_add(tern__rm_conn *c, uint32_t rid, uint8_t type,
 void tern__rm_conn_fail(tern__rm_conn *c) {
   if (c->d->pool) /* the loop sees the end and hands the close over */
     shutdown(c->fd, SHUT_RDWR);
-  else if (c->busy)
+  else if (c->busy) {
+    pthread_mutex_lock(&c->d->lock); /* a trigger on another thread reads it */
     c->dead = true;
-  else
+    pthread_mutex_unlock(&c->d->lock);
+  } else
     tern__rm_conn_close(c);
 }
 
@@ -485,6 +487,7 @@ int tern_rm_dispatch_new(tern_rm_dispatch **out, tern_loop *loop,
     return TERN_ENOMEM;
   }
   atomic_init(&d->posted, 0);
+  atomic_init(&d->fi, NULL);
   pthread_mutex_init(&d->lock, NULL);
   *out = d;
   return TERN_OK;

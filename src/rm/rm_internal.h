@@ -141,7 +141,9 @@ struct tern_rm_dispatch {
   uint32_t next_conn_id;
   uint64_t next_attach_gen;
   atomic_uint posted; /* cross-thread replies (and pulses) still queued */
-  struct tern__rm_tabs *tabs; /* pulse_attach, message_attach (rm_pulse.c) */
+  struct tern__rm_tabs *tabs; /* pulse_attach, message_attach (rm_pulse.c);
+                                 the pointer and the tables under lock */
+  _Atomic(tern_fi *) fi;      /* tern_rm_dispatch_set_fi */
   bool freeing;
   size_t max_memfd;
   /* guards conns, nconns, pending lists, attr counters and the pool's
