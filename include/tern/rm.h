@@ -370,7 +370,9 @@ TERN_API int tern_rm_detach_later(tern_rm_dispatch *d, tern_rm_attach_h *a);
  * thread (NOREPLY answered later) takes the cross-thread path. In pool
  * mode tern_rm_detach and tern_rm_dispatch_free wait for the running
  * handlers of the connections they close; tern_rm_attach stays a
- * loop-thread call (mount handlers run there, see the mount entry). */
+ * loop-thread call (mount handlers run there, see the mount entry).
+ * Notify, pulse and private-message handlers run on the pool like the
+ * rest; tern/rm_notify.h says which of its calls work from which thread. */
 typedef struct tern_rm_pool_attr {
   unsigned lo_water; /* idle threads kept (QNX lo_water); 0: 1 */
   unsigned hi_water; /* threads at most (QNX maximum); 0: 4; >= lo */

@@ -225,10 +225,12 @@ void tern__rm_conn_drop_ocb(tern__rm_conn *c);
 /* ---- rm_notify.c, rm_pulse.c: notify lists, pulses, private messages -- */
 int tern__rm_do_notify(tern_rm_ctx *ctx, const tern__rm_msg *m, tern_rm_ocb *o);
 int tern__rm_do_priv(tern_rm_ctx *ctx, const tern__rm_msg *m);
-/* A client's PULSE (no reply); a malformed one marks c dead. */
+/* A client's PULSE (no reply), on c's thread like its requests; a
+ * malformed one fails c (tern__rm_conn_fail). */
 void tern__rm_do_pulse(tern__rm_conn *c, const tern__rm_msg *m);
-/* One PULSE to c's client. TERN_ENOENT if c is dead; a failed send shuts
- * the socket down so the loop closes the connection. */
+/* One PULSE to c's client, under c->d->lock (any thread; never closes c,
+ * never logs). TERN_ENOENT if c is dead; a failed send shuts the socket
+ * down so the loop closes the connection (TERN_ECONNRESET). */
 int tern__rm_send_pulse(tern__rm_conn *c, int code, uint32_t conds,
                         int64_t value);
 void tern__rm_tabs_free(tern_rm_dispatch *d);
