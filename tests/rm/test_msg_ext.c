@@ -105,6 +105,17 @@ static void test_fd_kinds(void **state) {
   /* past the kinds this branch knows */
   size_t n = tern__rm_enc_empty(m, TERN__RM_T_EXT_MAX + 1, 3);
   assert_int_equal(tern__rm_msg_decode(m, n, &d), TERN_EPROTO);
+  /* the header check: 1..13 (with notify, pulses, PRIV) and 16..18 known,
+   * 0, 14, 15 and 19.. refused; a PULSE only with rid 0 */
+  tern__rm_hdr h;
+  for (unsigned t = 0; t < 256; t++) {
+    bool known = (t >= 1 && t <= 13) || (t >= 16 && t <= 18);
+    tern__rm_hdr_encode(m, (uint8_t)t, 0, t == TERN__RM_T_PULSE ? 0 : 3, 0, 0);
+    assert_int_equal(tern__rm_hdr_decode(m, TERN__RM_HDR_LEN, &h),
+                     known ? TERN_OK : TERN_EPROTO);
+  }
+  tern__rm_hdr_encode(m, TERN__RM_T_PULSE, 0, 3, 0, 0);
+  assert_int_equal(tern__rm_hdr_decode(m, TERN__RM_HDR_LEN, &h), TERN_EPROTO);
   /* a reply of the new kinds has the usual reply layout */
   n = tern__rm_enc_reply(m, TERN__RM_T_READ_FD, 3, 0, 4 << 20, 0);
   assert_int_equal(tern__rm_msg_decode(m, n, &d), TERN_OK);
