@@ -3,7 +3,12 @@
  * a bare SOCK_SEQPACKET send / receive / reply between two processes with
  * the same message sizes (24-byte request, 36-byte reply).
  *
- *   rm_rtt [-n ROUNDTRIPS]   (default 20000 each, after 1000 warm-up)
+ *   rm_rtt [-n ROUNDTRIPS] [-p [-H HI]]  (default 20000 each, after 1000
+ *                                         warm-up)
+ *
+ * -p: the server runs its handlers on a thread pool (tern_rm_pool_start,
+ * lo_water 1, hi_water HI, default 4): the loop thread receives and hands
+ * each message to a pool thread, which answers.
  *
  * Both are measured in alternating batches so that CPU frequency and
  * neighbours affect them alike. Prints one line:
@@ -65,6 +70,9 @@ static int on_devctl(tern_rm_ctx *ctx, tern_rm_devctl_msg *msg,
   return tern_rm_reply_data(ctx, &value, sizeof(value));
 }
 
+static bool use_pool;
+static unsigned pool_hi = 4;
+
 static void rm_server(const char *reg, int ready) {
   static const tern_rm_io_funcs io = {.devctl = on_devctl};
   static tern_rm_attr attr;
@@ -74,6 +82,7 @@ static void rm_server(const char *reg, int ready) {
   tern_rm_attr_init(&attr, 0, 0, 0);
   if (tern_loop_new(&loop, NULL) != TERN_OK ||
       tern_rm_dispatch_new(&d, loop, &o) != TERN_OK ||
+      (use_pool && tern_rm_pool_start(d, &(tern_rm_pool_attr){1, pool_hi, 2000}) != TERN_OK) ||
       tern_rm_attach(d, "/bench/dev", 0, NULL, &io, &attr, NULL) != TERN_OK)
     _exit(1);
   if (write(ready, "r", 1) != 1) _exit(1);
@@ -103,8 +112,13 @@ static void run_rm_server(void *arg) {
 
 int main(int argc, char **argv) {
   long n = 20000;
-  for (int i = 1; i + 1 < argc; i++)
-    if (strcmp(argv[i], "-n") == 0) n = atol(argv[++i]);
+  for (int i = 1; i < argc; i++)
+    if (strcmp(argv[i], "-n") == 0 && i + 1 < argc)
+      n = atol(argv[++i]);
+    else if (strcmp(argv[i], "-p") == 0)
+      use_pool = true;
+    else if (strcmp(argv[i], "-H") == 0 && i + 1 < argc)
+      pool_hi = (unsigned)atoi(argv[++i]);
   if (n < BATCHES) n = BATCHES;
   double *fl = malloc(sizeof(double) * (size_t)n);
   double *rm = malloc(sizeof(double) * (size_t)n);
@@ -160,9 +174,9 @@ int main(int argc, char **argv) {
   qsort(rm, (size_t)k, sizeof(double), cmp_d);
   double fm = fl[k / 2], f99 = fl[k * 99 / 100], rmm = rm[k / 2],
          r99 = rm[k * 99 / 100];
-  printf("roundtrips=%ld floor_median_us=%.2f floor_p99_us=%.2f "
+  printf("mode=%s%s roundtrips=%ld floor_median_us=%.2f floor_p99_us=%.2f "
          "rm_median_us=%.2f rm_p99_us=%.2f ratio_median=%.2f ratio_p99=%.2f\n",
-         k, fm, f99, rmm, r99, rmm / fm, r99 / f99);
+         use_pool ? "pool" : "loop", use_pool && pool_hi == 1 ? "1" : "", k, fm, f99, rmm, r99, rmm / fm, r99 / f99);
   kill(fpid, SIGKILL);
   kill(rpid, SIGKILL);
   waitpid(fpid, NULL, 0);

@@ -205,6 +205,13 @@ bench_rm_rtt() {
   r99=$(field ratio_p99 "$out")
   awk -v r="$ratio" 'BEGIN { exit !(r <= 1.5) }'
   SUMMARY+=("rm_rtt: $(verdict $?) devctl round trip median ${rm} us vs bare SEQPACKET ${fm} us = ${ratio}x (p99 ${r99}x; target <= 1.5x)")
+  # the same with the server's handlers on a thread pool (informational)
+  if run_prog 50 "$out" "$prog" -n "${RM_RTT_N:-20000}" -p; then
+    SUMMARY+=("rm_rtt: INFO pool mode median $(field rm_median_us "$out") us, p99 $(field rm_p99_us "$out") us (loop mode ${rm} us)")
+  else
+    SUMMARY+=("rm_rtt: FAIL (pool mode)")
+    FAILED=1
+  fi
 }
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/tern-bench.XXXXXX")

@@ -4,7 +4,10 @@
  * Checked beyond "no crash": a message that decodes has its data view
  * inside the input and the length the header says; re-encoding its fixed
  * part gives the input's bytes back (so the decoder accepts exactly one
- * spelling of each message); a failed decode is TERN_EPROTO.
+ * spelling of each message); a failed decode is TERN_EPROTO. NOTIFY's
+ * fields and thresholds agree, a PULSE has no rid and is never a reply,
+ * a PRIV type is >= 0x200; MOUNT's strings hold no NUL and fit its body;
+ * WRITE_FD/READ_FD carry no data.
  *
  *   make fuzz   (or tools/run-fuzz build/fuzz 60)
  */
@@ -46,6 +49,14 @@ static size_t reencode(const tern__rm_msg *m, uint8_t *out) {
     return tern__rm_enc_pulse(out, m->status, m->conds, m->offset);
   case TERN__RM_T_PRIV:
     return tern__rm_enc_priv(out, h->rid, m->mgrid, m->data_len);
+  case TERN__RM_T_MOUNT:
+    return tern__rm_enc_mount(out, h->rid, m->oflag, m->speclen, m->dirlen,
+                              m->typelen,
+                              (uint32_t)(m->data_len - m->speclen - m->dirlen -
+                                         m->typelen));
+  case TERN__RM_T_WRITE_FD:
+  case TERN__RM_T_READ_FD:
+    return tern__rm_enc_io(out, h->type, h->rid, m->nbytes, 0, 0);
   default:
     return tern__rm_enc_empty(out, h->type, h->rid);
   }
@@ -80,5 +91,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   if (m.h.type == TERN__RM_T_PRIV && !(m.h.flags & TERN__RM_F_REPLY))
     CHECK(m.mgrid >= TERN_RM_PRIV_MIN);
+  if (m.h.type == TERN__RM_T_MOUNT && !(m.h.flags & TERN__RM_F_REPLY)) {
+    size_t strs = (size_t)m.speclen + m.dirlen + m.typelen;
+    CHECK(m.dirlen > 0 && strs <= m.data_len);
+    CHECK(memchr(m.data, 0, strs) == NULL);
+  }
+  if ((m.h.type == TERN__RM_T_WRITE_FD || m.h.type == TERN__RM_T_READ_FD) &&
+      !(m.h.flags & TERN__RM_F_REPLY))
+    CHECK(m.nbytes > 0 && m.data_len == 0);
   return 0;
 }

@@ -6,6 +6,9 @@
  *   ternctl [-d REGISTRY] [-t MS] devctl PATH CMD [HEXDATA]
  *   ternctl [-d REGISTRY] [-t MS] devctl PATH NAME [ARG...]
  *   ternctl [-d REGISTRY] [-t MS] wait PATH input|output|oob [--timeout MS] [--change]
+ *   ternctl [-d REGISTRY] [-t MS] mount [-T TYPE] [-o OPTS] [-r] [-u]
+ *                                       SPECIAL MOUNTPOINT
+ *   ternctl [-d REGISTRY] [-t MS] umount [-T TYPE] [-f] MOUNTPOINT
  *
  *   -d REGISTRY  registry directory (default: $TERN_RM_DIR, else
  *                $XDG_RUNTIME_DIR/tern-rm, else /run/tern-rm)
@@ -31,6 +34,12 @@
  * for the next change instead (_NOTIFY_ACTION_TRANSITION: ternd's state
  * and metrics nodes, always readable, fire on a change).
  *
+ * mount (QNX mount): -T the mount type (its server gets the request;
+ * without -T the server of SPECIAL does), -o the options passed as the
+ * handler's data, -r read-only, -u update an existing mount (QNX mount -u:
+ * TERN_RM_MOUNT_REMOUNT). SPECIAL may be "none" with -T. umount (QNX
+ * umount): to the server of MOUNTPOINT, or of TYPE with -T; -f force.
+ *
  * Exit status: 0 done (wait: the condition is ready), 1 the operation
  * failed (the error is printed with its tern name), 2 usage, 3 wait timed
  * out.
@@ -53,7 +62,10 @@ static int usage(void) {
           "       ternctl [-d REGISTRY] [-t MS] devctl PATH CMD [HEXDATA]\n"
           "       ternctl [-d REGISTRY] [-t MS] devctl PATH NAME [ARG...]\n"
           "       ternctl [-d REGISTRY] [-t MS] wait PATH input|output|oob "
-          "[--timeout MS] [--change]\n");
+          "[--timeout MS] [--change]\n"
+          "       ternctl [-d REGISTRY] [-t MS] mount [-T TYPE] [-o OPTS] [-r] [-u]"
+          " SPECIAL MOUNTPOINT\n"
+          "       ternctl [-d REGISTRY] [-t MS] umount [-T TYPE] [-f] MOUNTPOINT\n");
   return 2;
 }
 
@@ -347,6 +359,49 @@ static int cmd_wait(int argc, char **argv, const tern_rmc_opts *o) {
   return 0;
 }
 
+/* mount and umount: argv[0] is the command, options follow it. */
+static int cmd_mount(int argc, char **argv, const tern_rmc_opts *o) {
+  bool um = strcmp(argv[0], "umount") == 0;
+  const char *type = NULL, *data = NULL;
+  uint32_t flags = um ? TERN_RM_MOUNT_UNMOUNT : 0;
+  int opt;
+  optind = 0; /* a new vector for getopt */
+  while ((opt = getopt(argc, argv, um ? "+T:f" : "+T:o:ru")) != -1) {
+    if (opt == 'T')
+      type = optarg;
+    else if (opt == 'o')
+      data = optarg;
+    else if (opt == 'r')
+      flags |= TERN_RM_MOUNT_RDONLY;
+    else if (opt == 'u')
+      flags |= TERN_RM_MOUNT_REMOUNT;
+    else if (opt == 'f')
+      flags |= TERN_RM_MOUNT_FORCE;
+    else
+      return usage();
+  }
+  if (argc - optind != (um ? 1 : 2)) return usage();
+  const char *special = um ? NULL : argv[optind];
+  const char *dir = argv[argc - 1];
+  int rc = tern_rmc_mount(special, dir, flags, type, data,
+                          data ? strlen(data) : 0, o);
+  if (rc == TERN_OK) return 0;
+  const char *what = um ? "umount" : "mount";
+  if (type && rc == TERN_ENOTSUP)
+    fprintf(stderr, "ternctl: %s %s: no server for mount type '%s', or it "
+                    "does not do this (%s)\n", what, dir, type, tern_err_name(rc));
+  else if (rc == TERN_EINVAL)
+    fprintf(stderr, "ternctl: %s %s: invalid argument (MOUNTPOINT must be an "
+                    "absolute path; without -T, %s must be one too) (%s)\n",
+            what, dir, um ? "MOUNTPOINT" : "SPECIAL", tern_err_name(rc));
+  else if (rc == TERN_ENOENT && !type)
+    fprintf(stderr, "ternctl: %s %s: no server for %s (%s)\n", what, dir,
+            um ? dir : special, tern_err_name(rc));
+  else
+    return fail(what, dir, rc);
+  return 1;
+}
+
 int main(int argc, char **argv) {
   tern_rmc_opts o = {0};
   int opt;
@@ -376,5 +431,7 @@ int main(int argc, char **argv) {
     return cmd_devctl(argv[1], argv[2], argc == 4 ? argv[3] : NULL, &o);
   if (strcmp(argv[0], "wait") == 0 && argc >= 3 && argc <= 6)
     return cmd_wait(argc, argv, &o);
+  if (strcmp(argv[0], "mount") == 0 || strcmp(argv[0], "umount") == 0)
+    return cmd_mount(argc, argv, &o);
   return usage();
 }

@@ -35,12 +35,16 @@
  * QNX's EINTR is TERN_ECANCELED here and ENOSYS is TERN_ENOTSUP (tern has
  * one error space, tern_err).
  *
- * Notify lists, pulses, pulse_attach and message_attach are in
- * tern/rm_notify.h (included below).
+ * Also here: mount types (tern_rm_attach_mount, the connect table's
+ * mount handler [io_mount]), reads and writes above one message through
+ * sealed memfds (max_memfd), and an optional thread pool
+ * (tern_rm_pool_start [thread_pool_create]) on which handlers run instead
+ * of the loop thread. Notify lists, pulses, pulse_attach and
+ * message_attach are in tern/rm_notify.h (included below; its threading
+ * rules cover the pool).
  *
- * Not yet here (issue 7, later): mount, a thread pool, the FUSE bridge.
- * Every handler gets a tern_rm_ctx that a pool thread can own as well as
- * the loop.
+ * The FUSE bridge (apps/ternfs: the ternfs program, or ternd --fuse)
+ * mounts a registry so ordinary programs reach these handlers.
  */
 #ifndef TERN_RM_H
 #define TERN_RM_H
@@ -78,6 +82,7 @@ enum {
 /* Limits, all settable in tern_rm_opts / tern_rmc_opts. */
 #define TERN_RM_MAX_MSG_DEFAULT (64u * 1024u) /* bytes of one message */
 #define TERN_RM_MAX_PARTS 8                   /* iov parts of a reply */
+#define TERN_RM_MAX_MEMFD_DEFAULT (16u * 1024u * 1024u) /* large read/write */
 #define TERN_RM_ENV_DIR "TERN_RM_DIR"         /* registry override */
 
 /* ---- devctl command numbers ------------------------------------------
@@ -198,6 +203,29 @@ typedef struct tern_rm_lseek_msg {
   int whence;        /* SEEK_SET, SEEK_CUR, SEEK_END */
 } tern_rm_lseek_msg;
 
+/* mount flags (QNX <sys/mount.h> _MOUNT_*; tern's own bit values). */
+enum {
+  TERN_RM_MOUNT_RDONLY = 1u << 0,   /* [_MOUNT_READONLY] */
+  TERN_RM_MOUNT_NOEXEC = 1u << 1,   /* [_MOUNT_NOEXEC] */
+  TERN_RM_MOUNT_NOSUID = 1u << 2,   /* [_MOUNT_NOSUID] */
+  TERN_RM_MOUNT_NOCREAT = 1u << 3,  /* [_MOUNT_NOCREAT] */
+  TERN_RM_MOUNT_REMOUNT = 1u << 16, /* change a mount's options [_MOUNT_REMOUNT] */
+  TERN_RM_MOUNT_UNMOUNT = 1u << 17, /* umount [_MOUNT_UNMOUNT] */
+  TERN_RM_MOUNT_FORCE = 1u << 18    /* [_MOUNT_FORCE] */
+};
+
+/* _IO_CONNECT_MOUNT (QNX io_mount's extra->extra.srv). Strings are
+ * NUL-ended views, valid during the call. */
+typedef struct tern_rm_mount_msg {
+  const char *special; /* the special device ("" if none) */
+  const char *dir;     /* the mount point (absolute) */
+  const char *type;    /* the mount type ("" when sent to special's or
+                          dir's server instead of a type's) */
+  uint32_t flags;      /* TERN_RM_MOUNT_* */
+  const uint8_t *data; /* the mount options (mount -o), may hold NULs */
+  size_t datalen;
+} tern_rm_mount_msg;
+
 typedef struct tern_rm_msg_msg { /* _IO_MSG */
   uint16_t mgrid;    /* manager id (QNX _IOMGR_*) */
   uint16_t subtype;
@@ -207,7 +235,7 @@ typedef struct tern_rm_msg_msg { /* _IO_MSG */
 
 /* ---- handler tables (QNX resmgr_connect_funcs_t / resmgr_io_funcs_t) --
  * A NULL entry means TERN_RM_DEFAULT. Every handler runs on the loop
- * thread. ocb is valid for the call; it stays valid until close_ocb has
+ * thread, or on a pool thread once tern_rm_pool_start has run. ocb is valid for the call; it stays valid until close_ocb has
  * returned. */
 typedef struct tern_rm_connect_funcs {
   /* _IO_CONNECT_OPEN. The default (tern_rm_open_default) checks
@@ -217,7 +245,19 @@ typedef struct tern_rm_connect_funcs {
    * the attach's attribute. */
   int (*open)(tern_rm_ctx *ctx, const tern_rm_open_msg *msg,
               tern_rm_attr *attr, void *reserved);
-  /* later: mount, unlink, rename, mknod, readlink, link */
+  /* _IO_CONNECT_MOUNT: mount, remount (TERN_RM_MOUNT_REMOUNT) or unmount
+   * (TERN_RM_MOUNT_UNMOUNT). Reached through the mount type an attach
+   * registered (tern_rm_attach_mount), or through a path attach when the
+   * client named no type (the special device's server; for an unmount,
+   * the mount point's). NULL: TERN_ENOTSUP. A typical handler attaches
+   * a path at msg->dir and detaches it on unmount (from inside a handler
+   * of that very attach with tern_rm_detach_later). attr is the attach's.
+   * Runs on the loop thread even with a thread pool (attach and detach
+   * are loop-thread calls), unless the connection has other messages
+   * queued (a client's mount connection has none). */
+  int (*mount)(tern_rm_ctx *ctx, const tern_rm_mount_msg *msg,
+               tern_rm_attr *attr, void *reserved);
+  /* later: unlink, rename, mknod, readlink, link */
 } tern_rm_connect_funcs;
 
 typedef struct tern_rm_io_funcs {
@@ -264,6 +304,10 @@ typedef struct tern_rm_opts {
   const char *registry;
   size_t max_msg;     /* largest message in either direction (64 KiB) */
   size_t max_conns;   /* open connections, all attaches (1024) */
+  /* Largest read or write moved through a memfd when it does not fit one
+   * message (0: TERN_RM_MAX_MEMFD_DEFAULT; at most 1 GiB). Bigger ones
+   * get TERN_EMSGSIZE. */
+  size_t max_memfd;
 } tern_rm_opts;
 
 /* Create a dispatcher on loop (loop thread only). opts may be NULL. */
@@ -290,8 +334,9 @@ enum {
  * handler tables and attribute; all three must stay valid until detach.
  * A live registry entry for the same path and kind gives TERN_EEXIST; a
  * stale one (socket file nobody listens on) is replaced. TERN_EINVAL for
- * a bad path or one too long for a socket name. *out identifies the
- * attach for tern_rm_detach (may be NULL if never detached by hand). */
+ * a bad path or one too long for a socket name; TERN_EPERM off the loop
+ * thread (a pool thread included). *out identifies the attach for
+ * tern_rm_detach (may be NULL if never detached by hand). */
 TERN_API int tern_rm_attach(tern_rm_dispatch *d, const char *path,
                             unsigned flags,
                             const tern_rm_connect_funcs *connect_funcs,
@@ -300,8 +345,50 @@ TERN_API int tern_rm_attach(tern_rm_dispatch *d, const char *path,
 /* Remove the name (its registry entry) and close the attach's
  * connections as if their clients had closed (close_dup per handle, then
  * close_ocb; requests still unanswered are dropped). QNX's
- * _RESMGR_DETACH_ALL. Not from inside one of this attach's handlers. */
+ * _RESMGR_DETACH_ALL. Not from inside one of this attach's handlers
+ * (tern_rm_detach_later is); TERN_EPERM off the loop thread. */
 TERN_API int tern_rm_detach(tern_rm_dispatch *d, tern_rm_attach_h *a);
+
+/* Register as the server of mount type (QNX resmgr_attach with
+ * _FTYPE_MOUNT and a mount handler): a client's tern_rmc_mount naming
+ * type reaches cf->mount on this dispatcher. type: 1..63 bytes of
+ * [A-Za-z0-9._-], not starting with '.'. TERN_EEXIST if another live
+ * server has the type. Detach with tern_rm_detach. (rm_mount.c) */
+TERN_API int tern_rm_attach_mount(tern_rm_dispatch *d, const char *type,
+                                  const tern_rm_connect_funcs *cf,
+                                  tern_rm_attr *attr, tern_rm_attach_h **out);
+/* tern_rm_detach at the start of the loop's next iteration: callable from
+ * any thread and from inside a's own handlers (an unmount sent to the
+ * mount point's server). Does nothing if a has been detached by then. */
+TERN_API int tern_rm_detach_later(tern_rm_dispatch *d, tern_rm_attach_h *a);
+
+/* ---- thread pool (QNX thread_pool_create; rm_pool.c) -------------------
+ * Handlers run on pool threads; the loop thread only accepts, receives
+ * and hands each message over. One connection's messages are handled one
+ * at a time, in order; different connections run in parallel, so handler
+ * code that shares state between connections (the attribute, globals)
+ * locks it itself (QNX iofunc_attr_lock). tern_rm_reply from a pool
+ * thread (NOREPLY answered later) takes the cross-thread path. In pool
+ * mode tern_rm_detach and tern_rm_dispatch_free wait for the running
+ * handlers of the connections they close; tern_rm_attach stays a
+ * loop-thread call (mount handlers run there, see the mount entry).
+ * Notify, pulse and private-message handlers run on the pool like the
+ * rest; tern/rm_notify.h says which of its calls work from which thread. */
+typedef struct tern_rm_pool_attr {
+  unsigned lo_water; /* idle threads kept (QNX lo_water); 0: 1 */
+  unsigned hi_water; /* threads at most (QNX maximum); 0: 4; >= lo */
+  int idle_ms;       /* an idle thread above lo_water exits after this
+                        (0: 2000) */
+} tern_rm_pool_attr;
+/* Start the pool: loop thread (TERN_EPERM elsewhere), before the first
+ * connection (TERN_EBUSY after), once (TERN_EALREADY). lo_water threads
+ * start now; TERN_EINVAL if lo_water > hi_water or hi_water > 1024. It
+ * stops in tern_rm_dispatch_free. */
+TERN_API int tern_rm_pool_start(tern_rm_dispatch *d,
+                                const tern_rm_pool_attr *attr);
+/* Threads now, of them idle (0, 0 without a pool). */
+TERN_API void tern_rm_pool_count(tern_rm_dispatch *d, unsigned *threads,
+                                 unsigned *idle);
 
 /* ---- inside a handler ----------------------------------------------------
  * A ctx is valid only during the handler call. */

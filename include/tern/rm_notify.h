@@ -23,8 +23,30 @@
  * dispatcher; the handler answers like any I/O handler (TERN_OK, error,
  * data parts, NOREPLY). A type in no range gets TERN_ENOTSUP (ENOSYS).
  *
- * Everything here is loop-thread only, except tern_rm_pulse_send
- * (thread-safe, posted like tern_rm_reply).
+ * Threads. Without a pool every handler runs on the loop thread; with
+ * one (tern_rm_pool_start) the notify, PRIV and pulse handlers run on
+ * pool threads like every other message of their connection: one at a
+ * time per connection, in the order the client sent them (a client's
+ * pulse is handled in order with its requests, never on the loop
+ * thread). So, in both modes:
+ *  - tern_rm_notify and tern_rm_notify_remove: from a handler (any
+ *    thread it runs on). tern_rm_notify_trigger, _check and _count: from
+ *    any thread, inside a handler or not (a write handler on one pool
+ *    thread may trigger entries armed from others). The lists are under
+ *    one internal lock, held briefly and never while user code runs; a
+ *    trigger sends its pulses with it held, so a connection closing at
+ *    the same time either gets its pulse or is gone first, never freed
+ *    under the send. The application's own state behind "what is ready"
+ *    is the application's to lock (QNX iofunc_attr_lock): hold that lock
+ *    across its notify call and across the state change + trigger, so an
+ *    arm cannot miss a trigger between its check and its entry.
+ *  - tern_rm_pulse_attach/detach, tern_rm_message_attach/detach: any
+ *    thread (the tables are under the dispatcher's lock). A detach does
+ *    not wait for a handler already running on a pool thread.
+ *  - tern_rm_pulse_send: any thread; from the loop thread it is sent at
+ *    once, from any other (a pool thread too) posted to the loop like
+ *    tern_rm_reply, so it keeps its order with posted replies.
+ *  - tern_rm_dispatch_set_fi: any thread.
  */
 #ifndef TERN_RM_NOTIFY_H
 #define TERN_RM_NOTIFY_H
@@ -157,7 +179,7 @@ TERN_API int tern_rm_pulse_send(tern_rm_dispatch *d, tern_rm_rcvid rcvid,
 /* Fault injection (tern/fi.h) for these paths: "rm/notify_arm" (an arm
  * fails TERN_ENOMEM, the client's notify gets it) and "rm/pulse_send" (a
  * pulse to a client fails as if its socket were full: the connection is
- * dropped). fi stays the caller's; NULL turns it off. Loop thread. */
+ * dropped). fi stays the caller's; NULL turns it off. Any thread. */
 TERN_API int tern_rm_dispatch_set_fi(tern_rm_dispatch *d, tern_fi *fi);
 
 #ifdef __cplusplus

@@ -14,8 +14,7 @@
  * for real meanwhile.
  *
  * A handle is used by one thread at a time (one request in flight per
- * connection), except tern_rmc_unblock, which any thread may call. Not
- * yet here: mount.
+ * connection), except tern_rmc_unblock, which any thread may call.
  *
  * Notify and pulses (QNX ionotify, MsgSendPulse, MsgReceive of a pulse):
  * the server may send pulses on a handle's connection at any time
@@ -47,6 +46,10 @@ typedef struct tern_rmc_opts {
   int timeout_ms;       /* per call; 0: 5000; TERN_WAIT_FOREVER (-1): none */
   int unblock_grace_ms; /* wait for the unblock's answer; 0: 500 */
   size_t max_msg;       /* 0: TERN_RM_MAX_MSG_DEFAULT; match the server's */
+  /* A read or write that does not fit one message goes through a sealed
+   * memfd (SCM_RIGHTS) up to this size (0: TERN_RM_MAX_MEMFD_DEFAULT;
+   * the server has its own bound). */
+  size_t max_memfd;
 } tern_rmc_opts;
 
 /* Open path (absolute) with oflag (O_RDONLY, O_WRONLY, O_RDWR, ...).
@@ -63,11 +66,12 @@ TERN_API int tern_rmc_close(tern_rmc *h);
  * must be closed. */
 TERN_API int tern_rmc_dup(tern_rmc *h, tern_rmc **out);
 
-/* Up to len bytes; returns the count (0: end of data). len is cut to what
- * one message holds. */
+/* Up to len bytes; returns the count (0: end of data). len is cut to
+ * max_memfd; above one message's room the answer may come in a memfd. */
 TERN_API int tern_rmc_read(tern_rmc *h, void *buf, size_t len);
-/* Returns the count the server took. TERN_EMSGSIZE if len does not fit
- * one message (max_msg less 24 bytes of headers). */
+/* Returns the count the server took. A len that does not fit one message
+ * (max_msg less 24 bytes of headers) is sent in a sealed memfd;
+ * TERN_EMSGSIZE past max_memfd (or the server's bound). */
 TERN_API int tern_rmc_write(tern_rmc *h, const void *buf, size_t len);
 /* devctl (QNX devctl): data goes to the server if dcmd says "to" (at most
  * its declared size, and at most nbytes), and the answer comes back into
@@ -123,6 +127,18 @@ TERN_API int tern_rmc_msgsend_private(tern_rmc *h, unsigned type,
  * the call's reply is ignored by the server. Thread-safe; it does not
  * wait. Used by the FUSE bridge for the kernel's INTERRUPT. */
 TERN_API int tern_rmc_unblock(tern_rmc *h);
+
+/* mount (QNX mount()): sent to the server of type when type is given
+ * (TERN_ENOTSUP if none is attached: unknown mount type); else to the
+ * server of dir for TERN_RM_MOUNT_UNMOUNT (QNX umount) and to the server
+ * of special otherwise (TERN_ENOENT if none). special may be NULL or ""
+ * with a type. The result is the mount handler's. data (datalen bytes,
+ * may be NULL) are the options. opts as for tern_rmc_open. */
+TERN_API int tern_rmc_mount(const char *special, const char *dir,
+                            uint32_t flags, const char *type,
+                            const void *data, size_t datalen,
+                            const tern_rmc_opts *opts);
+
 TERN_API void tern_rmc_set_timeout(tern_rmc *h, int timeout_ms);
 /* The connection's descriptor (for poll; do not read or close it). */
 TERN_API int tern_rmc_fd(const tern_rmc *h);

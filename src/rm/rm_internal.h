@@ -6,10 +6,12 @@
 #ifndef TERN_RM_INTERNAL_H
 #define TERN_RM_INTERNAL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/socket.h>
 #include <sys/un.h>
 
 #include "rm/rm_msg.h"
@@ -37,6 +39,16 @@ int tern__rm_name_decode(const char *name, char *path, size_t cap, bool *dir);
  * TERN_EEXIST if someone listens there. *ino identifies our file. */
 int tern__rm_listen(const char *dir, const char *path, bool isdir, int *fd,
                     char *sockpath, size_t cap, uint64_t *ino);
+/* The same for an entry already named (name: a file name in dir). */
+int tern__rm_listen_name(const char *dir, const char *name, int *fd,
+                         char *sockpath, size_t cap, uint64_t *ino);
+/* Connect to the entry name in dir: TERN_OK, TERN_ENOENT if none lives. */
+int tern__rm_connect_name(const char *dir, const char *name, int *fd);
+/* tern_rm_attach's second half: a listening fd into an attach. */
+int tern__rm_attach_fd(tern_rm_dispatch *d, const char *path, unsigned flags,
+                       bool mount_type, const tern_rm_connect_funcs *cf,
+                       const tern_rm_io_funcs *iof, tern_rm_attr *attr,
+                       tern_rm_attach_h **out);
 /* Unlink sockpath if it is still the file we bound (ino). */
 void tern__rm_unlisten(const char *sockpath, uint64_t ino);
 /* Longest-prefix resolution and connect (SOCK_CLOEXEC, blocking).
@@ -67,6 +79,8 @@ struct tern_rm_attach_h {
   const tern_rm_connect_funcs *cf;
   const tern_rm_io_funcs *iof;
   tern_rm_attr *attr;
+  bool mount_type; /* a mount type's entry (rm_mount.c), path is the type */
+  uint64_t gen;    /* unique per dispatcher: tern_rm_detach_later's check */
   int fd;
   tern_io *io;
   uint64_t ino;
@@ -97,6 +111,11 @@ struct tern__rm_conn {
   size_t npending, cap_pending;
   bool busy;         /* a handler of this connection is running */
   bool dead;         /* close when the handler returns */
+  /* pool mode (rm_pool.c), under d->lock */
+  struct tern__rm_job *jq_head, *jq_tail; /* received, not yet handled */
+  unsigned njobs;
+  tern__rm_conn *rq_next; /* in the pool's run queue */
+  bool queued, running, gone, throttled;
 };
 
 struct tern_rm_ctx {
@@ -120,9 +139,17 @@ struct tern_rm_dispatch {
   tern_rm_attach_h *attaches;
   tern__rm_conn *conns;
   uint32_t next_conn_id;
+  uint64_t next_attach_gen;
   atomic_uint posted; /* cross-thread replies (and pulses) still queued */
-  struct tern__rm_tabs *tabs; /* pulse_attach, message_attach (rm_pulse.c) */
+  struct tern__rm_tabs *tabs; /* pulse_attach, message_attach (rm_pulse.c);
+                                 the pointer and the tables under lock */
+  _Atomic(tern_fi *) fi;      /* tern_rm_dispatch_set_fi */
   bool freeing;
+  size_t max_memfd;
+  /* guards conns, nconns, pending lists, attr counters and the pool's
+   * queues (rm_pool.c); never held while a handler runs */
+  pthread_mutex_t lock;
+  struct tern__rm_pool *pool; /* NULL: handlers run on the loop thread */
 };
 
 /* ---- rm_ocb.c ----------------------------------------------------------- */
@@ -147,6 +174,50 @@ int tern__rm_pending_add(tern__rm_conn *c, uint32_t rid, uint8_t type,
 void tern__rm_conn_close(tern__rm_conn *c);
 tern__rm_conn *tern__rm_conn_find(tern_rm_dispatch *d, uint32_t id);
 
+/* One datagram received on c (n bytes, of which min(n, max_msg) are in
+ * buf; fd: a descriptor passed with it, or -1), decoded, handled and
+ * answered; owns fd. Loop thread, or c's pool thread. */
+void tern__rm_conn_input(tern__rm_conn *c, const uint8_t *buf, size_t n,
+                         int fd);
+#define TERN__RM_FD_BAD (-2) /* fd: descriptors came, but not one alone */
+/* c cannot go on (undecodable, a failed send): closed now in loop mode,
+ * shut down in pool mode (the loop then sees its end). */
+void tern__rm_conn_fail(tern__rm_conn *c);
+void tern__rm_conn_free(tern__rm_conn *c);
+bool tern__rm_pending_has(tern__rm_conn *c, uint32_t rid);
+/* Count a call posted to the loop (tern_loop_call) / its end; the
+ * dispatcher outlives its posted calls. */
+void tern__rm_posted_begin(tern_rm_dispatch *d);
+void tern__rm_posted_end(tern_rm_dispatch *d);
+
+/* ---- rm_memfd.c: large buffers ---------------------------------------------- */
+/* fd is a memfd of exactly len bytes sealed against shrinking, growing
+ * and writing: TERN_OK, else TERN_EPROTO. */
+int tern__rm_memfd_check(int fd, size_t len);
+/* A sealed memfd holding the parts (total bytes). */
+int tern__rm_memfd_make(const struct iovec *iov, int n, size_t total, int *fd);
+/* WRITE_FD on the server: check fd against m, map it read-only and point
+ * m->data at it. TERN_EMSGSIZE past max_memfd, TERN_EPROTO if malformed. */
+int tern__rm_memfd_map(tern_rm_dispatch *d, tern__rm_msg *m, int fd,
+                       void **map);
+void tern__rm_memfd_unmap(void *map, size_t len);
+/* sendmsg with fd (>= 0) as SCM_RIGHTS. Returns sendmsg's result. */
+ssize_t tern__rm_sendmsg_fd(int sock, struct msghdr *mh, int fd, int flags);
+
+/* ---- rm_mount.c -------------------------------------------------------------- */
+int tern__rm_do_mount(tern_rm_ctx *ctx, const tern__rm_msg *m);
+bool tern__rm_mount_type_valid(const char *type);
+
+/* ---- rm_pool.c ------------------------------------------------------------------ */
+/* Pool mode: queue a received datagram on c (copied) / c's end. Loop
+ * thread. */
+void tern__rm_pool_submit(tern__rm_conn *c, const uint8_t *buf, size_t n,
+                          int fd);
+void tern__rm_pool_gone(tern__rm_conn *c);
+/* Close the connections of a (all if NULL) and wait for them. */
+void tern__rm_pool_close_conns(tern_rm_dispatch *d, tern_rm_attach_h *a);
+void tern__rm_pool_stop(tern_rm_dispatch *d);
+
 /* ---- rm_io.c: one received message to its handler ---------------------------- */
 void tern__rm_handle(tern__rm_conn *c, tern__rm_msg *m);
 /* A connection goes away: close_dup per handle, close_ocb. */
@@ -155,18 +226,17 @@ void tern__rm_conn_drop_ocb(tern__rm_conn *c);
 /* ---- rm_notify.c, rm_pulse.c: notify lists, pulses, private messages -- */
 int tern__rm_do_notify(tern_rm_ctx *ctx, const tern__rm_msg *m, tern_rm_ocb *o);
 int tern__rm_do_priv(tern_rm_ctx *ctx, const tern__rm_msg *m);
-/* A client's PULSE (no reply); a malformed one marks c dead. */
+/* A client's PULSE (no reply), on c's thread like its requests; a
+ * malformed one fails c (tern__rm_conn_fail). */
 void tern__rm_do_pulse(tern__rm_conn *c, const tern__rm_msg *m);
-/* One PULSE to c's client. TERN_ENOENT if c is dead; a failed send shuts
- * the socket down so the loop closes the connection. */
+/* One PULSE to c's client, under c->d->lock (any thread; never closes c,
+ * never logs). TERN_ENOENT if c is dead; a failed send shuts the socket
+ * down so the loop closes the connection (TERN_ECONNRESET). */
 int tern__rm_send_pulse(tern__rm_conn *c, int code, uint32_t conds,
                         int64_t value);
 void tern__rm_tabs_free(tern_rm_dispatch *d);
 /* A fault point of tern_rm_dispatch_set_fi's fi (false without one). */
 bool tern__rm_fi_hit(tern_rm_dispatch *d, const char *name);
-/* A post (tern_loop_call) of d's has run: the last one after
- * tern_rm_dispatch_free frees d. */
-void tern__rm_posted_done(tern_rm_dispatch *d);
 
 /* ---- rmc.c for rmc_notify.c (the client's notify, pulses, private) ---- */
 typedef struct tern_rmc tern_rmc;

@@ -34,6 +34,7 @@ static int do_open(tern_rm_ctx *ctx, const tern__rm_msg *m) {
   tern__rm_conn *c = ctx->c;
   char path[TERN__RM_PATH_MAX + 1];
   if (c->ocb) return TERN_EALREADY;
+  if (c->a->mount_type) return TERN_ENOTSUP; /* a mount type is no file */
   memcpy(path, m->data, m->data_len);
   path[m->data_len] = '\0';
   tern_rm_open_msg om = {path, m->oflag, m->mode};
@@ -114,10 +115,13 @@ static int run(tern_rm_ctx *ctx, const tern__rm_msg *m) {
   tern_rm_ocb *o = ctx->c->ocb;
   if (m->h.type == TERN__RM_T_OPEN) return do_open(ctx, m);
   if (m->h.type == TERN__RM_T_PRIV) return tern__rm_do_priv(ctx, m);
+  if (m->h.type == TERN__RM_T_MOUNT) return tern__rm_do_mount(ctx, m);
   if (o == NULL) return TERN_EBADF; /* not open, or closed */
   switch (m->h.type) {
-  case TERN__RM_T_READ: return do_read(ctx, m, o);
-  case TERN__RM_T_WRITE: return do_write(ctx, m, o);
+  case TERN__RM_T_READ:
+  case TERN__RM_T_READ_FD: return do_read(ctx, m, o);
+  case TERN__RM_T_WRITE:
+  case TERN__RM_T_WRITE_FD: return do_write(ctx, m, o); /* data: the memfd */
   case TERN__RM_T_DEVCTL: return do_devctl(ctx, m, o);
   case TERN__RM_T_STAT: {
     int r = HAVE(ctx->c, stat) ? ctx->c->a->iof->stat(ctx, o) : TERN_RM_DEFAULT;
@@ -135,9 +139,8 @@ static int run(tern_rm_ctx *ctx, const tern__rm_msg *m) {
 /* The client of a pending request gave up (QNX _PULSE_CODE_UNBLOCK). */
 static void do_unblock(tern__rm_conn *c, uint32_t rid) {
   tern_rm_ctx ctx;
-  bool pending = false;
-  for (size_t i = 0; i < c->npending; i++) pending |= c->pending[i].rid == rid;
-  if (!pending) return; /* answered already: the reply is on its way */
+  if (!tern__rm_pending_has(c, rid))
+    return; /* answered already: the reply is on its way */
   tern__rm_ctx_init(&ctx, c, rid, TERN__RM_T_UNBLOCK);
   int r = HAVE(c, unblock) ? c->a->iof->unblock(&ctx, c->ocb) : TERN_RM_DEFAULT;
   if (r == TERN_RM_DEFAULT) r = tern_rm_unblock_default(&ctx, c->ocb);
@@ -146,7 +149,8 @@ static void do_unblock(tern__rm_conn *c, uint32_t rid) {
 
 static size_t reply_cap(const tern__rm_msg *m, size_t dflt) {
   switch (m->h.type) {
-  case TERN__RM_T_READ: return m->nbytes;
+  case TERN__RM_T_READ:
+  case TERN__RM_T_READ_FD: return m->nbytes;
   case TERN__RM_T_DEVCTL:
     return (TERN_DCMD_GET_DIR(m->dcmd) & TERN_DCMD_DIR_FROM)
                ? TERN_DCMD_GET_SIZE(m->dcmd) : 0;
@@ -177,7 +181,9 @@ void tern__rm_handle(tern__rm_conn *c, tern__rm_msg *m) {
 void tern__rm_conn_drop_ocb(tern__rm_conn *c) {
   tern_rm_ocb *o = c->ocb;
   tern_rm_ctx ctx;
+  pthread_mutex_lock(&c->d->lock);
   c->npending = 0; /* their replies can no longer be sent */
+  pthread_mutex_unlock(&c->d->lock);
   if (o == NULL) return;
   tern__rm_ctx_init(&ctx, c, 0, TERN__RM_T_CLOSE);
   for (; o->refs > 0; o->refs--)

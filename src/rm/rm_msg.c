@@ -42,7 +42,9 @@ int tern__rm_hdr_decode(const uint8_t *p, size_t n, tern__rm_hdr *h) {
   if (p[0] != TERN__RM_VERSION || (h->flags & ~TERN__RM_F_REPLY) != 0 ||
       get16(p + 14) != 0 || h->len != n - TERN__RM_HDR_LEN)
     return TERN_EPROTO;
-  if (h->type == 0 || h->type > TERN__RM_T_MAX) return TERN_EPROTO;
+  if (h->type == 0 || (h->type > TERN__RM_T_MAX &&
+                        (h->type < TERN__RM_T_EXT_MIN || h->type > TERN__RM_T_EXT_MAX)))
+    return TERN_EPROTO;
   /* a pulse answers nothing and is answered by nothing */
   if (h->type == TERN__RM_T_PULSE &&
       (h->rid != 0 || (h->flags & TERN__RM_F_REPLY) != 0))
@@ -88,6 +90,32 @@ static int decode_io(const uint8_t *b, size_t n, tern__rm_msg *m) {
     if (x > 0 && !(TERN_DCMD_GET_DIR(a) & TERN_DCMD_DIR_TO)) return TERN_EPROTO;
     return TERN_OK;
   }
+}
+
+/* MOUNT: the fixed part, then four parts whose lengths must add up. */
+static int decode_mount(const uint8_t *b, size_t n, tern__rm_msg *m) {
+  const uint32_t known = TERN_RM_MOUNT_RDONLY | TERN_RM_MOUNT_NOEXEC |
+                         TERN_RM_MOUNT_NOSUID | TERN_RM_MOUNT_NOCREAT |
+                         TERN_RM_MOUNT_REMOUNT | TERN_RM_MOUNT_UNMOUNT |
+                         TERN_RM_MOUNT_FORCE;
+  if (n < TERN__RM_MOUNT_FIXED) return TERN_EPROTO;
+  m->oflag = get32(b);
+  m->speclen = get16(b + 4);
+  m->dirlen = get16(b + 6);
+  m->typelen = get16(b + 8);
+  uint32_t datalen = get32(b + 12);
+  if (get16(b + 10) != 0 || (m->oflag & ~known) != 0 ||
+      ((m->oflag & TERN_RM_MOUNT_REMOUNT) && (m->oflag & TERN_RM_MOUNT_UNMOUNT)))
+    return TERN_EPROTO;
+  if (m->speclen > TERN__RM_PATH_MAX || m->dirlen == 0 ||
+      m->dirlen > TERN__RM_PATH_MAX || m->typelen > TERN__RM_MOUNT_TYPE_MAX)
+    return TERN_EPROTO;
+  size_t strs = (size_t)m->speclen + m->dirlen + m->typelen;
+  if (n - TERN__RM_MOUNT_FIXED != strs + datalen) return TERN_EPROTO;
+  m->data = b + TERN__RM_MOUNT_FIXED;
+  m->data_len = n - TERN__RM_MOUNT_FIXED;
+  if (strs > 0 && memchr(m->data, 0, strs) != NULL) return TERN_EPROTO;
+  return TERN_OK;
 }
 
 int tern__rm_reply_decode(const uint8_t *b, int32_t *status, int64_t *value) {
@@ -146,6 +174,13 @@ static int decode_body(const uint8_t *b, size_t n, tern__rm_msg *m) {
     m->offset = (int64_t)get64(b);
     m->whence = get32(b + 8);
     return m->whence <= 2 ? TERN_OK : TERN_EPROTO;
+  case TERN__RM_T_MOUNT:
+    return decode_mount(b, n, m);
+  case TERN__RM_T_WRITE_FD:
+  case TERN__RM_T_READ_FD: /* the data travel in a memfd (rm_memfd.c) */
+    if (n != 8 || get32(b + 4) != 0) return TERN_EPROTO;
+    m->nbytes = get32(b);
+    return m->nbytes > 0 ? TERN_OK : TERN_EPROTO;
   case TERN__RM_T_MSG:
     if (n < 4 || get16(b + 2) != 0) return TERN_EPROTO;
     m->mgrid = get16(b);
@@ -257,6 +292,21 @@ size_t tern__rm_enc_priv(uint8_t *out, uint32_t rid, uint16_t type,
   put16(out + TERN__RM_HDR_LEN, type);
   put16(out + TERN__RM_HDR_LEN + 2, 0);
   return TERN__RM_HDR_LEN + 4;
+}
+
+size_t tern__rm_enc_mount(uint8_t *out, uint32_t rid, uint32_t flags,
+                          uint16_t speclen, uint16_t dirlen, uint16_t typelen,
+                          uint32_t datalen) {
+  uint8_t *b = out + TERN__RM_HDR_LEN;
+  size_t len = TERN__RM_MOUNT_FIXED + (size_t)speclen + dirlen + typelen + datalen;
+  tern__rm_hdr_encode(out, TERN__RM_T_MOUNT, 0, rid, (uint32_t)len, 0);
+  put32(b, flags);
+  put16(b + 4, speclen);
+  put16(b + 6, dirlen);
+  put16(b + 8, typelen);
+  put16(b + 10, 0);
+  put32(b + 12, datalen);
+  return TERN__RM_HDR_LEN + TERN__RM_MOUNT_FIXED;
 }
 
 size_t tern__rm_enc_empty(uint8_t *out, uint8_t type, uint32_t rid) {

@@ -46,11 +46,21 @@
  *           conditions that fired, a subset of TERN_RM_NOTIFY_ALL)
  *   PRIV    u16 type (0x200..0xffff), u16 zero, data
  *           (a private message of a range given to message_attach)
+ *   MOUNT   u32 flags (TERN_RM_MOUNT_*), u16 speclen, u16 dirlen,
+ *           u16 typelen, u16 zero, u32 datalen, then special[speclen],
+ *           dir[dirlen], type[typelen], data[datalen]
+ *           (_IO_CONNECT_MOUNT; strings without NUL bytes, dir not empty,
+ *           typelen <= 63, at most one of REMOUNT and UNMOUNT)
+ *   WRITE_FD u32 nbytes (> 0), u32 zero; the data is a sealed memfd of
+ *           exactly nbytes passed with SCM_RIGHTS        (large _IO_WRITE)
+ *   READ_FD  u32 nbytes (> 0), u32 zero                  (large _IO_READ)
+ *           the reply carries its data inline or, when bigger than one
+ *           message, as a sealed memfd (SCM_RIGHTS) of value bytes
  * Every request but PULSE has rid != 0 (the dispatcher drops a connection
  * that sends rid 0).
  *
- * Type numbers 14 and 15 are kept for notify/pulse growth; mount and the
- * other message kinds of the mount work use 16.. .
+ * Types 1..13 and 16..18 are known; 14 and 15 are kept for notify/pulse
+ * growth and get TERN_EPROTO like any unknown type.
  */
 #ifndef TERN_RM_MSG_H
 #define TERN_RM_MSG_H
@@ -81,8 +91,16 @@ enum {
   TERN__RM_T_NOTIFY = 11,
   TERN__RM_T_PULSE = 12,
   TERN__RM_T_PRIV = 13,
-  TERN__RM_T_MAX = 13
+  TERN__RM_T_MAX = 13,
+  /* 16.. (14 and 15 are kept for notify/pulse growth) */
+  TERN__RM_T_MOUNT = 16,
+  TERN__RM_T_WRITE_FD = 17,
+  TERN__RM_T_READ_FD = 18,
+  TERN__RM_T_EXT_MIN = 16,
+  TERN__RM_T_EXT_MAX = 18
 };
+#define TERN__RM_MOUNT_FIXED 16
+#define TERN__RM_MOUNT_TYPE_MAX 63
 
 #define TERN__RM_NOTIFY_LEN 40 /* NOTIFY body */
 #define TERN__RM_PULSE_LEN 16  /* PULSE body */
@@ -107,8 +125,10 @@ typedef struct tern__rm_msg {
   int32_t status;         /* REPLY; PULSE, NOTIFY: code */
   uint32_t action, conds; /* NOTIFY; PULSE: conds */
   uint32_t thresh[3];     /* NOTIFY */
-  const uint8_t *data;    /* OPEN path, WRITE/DEVCTL/MSG/REPLY data */
+  const uint8_t *data;    /* OPEN path, WRITE/DEVCTL/MSG/REPLY/PRIV data;
+                             MOUNT: special, dir, type, data in a row */
   size_t data_len;
+  uint16_t speclen, dirlen, typelen; /* MOUNT (flags in oflag) */
 } tern__rm_msg;
 
 /* Header only: TERN_OK when n >= 16 and version, flags, zero and len
@@ -133,6 +153,9 @@ size_t tern__rm_enc_lseek(uint8_t *out, uint32_t rid, int64_t off,
                           uint32_t whence);
 size_t tern__rm_enc_msg(uint8_t *out, uint32_t rid, uint16_t subtype,
                         uint16_t mgrid, size_t data_len);
+size_t tern__rm_enc_mount(uint8_t *out, uint32_t rid, uint32_t flags,
+                          uint16_t speclen, uint16_t dirlen, uint16_t typelen,
+                          uint32_t datalen);
 size_t tern__rm_enc_empty(uint8_t *out, uint8_t type, uint32_t rid);
 size_t tern__rm_enc_reply(uint8_t *out, uint8_t type, uint32_t rid,
                           int32_t status, int64_t value, size_t data_len);

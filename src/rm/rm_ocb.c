@@ -41,9 +41,11 @@ int tern__rm_ocb_new(tern__rm_conn *c, const char *path, uint32_t oflag,
   o->attr = attr ? attr : c->a->attr;
   o->oflag = oflag;
   o->refs = 1;
+  pthread_mutex_lock(&c->d->lock); /* pool threads open in parallel */
   o->attr->count++;
   if (acc_read(oflag)) o->attr->rcount++;
   if (acc_write(oflag)) o->attr->wcount++;
+  pthread_mutex_unlock(&c->d->lock);
   *out = o;
   return TERN_OK;
 }
@@ -52,9 +54,11 @@ void tern__rm_ocb_release(tern_rm_ctx *ctx, tern_rm_ocb *ocb) {
   const tern_rm_io_funcs *f = ocb->a->iof;
   if (f && f->close_ocb) f->close_ocb(ctx, ocb); /* QNX io_close_ocb */
   tern_rm_notify_remove(ctx, ocb->attr); /* QNX iofunc_notify_remove */
+  pthread_mutex_lock(&ctx->d->lock);
   ocb->attr->count--;
   if (acc_read(ocb->oflag)) ocb->attr->rcount--;
   if (acc_write(ocb->oflag)) ocb->attr->wcount--;
+  pthread_mutex_unlock(&ctx->d->lock);
   free(ocb);
 }
 

@@ -13,6 +13,13 @@
  * MSG_DONTWAIT. It must not close the connection on the spot (a trigger
  * walks a notify list whose entries the close would remove), so a failed
  * send shuts the socket down and the loop's next read closes it.
+ *
+ * Threads (a pool runs handlers off the loop thread): the tables are
+ * read and written under d->lock; a handler's fn and opaque are copied
+ * out under it and called after it is released. A pulse is sent with
+ * d->lock held (it reads c->dead, which a closing thread writes under it,
+ * and the lock keeps a pool thread from freeing c meanwhile); sending
+ * never calls user code or closes anything.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -36,23 +43,23 @@ struct tern__rm_tabs {
   } pulse[TERN_RM_PULSE_CODE_MAX + 1];
   prange ranges[RANGES_MAX];
   size_t nranges;
-  tern_fi *fi; /* tern_rm_dispatch_set_fi */
 };
 
+/* Under d->lock. */
 static struct tern__rm_tabs *tabs(tern_rm_dispatch *d) {
   if (d->tabs == NULL) d->tabs = calloc(1, sizeof(*d->tabs));
   return d->tabs;
 }
 
 int tern_rm_dispatch_set_fi(tern_rm_dispatch *d, tern_fi *fi) {
-  struct tern__rm_tabs *t = d ? tabs(d) : NULL;
-  if (t == NULL) return d ? TERN_ENOMEM : TERN_EINVAL;
-  t->fi = fi;
+  if (d == NULL) return TERN_EINVAL;
+  atomic_store(&d->fi, fi);
   return TERN_OK;
 }
 
 bool tern__rm_fi_hit(tern_rm_dispatch *d, const char *name) {
-  return d->tabs && tern_fi_hit(d->tabs->fi, name);
+  tern_fi *fi = atomic_load(&d->fi);
+  return fi && tern_fi_hit(fi, name); /* tern_fi is thread-safe */
 }
 
 void tern__rm_tabs_free(tern_rm_dispatch *d) {
@@ -67,26 +74,37 @@ int tern_rm_pulse_attach(tern_rm_dispatch *d, int code, tern_rm_pulse_fn fn,
   if (d == NULL || fn == NULL ||
       (code != TERN_RM_PULSE_ALLOC && (code < 0 || code > TERN_RM_PULSE_CODE_MAX)))
     return TERN_EINVAL;
+  pthread_mutex_lock(&d->lock);
   struct tern__rm_tabs *t = tabs(d);
-  if (t == NULL) return TERN_ENOMEM;
-  if (code == TERN_RM_PULSE_ALLOC) { /* MSG_FLAG_ALLOC_PULSE: the lowest free */
-    for (code = 0; code <= TERN_RM_PULSE_CODE_MAX && t->pulse[code].fn; code++) {
+  int rc = code;
+  if (t == NULL) {
+    rc = TERN_ENOMEM;
+  } else if (code == TERN_RM_PULSE_ALLOC) { /* MSG_FLAG_ALLOC_PULSE: lowest free */
+    for (rc = 0; rc <= TERN_RM_PULSE_CODE_MAX && t->pulse[rc].fn; rc++) {
     }
-    if (code > TERN_RM_PULSE_CODE_MAX) return TERN_ENOSPC;
+    if (rc > TERN_RM_PULSE_CODE_MAX) rc = TERN_ENOSPC;
   } else if (t->pulse[code].fn) {
-    return TERN_EEXIST;
+    rc = TERN_EEXIST;
   }
-  t->pulse[code].fn = fn;
-  t->pulse[code].opaque = opaque;
-  return code;
+  if (rc >= 0) {
+    t->pulse[rc].fn = fn;
+    t->pulse[rc].opaque = opaque;
+  }
+  pthread_mutex_unlock(&d->lock);
+  return rc;
 }
 
 int tern_rm_pulse_detach(tern_rm_dispatch *d, int code) {
   if (d == NULL || code < 0 || code > TERN_RM_PULSE_CODE_MAX) return TERN_EINVAL;
-  if (d->tabs == NULL || d->tabs->pulse[code].fn == NULL) return TERN_ENOENT;
-  d->tabs->pulse[code].fn = NULL;
-  d->tabs->pulse[code].opaque = NULL;
-  return TERN_OK;
+  int rc = TERN_ENOENT;
+  pthread_mutex_lock(&d->lock);
+  if (d->tabs && d->tabs->pulse[code].fn) {
+    d->tabs->pulse[code].fn = NULL;
+    d->tabs->pulse[code].opaque = NULL;
+    rc = TERN_OK;
+  }
+  pthread_mutex_unlock(&d->lock);
+  return rc;
 }
 
 int tern_rm_message_attach(tern_rm_dispatch *d, unsigned lo, unsigned hi,
@@ -94,57 +112,74 @@ int tern_rm_message_attach(tern_rm_dispatch *d, unsigned lo, unsigned hi,
   if (d == NULL || fn == NULL || lo < TERN_RM_PRIV_MIN || hi > TERN_RM_PRIV_MAX ||
       lo > hi)
     return TERN_EINVAL;
+  pthread_mutex_lock(&d->lock);
   struct tern__rm_tabs *t = tabs(d);
-  if (t == NULL) return TERN_ENOMEM;
-  for (size_t i = 0; i < t->nranges; i++)
-    if (lo <= t->ranges[i].hi && t->ranges[i].lo <= hi) return TERN_EEXIST;
-  if (t->nranges == RANGES_MAX) return TERN_ENOSPC;
-  t->ranges[t->nranges++] = (prange){lo, hi, fn, opaque};
-  return TERN_OK;
+  int rc = t ? TERN_OK : TERN_ENOMEM;
+  for (size_t i = 0; t && i < t->nranges && rc == TERN_OK; i++)
+    if (lo <= t->ranges[i].hi && t->ranges[i].lo <= hi) rc = TERN_EEXIST;
+  if (rc == TERN_OK && t->nranges == RANGES_MAX) rc = TERN_ENOSPC;
+  if (rc == TERN_OK) t->ranges[t->nranges++] = (prange){lo, hi, fn, opaque};
+  pthread_mutex_unlock(&d->lock);
+  return rc;
 }
 
 int tern_rm_message_detach(tern_rm_dispatch *d, unsigned lo) {
-  struct tern__rm_tabs *t = d ? d->tabs : NULL;
+  int rc = TERN_ENOENT;
+  if (d == NULL) return rc;
+  pthread_mutex_lock(&d->lock);
+  struct tern__rm_tabs *t = d->tabs;
   for (size_t i = 0; t && i < t->nranges; i++) {
     if (t->ranges[i].lo != lo) continue;
     t->ranges[i] = t->ranges[--t->nranges];
-    return TERN_OK;
+    rc = TERN_OK;
+    break;
   }
-  return TERN_ENOENT;
+  pthread_mutex_unlock(&d->lock);
+  return rc;
 }
 
 /* ---- receiving ------------------------------------------------------- */
 
 void tern__rm_do_pulse(tern__rm_conn *c, const tern__rm_msg *m) {
-  struct tern__rm_tabs *t = c->d->tabs;
+  tern_rm_dispatch *d = c->d;
   int code = m->status;
   if (m->conds != 0) { /* notify conditions only flow to clients */
-    c->dead = true;
+    tern__rm_conn_fail(c);
     return;
   }
-  if (t == NULL || t->pulse[code].fn == NULL) {
+  pthread_mutex_lock(&d->lock);
+  tern_rm_pulse_fn fn = d->tabs ? d->tabs->pulse[code].fn : NULL;
+  void *opaque = d->tabs ? d->tabs->pulse[code].opaque : NULL;
+  pthread_mutex_unlock(&d->lock);
+  if (fn == NULL) {
     tern_log(TERN_LOG_DEBUG, "rm", "conn %u: pulse %d unattached; dropped",
              c->id, code);
     return;
   }
   tern_rm_ctx ctx;
   tern__rm_ctx_init(&ctx, c, 0, TERN__RM_T_PULSE);
-  t->pulse[code].fn(&ctx, code, m->offset, t->pulse[code].opaque);
+  fn(&ctx, code, m->offset, opaque);
 }
 
 int tern__rm_do_priv(tern_rm_ctx *ctx, const tern__rm_msg *m) {
-  struct tern__rm_tabs *t = ctx->d->tabs;
-  for (size_t i = 0; t && i < t->nranges; i++) {
-    const prange *r = &t->ranges[i];
-    if (m->mgrid < r->lo || m->mgrid > r->hi) continue;
-    tern_rm_priv_msg pm = {m->mgrid, m->data, m->data_len};
-    return r->fn(ctx, &pm, r->opaque);
+  tern_rm_dispatch *d = ctx->d;
+  prange r = {0, 0, NULL, NULL};
+  pthread_mutex_lock(&d->lock);
+  for (size_t i = 0; d->tabs && i < d->tabs->nranges; i++) {
+    if (m->mgrid < d->tabs->ranges[i].lo || m->mgrid > d->tabs->ranges[i].hi)
+      continue;
+    r = d->tabs->ranges[i];
+    break;
   }
-  return TERN_ENOTSUP; /* QNX: ENOSYS for a type nobody attached */
+  pthread_mutex_unlock(&d->lock);
+  if (r.fn == NULL) return TERN_ENOTSUP; /* QNX: ENOSYS for a type nobody attached */
+  tern_rm_priv_msg pm = {m->mgrid, m->data, m->data_len};
+  return r.fn(ctx, &pm, r.opaque);
 }
 
 /* ---- sending ---------------------------------------------------------- */
 
+/* Under d->lock: logs nothing (a log sink is user code). */
 int tern__rm_send_pulse(tern__rm_conn *c, int code, uint32_t conds,
                         int64_t value) {
   uint8_t b[TERN__RM_HDR_LEN + TERN__RM_PULSE_LEN];
@@ -153,7 +188,6 @@ int tern__rm_send_pulse(tern__rm_conn *c, int code, uint32_t conds,
   if (!tern__rm_fi_hit(c->d, "rm/pulse_send") && /* as if the socket were full */
       send(c->fd, b, n, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)n)
     return TERN_OK;
-  tern_log(TERN_LOG_DEBUG, "rm", "conn %u: pulse not sent; closing", c->id);
   shutdown(c->fd, SHUT_RDWR); /* the loop sees the end and closes it */
   return TERN_ECONNRESET;
 }
@@ -162,11 +196,18 @@ tern_rm_rcvid tern_rm_ctx_conn_rcvid(const tern_rm_ctx *ctx) {
   return (uint64_t)ctx->c->id << 32 | ctx->rid;
 }
 
+/* Loop thread; a pool thread may free a connection meanwhile, so the
+ * lookup and the send are under d->lock. */
 static int pulse_now(tern_rm_dispatch *d, tern_rm_rcvid rcvid, int code,
                      int64_t value) {
-  tern__rm_conn *c = tern__rm_conn_find(d, (uint32_t)(rcvid >> 32));
-  if (c == NULL) return TERN_ENOENT;
-  return tern__rm_send_pulse(c, code, 0, value);
+  uint32_t id = (uint32_t)(rcvid >> 32);
+  pthread_mutex_lock(&d->lock);
+  tern__rm_conn *c = tern__rm_conn_find(d, id);
+  int rc = c ? tern__rm_send_pulse(c, code, 0, value) : TERN_ENOENT;
+  pthread_mutex_unlock(&d->lock);
+  if (rc == TERN_ECONNRESET)
+    tern_log(TERN_LOG_DEBUG, "rm", "conn %u: pulse not sent; closing", id);
+  return rc;
 }
 
 typedef struct posted_pulse {
@@ -182,7 +223,7 @@ static void on_posted_pulse(tern_loop *loop, void *arg, int status) {
   (void)loop;
   if (status == TERN_OK && !d->freeing) pulse_now(d, p->rcvid, p->code, p->value);
   free(p);
-  tern__rm_posted_done(d);
+  tern__rm_posted_end(d);
 }
 
 int tern_rm_pulse_send(tern_rm_dispatch *d, tern_rm_rcvid rcvid, int code,
@@ -192,7 +233,7 @@ int tern_rm_pulse_send(tern_rm_dispatch *d, tern_rm_rcvid rcvid, int code,
   posted_pulse *p = malloc(sizeof(*p));
   if (p == NULL) return TERN_ENOMEM;
   *p = (posted_pulse){d, rcvid, code, value};
-  atomic_fetch_add(&d->posted, 1);
+  tern__rm_posted_begin(d);
   int rc = tern_loop_call(d->loop, on_posted_pulse, p);
   if (rc != TERN_OK) {
     atomic_fetch_sub(&d->posted, 1);

@@ -168,10 +168,16 @@ static int bind_listen(const struct sockaddr_un *sa, int *fd) {
 int tern__rm_listen(const char *dir, const char *path, bool isdir, int *fd,
                     char *sockpath, size_t cap, uint64_t *ino) {
   char name[RM_SUN_MAX];
+  int rc = tern__rm_name_encode(path, isdir, name, sizeof(name));
+  return rc != TERN_OK ? rc
+                       : tern__rm_listen_name(dir, name, fd, sockpath, cap, ino);
+}
+
+int tern__rm_listen_name(const char *dir, const char *name, int *fd,
+                         char *sockpath, size_t cap, uint64_t *ino) {
   struct sockaddr_un sa;
   struct stat st;
-  int rc = tern__rm_name_encode(path, isdir, name, sizeof(name));
-  if (rc == TERN_OK) rc = make_addr(dir, name, &sa);
+  int rc = make_addr(dir, name, &sa);
   if (rc == TERN_OK) rc = mkdirs(dir);
   if (rc != TERN_OK) return rc;
   rc = bind_listen(&sa, fd);
@@ -191,6 +197,13 @@ int tern__rm_listen(const char *dir, const char *path, bool isdir, int *fd,
   *ino = (uint64_t)st.st_ino;
   snprintf(sockpath, cap, "%s", sa.sun_path);
   return TERN_OK;
+}
+
+int tern__rm_connect_name(const char *dir, const char *name, int *fd) {
+  struct sockaddr_un sa;
+  int rc = make_addr(dir, name, &sa);
+  if (rc == TERN_OK) rc = try_connect(&sa, fd);
+  return rc == TERN_ECONNREFUSED ? TERN_ENOENT : rc; /* stale: none */
 }
 
 void tern__rm_unlisten(const char *sockpath, uint64_t ino) {

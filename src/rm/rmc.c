@@ -7,7 +7,8 @@
  * that id, dropping late replies to earlier calls that timed out. On a
  * timeout it sends UNBLOCK for the request, as QNX's kernel sends the
  * server an unblock pulse when a blocked client is interrupted, and waits
- * unblock_grace_ms for the answer.
+ * unblock_grace_ms for the answer. A read or write larger than one
+ * message moves its data in a sealed memfd (rm_memfd.c).
  */
 #include <errno.h>
 #include <poll.h>
@@ -33,6 +34,9 @@ typedef struct rmc_conn { /* shared by a handle and its dups */
   /* pulses that came while a call waited for its reply (rmc_notify.c) */
   tern_rm_pulse pq[PULSES_MAX];
   size_t pq_head, pq_n;
+  size_t max_memfd;
+  int out_fd; /* passed with the next request (WRITE_FD), or -1 */
+  int in_fd;  /* came with the last reply (READ_FD), or -1 */
 } rmc_conn;
 
 struct tern_rmc {
@@ -61,7 +65,10 @@ static int left_ms(uint64_t end) {
 static int send_all(rmc_conn *c, struct iovec *v, int n, uint64_t end) {
   struct msghdr mh = {.msg_iov = v, .msg_iovlen = (size_t)n};
   for (;;) {
-    if (sendmsg(c->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0) return TERN_OK;
+    if (tern__rm_sendmsg_fd(c->fd, &mh, c->out_fd, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0) {
+      c->out_fd = -1; /* sent once */
+      return TERN_OK;
+    }
     if (errno == EINTR) continue;
     if (errno != EAGAIN) return errno == EPIPE ? TERN_ECONNRESET
                                                 : tern_err_from_errno(errno);
@@ -105,19 +112,46 @@ static int wait_reply(rmc_conn *c, uint32_t rid, uint64_t end, void *out,
     if (r < 0 && errno == EINTR) continue;
     if (r <= 0) return r == 0 ? TERN_ETIMEDOUT : tern_err_from_errno(errno);
     struct iovec v[2] = {{fixed, sizeof(fixed)}, {out, cap}};
-    struct msghdr mh = {.msg_iov = v, .msg_iovlen = cap ? 2 : 1};
-    ssize_t n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_TRUNC);
+    union {
+      struct cmsghdr h;
+      char b[CMSG_SPACE(sizeof(int) * 2)];
+    } cb;
+    struct msghdr mh = {.msg_iov = v, .msg_iovlen = cap ? 2 : 1,
+                        .msg_control = cb.b, .msg_controllen = sizeof(cb.b)};
+    ssize_t n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
     if (n < 0) return tern_err_from_errno(errno);
-    if (n == 0) return TERN_ECONNRESET;
+    int fd = -1; /* a large read's answer, else closed */
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+      if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
+      for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+        int f;
+        memcpy(&f, CMSG_DATA(cm) + i * sizeof(int), sizeof(f));
+        if (fd >= 0) close(fd);
+        fd = f;
+      }
+    }
+    if (n == 0) {
+      if (fd >= 0) close(fd);
+      return TERN_ECONNRESET;
+    }
     tern__rm_hdr h;
-    if ((size_t)n == sizeof(fixed) && queue_pulse(c, fixed, sizeof(fixed)))
+    if ((size_t)n == sizeof(fixed) && queue_pulse(c, fixed, sizeof(fixed))) {
+      if (fd >= 0) close(fd); /* a pulse carries none */
       continue; /* unsolicited: not our reply */
+    }
     if ((size_t)n < sizeof(fixed) ||
         tern__rm_hdr_decode(fixed, (size_t)n, &h) != TERN_OK ||
-        !(h.flags & TERN__RM_F_REPLY))
+        !(h.flags & TERN__RM_F_REPLY)) {
+      if (fd >= 0) close(fd);
       return TERN_EPROTO;
-    if (h.rid != rid) continue; /* late answer to a call that gave up */
+    }
+    if (h.rid != rid) { /* late answer to a call that gave up */
+      if (fd >= 0) close(fd);
+      continue;
+    }
+    if (c->in_fd >= 0) close(c->in_fd);
+    c->in_fd = fd;
     if (tern__rm_reply_decode(fixed + TERN__RM_HDR_LEN, &rep->status,
                               &rep->value) != TERN_OK)
       return TERN_EPROTO;
@@ -138,8 +172,11 @@ static int call(tern_rmc *h, uint32_t rid, uint8_t *head, size_t head_len,
   uint64_t end = h->timeout_ms < 0 ? 0 : tern_clock_ms() + (uint64_t)h->timeout_ms;
   struct iovec v[2] = {{head, head_len}, {(void *)(uintptr_t)data, data_len}};
   if (head_len + data_len > c->max_msg) return TERN_EMSGSIZE;
+  if (c->in_fd >= 0) close(c->in_fd);
+  c->in_fd = -1;
   atomic_store(&c->inflight, rid);
   int rc = send_all(c, v, data_len ? 2 : 1, end);
+  c->out_fd = -1; /* never again with the unblock */
   if (rc == TERN_OK) rc = wait_reply(c, rid, end, out, cap, rep);
   if (rc != TERN_ETIMEDOUT) {
     atomic_store(&c->inflight, 0u);
@@ -201,7 +238,9 @@ int tern_rmc_open(tern_rmc **out, const char *path, int oflag,
   }
   *c = (rmc_conn){.fd = fd, .refs = 1,
                   .max_msg = o.max_msg ? o.max_msg : TERN_RM_MAX_MSG_DEFAULT,
-                  .grace_ms = o.unblock_grace_ms > 0 ? o.unblock_grace_ms : 500};
+                  .grace_ms = o.unblock_grace_ms > 0 ? o.unblock_grace_ms : 500,
+                  .max_memfd = o.max_memfd ? o.max_memfd : TERN_RM_MAX_MEMFD_DEFAULT,
+                  .out_fd = -1, .in_fd = -1};
   *h = (tern_rmc){c, o.timeout_ms ? o.timeout_ms : 5000};
   size_t plen = strlen(rest);
   uint32_t rid = next_rid(c);
@@ -210,6 +249,7 @@ int tern_rmc_open(tern_rmc **out, const char *path, int oflag,
                    tern__rm_enc_open(head, rid, (uint32_t)oflag, 0, (uint16_t)plen),
                    rest, plen, NULL, 0, &rep);
   if (rc != TERN_OK) {
+    if (c->in_fd >= 0) close(c->in_fd);
     close(fd), free(c), free(h);
     return rc;
   }
@@ -226,6 +266,7 @@ int tern_rmc_close(tern_rmc *h) {
   int rc = call_status(h, rid, head, tern__rm_enc_empty(head, TERN__RM_T_CLOSE, rid),
                        NULL, 0, NULL, 0, &rep);
   if (--c->refs == 0) {
+    if (c->in_fd >= 0) close(c->in_fd);
     close(c->fd);
     free(c);
   }
@@ -252,10 +293,45 @@ int tern_rmc_dup(tern_rmc *h, tern_rmc **out) {
   return TERN_OK;
 }
 
+/* A read above one message's room: READ_FD, the answer inline or in a
+ * memfd of exactly value bytes. */
+static int read_big(tern_rmc *h, void *buf, size_t len) {
+  rmc_conn *c = h->c;
+  uint8_t head[TERN__RM_HDR_LEN + 8];
+  uint32_t rid = next_rid(c);
+  rmc_reply rep;
+  if (len > c->max_memfd) len = c->max_memfd;
+  if (len > INT32_MAX) len = INT32_MAX;
+  int rc = call_status(h, rid, head,
+                       tern__rm_enc_io(head, TERN__RM_T_READ_FD, rid, (uint32_t)len, 0, 0),
+                       NULL, 0, buf, len, &rep);
+  if (rc != TERN_OK) return rc;
+  int fd = c->in_fd;
+  c->in_fd = -1;
+  if (fd < 0) return (int)rep.len; /* it fitted one message */
+  if (rep.len != 0 || rep.value <= 0 || (uint64_t)rep.value > len ||
+      tern__rm_memfd_check(fd, (size_t)rep.value) != TERN_OK) {
+    close(fd);
+    return TERN_EPROTO;
+  }
+  size_t got = 0, want = (size_t)rep.value;
+  while (got < want) {
+    ssize_t r = pread(fd, (uint8_t *)buf + got, want - got, (off_t)got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      close(fd);
+      return r < 0 ? tern_err_from_errno(errno) : TERN_EPROTO;
+    }
+    got += (size_t)r;
+  }
+  close(fd);
+  return (int)want;
+}
+
 int tern_rmc_read(tern_rmc *h, void *buf, size_t len) {
   if (h == NULL || (buf == NULL && len)) return TERN_EINVAL;
   size_t room = h->c->max_msg - TERN__RM_REPLY_HDR;
-  if (len > room) len = room;
+  if (len > room) return read_big(h, buf, len);
   uint8_t head[TERN__RM_HDR_LEN + 8];
   uint32_t rid = next_rid(h->c);
   rmc_reply rep;
@@ -270,10 +346,24 @@ int tern_rmc_write(tern_rmc *h, const void *buf, size_t len) {
   uint8_t head[TERN__RM_HDR_LEN + 8];
   uint32_t rid = next_rid(h->c);
   rmc_reply rep;
-  if (len > h->c->max_msg) return TERN_EMSGSIZE;
-  int rc = call_status(h, rid, head,
-                       tern__rm_enc_io(head, TERN__RM_T_WRITE, rid, (uint32_t)len, 0, len),
-                       buf, len, NULL, 0, &rep);
+  int rc;
+  if (len + sizeof(head) > h->c->max_msg) { /* WRITE_FD: a sealed memfd */
+    struct iovec v = {(void *)(uintptr_t)buf, len};
+    int fd;
+    if (len > h->c->max_memfd || len > INT32_MAX) return TERN_EMSGSIZE;
+    rc = tern__rm_memfd_make(&v, 1, len, &fd);
+    if (rc != TERN_OK) return rc;
+    h->c->out_fd = fd;
+    rc = call_status(h, rid, head,
+                     tern__rm_enc_io(head, TERN__RM_T_WRITE_FD, rid, (uint32_t)len, 0, 0),
+                     NULL, 0, NULL, 0, &rep);
+    h->c->out_fd = -1;
+    close(fd);
+  } else {
+    rc = call_status(h, rid, head,
+                     tern__rm_enc_io(head, TERN__RM_T_WRITE, rid, (uint32_t)len, 0, len),
+                     buf, len, NULL, 0, &rep);
+  }
   if (rc != TERN_OK) return rc;
   return (rep.value < 0 || (uint64_t)rep.value > len) ? TERN_EPROTO : (int)rep.value;
 }

@@ -17,6 +17,8 @@ typedef struct test_srv {
   const char *registry;
   void (*setup)(struct test_srv *s); /* on the server thread */
   void *ud;
+  const tern_rm_opts *opts;           /* NULL: only the registry */
+  const tern_rm_pool_attr *pool;      /* non-NULL: a thread pool */
   tern_loop *loop;
   tern_rm_dispatch *d;
   tern_thread *th;
@@ -27,8 +29,10 @@ typedef struct test_srv {
 static void test_srv_main(void *arg) {
   test_srv *s = arg;
   tern_rm_opts o = {.registry = s->registry};
+  if (s->opts) o = *s->opts, o.registry = s->registry;
   s->rc = tern_loop_new(&s->loop, NULL);
   if (s->rc == TERN_OK) s->rc = tern_rm_dispatch_new(&s->d, s->loop, &o);
+  if (s->rc == TERN_OK && s->pool) s->rc = tern_rm_pool_start(s->d, s->pool);
   if (s->rc == TERN_OK && s->setup) s->setup(s);
   tern_sem_post(s->ready);
   if (s->rc != TERN_OK) return;

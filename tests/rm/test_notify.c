@@ -5,7 +5,9 @@
  * on a client's death, a pulse meeting an outstanding request,
  * pulse_attach with fixed and allocated codes, message_attach ranges,
  * pulses sent from another thread; the new wire kinds decoded strictly
- * and refused malformed at a live server. */
+ * and refused malformed at a live server. test_notify_pool.c runs every
+ * case again with the dispatcher's thread pool started (TEST_NOTIFY_POOL),
+ * plus clients arming, writing, closing and dying in parallel. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -21,6 +23,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <pthread.h>
 
 #include "rm/rm_internal.h"
 #include "rm/rm_server.h"
@@ -28,8 +31,13 @@
 /* ---- the device: a queue of written items, input ready when not empty -- */
 
 #define QMAX 16
+/* Its lock (QNX iofunc_attr_lock) matters with a pool: the handlers of
+ * different connections run in parallel. It is held across a state
+ * change and its trigger, and across the check and the arm, so an arm
+ * never misses a trigger in between (tern/rm_notify.h). */
 typedef struct qdev {
   tern_rm_attr attr;
+  pthread_mutex_t lock;
   char item[QMAX][32];
   size_t nitems;
 } qdev;
@@ -37,13 +45,18 @@ typedef struct qdev {
 static int q_write(tern_rm_ctx *ctx, const tern_rm_write_msg *msg,
                    tern_rm_ocb *ocb) {
   qdev *q = tern_rm_ocb_attr(ocb)->data;
-  if (q->nitems == QMAX) return TERN_EAGAIN;
+  pthread_mutex_lock(&q->lock);
+  if (q->nitems == QMAX) {
+    pthread_mutex_unlock(&q->lock);
+    return TERN_EAGAIN;
+  }
   size_t n = msg->nbytes < 31 ? msg->nbytes : 31;
   memcpy(q->item[q->nitems], msg->data, n);
   q->item[q->nitems++][n] = '\0';
   /* the seed's io_write: notify readers waiting for data */
   if (tern_rm_notify_check(&q->attr, TERN_RM_NOTIFY_INPUT, q->nitems))
     tern_rm_notify_trigger(&q->attr, TERN_RM_NOTIFY_INPUT, q->nitems);
+  pthread_mutex_unlock(&q->lock);
   tern_rm_ctx_set_value(ctx, (int64_t)msg->nbytes);
   return TERN_OK;
 }
@@ -51,11 +64,16 @@ static int q_write(tern_rm_ctx *ctx, const tern_rm_write_msg *msg,
 static int q_read(tern_rm_ctx *ctx, const tern_rm_read_msg *msg,
                   tern_rm_ocb *ocb) {
   qdev *q = tern_rm_ocb_attr(ocb)->data;
-  static char out[32];
-  if (q->nitems == 0) return TERN_OK;
+  static _Thread_local char out[32]; /* sent after we return, on this thread */
+  pthread_mutex_lock(&q->lock);
+  if (q->nitems == 0) {
+    pthread_mutex_unlock(&q->lock);
+    return TERN_OK;
+  }
   strcpy(out, q->item[0]);
   memmove(q->item[0], q->item[1], (q->nitems - 1) * sizeof(q->item[0]));
   q->nitems--;
+  pthread_mutex_unlock(&q->lock);
   size_t n = strlen(out);
   return tern_rm_reply_data(ctx, out, n < msg->nbytes ? n : msg->nbytes);
 }
@@ -64,8 +82,11 @@ static int q_notify(tern_rm_ctx *ctx, const tern_rm_notify_msg *msg,
                     tern_rm_ocb *ocb) {
   qdev *q = tern_rm_ocb_attr(ocb)->data;
   uint32_t trig = TERN_RM_NOTIFY_OUTPUT; /* writes are always taken */
+  pthread_mutex_lock(&q->lock);
   if (q->nitems > 0) trig |= TERN_RM_NOTIFY_INPUT;
-  return tern_rm_notify(ctx, msg, ocb, trig);
+  int rc = tern_rm_notify(ctx, msg, ocb, trig);
+  pthread_mutex_unlock(&q->lock);
+  return rc;
 }
 
 static const tern_rm_io_funcs q_iof = {
@@ -117,7 +138,7 @@ static void pulse_thread(void *arg) {
 }
 
 static int on_priv(tern_rm_ctx *ctx, const tern_rm_priv_msg *msg, void *opaque) {
-  static char out[128];
+  static _Thread_local char out[128];
   qdev *q = opaque;
   switch (msg->type) {
   case PRIV_COUNT:
@@ -183,9 +204,14 @@ static int setup(void **state) {
   reg = test_registry();
   memset(&q1, 0, sizeof(q1));
   tern_rm_attr_init(&q1.attr, 0, getuid(), getgid());
+  pthread_mutex_init(&q1.lock, NULL);
   q1.attr.data = &q1;
   alloc_pulses = 0;
   srv = (test_srv){.registry = reg, .setup = setup_main};
+#ifdef TEST_NOTIFY_POOL
+  static const tern_rm_pool_attr pool = {.lo_water = 2, .hi_water = 4};
+  srv.pool = &pool;
+#endif
   assert_int_equal(test_srv_start(&srv), TERN_OK);
   copts = (tern_rmc_opts){.registry = reg, .timeout_ms = 2000};
   return 0;
@@ -204,6 +230,7 @@ static int teardown(void **state) {
   srv_fi = NULL;
   assert_int_equal(q1.attr.count, 0);
   assert_null(q1.attr.notify); /* every list freed with its last entry */
+  pthread_mutex_destroy(&q1.lock);
   test_registry_rm(reg);
   return 0;
 }
@@ -753,8 +780,92 @@ static void test_malformed_at_server(void **state) {
   assert_int_equal(tern_rmc_close(h), TERN_OK);
 }
 
+#ifdef TEST_NOTIFY_POOL
+/* Readers on their own threads arm, wait for their pulse, read, and now
+ * and then close or drop the connection abruptly while armed, while a
+ * writer fills the queue: arms, triggers (from write handlers on pool
+ * threads) and removals (close, a client's end) in parallel. Every armed
+ * wait gets its pulse; nothing is left armed or open. */
+#define P_READERS 4
+#define P_ROUNDS 40
+static atomic_bool p_stop;
+static atomic_int p_pulses, p_armed;
+
+static void p_reader(void *arg) {
+  int id = (int)(intptr_t)arg;
+  tern_rmc *h = open_q();
+  char b[32];
+  for (int i = 0; i < P_ROUNDS; i++) {
+    int r = tern_rmc_notify(h, TERN_RM_NOTIFY_POLLARM, TERN_RM_NOTIFY_INPUT,
+                            NULL, 20 + id, i);
+    assert_true(r == 0 || r == (int)TERN_RM_NOTIFY_INPUT);
+    if (r == 0 && i % 7 == 3) { /* dies armed: the server sees the end */
+      shutdown(tern_rmc_fd(h), SHUT_RDWR);
+      tern_rmc_close(h);
+      h = open_q();
+      continue;
+    }
+    if (r == 0 && i % 5 == 2) { /* closes armed */
+      assert_int_equal(tern_rmc_close(h), TERN_OK);
+      h = open_q();
+      continue;
+    }
+    if (r == 0) {
+      p_armed++;
+      tern_rm_pulse p;
+      assert_int_equal(tern_rmc_pulse_recv(h, &p, 5000), TERN_OK);
+      assert_int_equal(p.code, 20 + id);
+      assert_int_equal(p.conds, TERN_RM_NOTIFY_INPUT);
+      assert_int_equal(p.value, i);
+      p_pulses++;
+    }
+    int n = tern_rmc_read(h, b, sizeof(b));
+    assert_true(n >= 0); /* another reader may have taken it: 0 */
+  }
+  assert_int_equal(tern_rmc_close(h), TERN_OK);
+}
+
+static void p_writer(void *arg) {
+  (void)arg;
+  tern_rmc *w = open_q();
+  while (!p_stop) {
+    int n = tern_rmc_write(w, "i", 1);
+    assert_true(n == 1 || n == TERN_EAGAIN); /* full: the readers lag */
+    usleep(500);
+  }
+  assert_int_equal(tern_rmc_close(w), TERN_OK);
+}
+
+static void test_pool_parallel(void **state) {
+  (void)state;
+  tern_thread *r[P_READERS], *w;
+  unsigned threads = 0;
+  tern_rm_pool_count(srv.d, &threads, NULL);
+  assert_true(threads >= 2); /* lo_water: handlers run on the pool */
+  p_stop = false;
+  p_pulses = p_armed = 0;
+  assert_int_equal(tern_thread_new(&w, "writer", p_writer, NULL), TERN_OK);
+  for (int i = 0; i < P_READERS; i++)
+    assert_int_equal(tern_thread_new(&r[i], "reader", p_reader,
+                                     (void *)(intptr_t)i), TERN_OK);
+  for (int i = 0; i < P_READERS; i++) tern_thread_join(r[i]);
+  p_stop = true;
+  tern_thread_join(w);
+  assert_true(p_armed > 0);
+  assert_int_equal(p_pulses, p_armed); /* no armed wait missed its pulse */
+  tern_rmc *h = open_q();
+  int n = -1;
+  for (int i = 0; i < 300 && (n = armed(h)) != 0; i++) usleep(10 * 1000);
+  assert_int_equal(n, 0); /* the ends and closes took their entries along */
+  assert_int_equal(tern_rmc_close(h), TERN_OK);
+}
+#endif
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+#ifdef TEST_NOTIFY_POOL
+      cmocka_unit_test_setup_teardown(test_pool_parallel, setup, teardown),
+#endif
       cmocka_unit_test_setup_teardown(test_poll_without_arm, setup, teardown),
       cmocka_unit_test_setup_teardown(test_arm_then_trigger, setup, teardown),
       cmocka_unit_test_setup_teardown(test_transition_and_oob, setup, teardown),
