@@ -157,7 +157,7 @@ static int bind_socket(tern_conn *c, const tern_addr *a, int type, int *fdp) {
 
 static int sock_listen_tcp(void *state, tern_conn *c, const tern_addr *a,
                            uint32_t backlog) {
-  int fd, rc = bind_socket(c, a, SOCK_STREAM, &fd);
+  int fd = -1, rc = bind_socket(c, a, SOCK_STREAM, &fd);
   if (rc != TERN_OK) return rc;
   if (listen(fd, (int)backlog) != 0) {
     rc = err_now();
@@ -171,7 +171,7 @@ static int sock_listen_tcp(void *state, tern_conn *c, const tern_addr *a,
 }
 
 static int sock_listen_udp(void *state, tern_conn *c, const tern_addr *a) {
-  int fd, rc = bind_socket(c, a, SOCK_DGRAM, &fd);
+  int fd = -1, rc = bind_socket(c, a, SOCK_DGRAM, &fd);
   if (rc != TERN_OK) return rc;
   SC(c)->udp = 1;
   rc = watch(state, c, fd);
