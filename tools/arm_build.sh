@@ -20,6 +20,11 @@
 # The link (--specs=nosys.specs, --gc-sections) fails on any symbol that
 # bare metal does not provide (a POSIX call, a missing function).
 #
+# ARM_DEFS adds compiler options, e.g. the switches of a smaller build:
+#   ARM_DEFS="-DTERN_ENABLE_IGMP=0 -DTERN_ENABLE_IP_RAW=0 -DTERN_IP_ACD=0" \
+#     bash tools/arm_build.sh build/arm-min
+# (use a separate OUTDIR: objects are rebuilt only when sources change).
+#
 # Without arm-none-eabi-gcc it says so loudly and exits 0 (make test on a
 # machine that has not run tools/bootstrap); TERN_ARM_REQUIRED=1 makes
 # that an error instead.
@@ -56,7 +61,7 @@ CFLAGS=("${CPU_FLAGS[@]}" -Os -g -ffunction-sections -fdata-sections
   -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion
   -Wstrict-prototypes -Wmissing-prototypes -Wpointer-arith -Wvla
   -Wdouble-promotion -Werror
-  -Iinclude -Isrc)
+  -Iinclude -Isrc ${ARM_DEFS:-})
 LDFLAGS=("${CPU_FLAGS[@]}" --specs=nano.specs --specs=nosys.specs
   -Wl,--gc-sections -Wl,--no-warn-rwx-segments)
 
@@ -228,9 +233,12 @@ group() { # title objs...
 echo
 echo "== arm: code size, Cortex-M4 Thumb-2, -Os, per object before --gc-sections"
 # The stack proper (what lwIP's "ARP/IPv4/ICMP/UDP/TCP" figure covers);
-# DHCP and other helpers are reported on their own.
-mapfile -t O_STACK < <(for f in "${STACK[@]}"; do case "$f" in src/ip/dhcp*) ;; *) obj_of "$f" ;; esac; done)
+# DHCP and the optional modules (conflict detection, IGMP, raw pcbs:
+# lwIP's AUTOIP/ACD, IGMP and RAW options) are reported on their own.
+optional() { case "$1" in src/ip/dhcp*|src/ip/acd.c|src/ip/igmp.c|src/ip/raw.c) return 0 ;; esac; return 1; }
+mapfile -t O_STACK < <(for f in "${STACK[@]}"; do optional "$f" || obj_of "$f"; done)
 mapfile -t O_HELPERS < <(for f in "${STACK[@]}"; do case "$f" in src/ip/dhcp*) obj_of "$f" ;; esac; done)
+mapfile -t O_OPT < <(for f in "${STACK[@]}"; do case "$f" in src/ip/acd.c|src/ip/igmp.c|src/ip/raw.c) obj_of "$f" ;; esac; done)
 mapfile -t O_TCP < <(for f in "${STACK[@]}"; do case "$f" in src/ip/tcp*) obj_of "$f" ;; esac; done)
 mapfile -t O_DRV < <(objs "${DRIVERS[@]}")
 mapfile -t O_BASE < <(objs "${BASE[@]}")
@@ -239,6 +247,7 @@ mapfile -t O_APP < <(objs "${APP[@]}")
 group "stack (eth arp ipv4 icmp udp tcp)" "${O_STACK[@]}"
 [ ${#O_TCP[@]} -gt 0 ] && group "  of which TCP (tcp*.c)" "${O_TCP[@]}"
 [ ${#O_HELPERS[@]} -gt 0 ] && group "bring-up helpers (DHCP)" "${O_HELPERS[@]}"
+[ ${#O_OPT[@]} -gt 0 ] && group "optional (acd igmp raw)" "${O_OPT[@]}"
 group "drivers (wire, pcap, csum)" "${O_DRV[@]}"
 group "base (clock log addr buf)" "${O_BASE[@]}"
 group "port (nosys)" "${O_PORT[@]}"

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "ip/ip_internal.h"
+#include "tern/acd.h" /* TERN_IP_ACD */
 
 enum { E_FREE = 0, E_PENDING, E_STABLE };
 
@@ -108,9 +109,11 @@ static int arp_request(tern_netif *nif, uint32_t ip) {
   return arp_send(nif, 1, bcast, zero_mac, ip);
 }
 
+#if TERN_IP_ACD
 int ip_arp_request_from(tern_netif *nif, uint32_t sip, uint32_t tip) {
   return arp_send_from(nif, 1, bcast, sip, zero_mac, tip);
 }
+#endif
 
 void ip_arp_announce(tern_netif *nif) {
   /* RFC 5227 section 3: an ARP request with sender and target both our
@@ -187,7 +190,9 @@ void ip_arp_input(tern_netif *nif, tern_pbuf *p) {
   uint32_t sip = ip_get32(h + 14);
   uint32_t tip = ip_get32(h + 24);
   if (smac[0] & 1) goto drop; /* a group address is nobody's MAC */
+#if TERN_IP_ACD
   if (st->acd) st->acd_input(nif, op, smac, sip, tip);
+#endif
   if (!nif->ip) goto drop;
   bool for_us = tip == nif->ip;
   /* RFC 826 "merge": update an entry we have; create one only when the

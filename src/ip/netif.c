@@ -173,6 +173,7 @@ bool ip4_is_bcast(const tern_netif *nif, uint32_t ip) {
 
 tern_netif *ip4_route(tern_stack *st, uint32_t dst, uint32_t *nexthop) {
   if ((dst >> 24) == 127) return NULL;
+#if TERN_ENABLE_IGMP
   if ((dst >> 28) == 0xe) {
     /* a group is on every link, never behind the gateway: the default
      * netif, else the first one up with an address */
@@ -185,6 +186,7 @@ tern_netif *ip4_route(tern_stack *st, uint32_t dst, uint32_t *nexthop) {
       return n;
     }
   }
+#endif
   for (tern_netif *n = st->netifs; n; n = n->next) {
     if (!n->up || !n->ip) continue;
     if ((dst & n->mask) == (n->ip & n->mask) || dst == 0xffffffffu) {
