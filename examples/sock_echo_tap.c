@@ -117,6 +117,9 @@ static void serve(void *arg) {
     total += n;
   }
 out:
+  /* our FIN now: main closes the descriptor only when it next looks (up
+   * to 200 ms later), and a peer waiting for the end would wait that long */
+  tern_sock_shutdown(c->t, c->fd, TERN_SHUT_WR);
   printf("client bytes=%ld\n", total);
   fflush(stdout);
   /* main closes the descriptor (it may also close it to wake us) */

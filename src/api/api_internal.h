@@ -13,6 +13,18 @@
  * re-arm the stack's timer. Returns fn's value, or TERN_ECLOSED when the
  * stack thread is gone. */
 int tern__tcpip_run(tern_tcpip *t, int (*fn)(void *arg), void *arg);
+/* A step that need not be waited for (message-passing mode, called
+ * outside the stack context): p (the caller's allocation, first member
+ * of its own struct) is queued and p->fn(p, true) runs later in the
+ * stack context, or p->fn(p, false) outside it if the thread is stopping;
+ * fn frees p. TERN_ENOTSUP in core-locking mode or from the stack
+ * context, TERN_ENOSPC when the queue is full: run the step with
+ * tern__tcpip_run instead. */
+typedef struct tern__tcpip_post {
+  tern_tcpip *t;
+  void (*fn)(struct tern__tcpip_post *p, bool in_stack);
+} tern__tcpip_post;
+int tern__tcpip_post_step(tern__tcpip_post *p);
 /* Debug builds: abort unless the calling thread is in t's stack context
  * (holds its lock). Called at the top of every stack-side step of the api
  * layer; the same check belongs at the raw API's entry points (later:

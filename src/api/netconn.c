@@ -631,11 +631,44 @@ static int op_done(void *arg) {
   return TERN_OK;
 }
 
+/* The same step posted without waiting (message passing): the reader
+ * goes back to its mailbox at once instead of waiting for the stack
+ * thread, which saves a thread wake-up per recv call. The post holds a
+ * user reference, so the netconn outlives it even when another thread
+ * closes it meanwhile (the pcb may be gone by then: only the pbufs are
+ * freed). */
+typedef struct done_post {
+  tern__tcpip_post p; /* first */
+  tern_netconn *nc;
+  uint32_t bytes;
+  size_t n;
+  tern_pbuf *ps[];
+} done_post;
+
+static void done_posted(tern__tcpip_post *p, bool in_stack) {
+  done_post *d = (done_post *)p;
+  if (in_stack) {
+    for (size_t i = 0; i < d->n; i++) tern_pbuf_free(d->ps[i]);
+    if (d->nc->tcp && d->bytes) tern_tcp_recved(d->nc->tcp, d->bytes);
+  } /* else the thread is stopping: the stack and its pool go with it */
+  leave(d->nc);
+  free(d);
+}
+
 void tern__netconn_done(tern_netconn *nc, tern_pbuf **ps, size_t n,
                         uint32_t bytes) {
   if (!n && !bytes) return;
-  done_arg d = {nc, ps, n, nc->type == TERN_NETCONN_TCP ? bytes : 0};
-  tern__tcpip_run(nc->t, op_done, &d);
+  if (nc->type != TERN_NETCONN_TCP) bytes = 0;
+  done_post *d = malloc(sizeof(*d) + n * sizeof(d->ps[0]));
+  if (d && enter(nc) == TERN_OK) {
+    *d = (done_post){{nc->t, done_posted}, nc, bytes, n};
+    memcpy(d->ps, ps, n * sizeof(d->ps[0]));
+    if (tern__tcpip_post_step(&d->p) == TERN_OK) return;
+    leave(nc);
+  }
+  free(d);
+  done_arg a = {nc, ps, n, bytes};
+  tern__tcpip_run(nc->t, op_done, &a);
 }
 
 int tern_netconn_recv(tern_netconn *nc, tern_netbuf **out) {

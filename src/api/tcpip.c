@@ -243,6 +243,29 @@ static int post_call(tern_tcpip *o, call_msg *m) {
   }
 }
 
+static void on_post(tern_loop *loop, void *arg, int status) {
+  (void)loop;
+  tern__tcpip_post *p = arg;
+  tern_tcpip *o = p->t->owner;
+  if (status != TERN_OK) {
+    p->fn(p, false);
+    return;
+  }
+  lock_stack(o);
+  tern_stack_advance(p->t->st, tern_loop_now(o->loop));
+  p->fn(p, true);
+  rearm_all(o);
+  unlock_stack(o);
+}
+
+int tern__tcpip_post_step(tern__tcpip_post *p) {
+  tern_tcpip *o = p->t->owner;
+  if (o->mode != TERN_TCPIP_MSG ||
+      atomic_load(&o->holder) == tern_thread_self())
+    return TERN_ENOTSUP;
+  return tern_loop_call(o->loop, on_post, p);
+}
+
 /* Runs fn on the loop thread whatever the mode (setup and teardown). */
 static int run_on_loop(tern_tcpip *t, int (*fn)(void *arg), void *arg) {
   tern_tcpip *o = t->owner;
