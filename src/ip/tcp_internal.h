@@ -132,8 +132,6 @@ struct tern_tcp {
   uint32_t ka_cnt : 4;          /* keepalive probes before dropping */
   uint32_t push : 1;            /* PSH at the end of the queued data */
   uint32_t pto : 1;             /* the rtx deadline is a tail loss probe */
-  uint8_t ttl, tos;             /* IP TTL (0: the stack's) and TOS of
-                                   every segment (IP_TTL, IP_TOS) */
   union {
     struct tcp_conn_part {
       uint32_t snd_una, snd_nxt; /* snd_nxt: highest sent + 1 (SND.MAX) */
@@ -178,6 +176,10 @@ struct tern_tcp {
       uint8_t ka_intvl_s;
     } l;
   } u;
+  /* Rarely read (once per segment built), so after the union: the hot
+   * fields keep offsets short loads reach. */
+  uint8_t ttl, tos;             /* IP TTL (0: the stack's) and TOS of
+                                   every segment (IP_TTL, IP_TOS) */
 };
 
 #define TCP_BUF_UNIT 256u
