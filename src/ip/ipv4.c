@@ -169,6 +169,7 @@ int ip4_output_if(tern_netif *nif, tern_pbuf *p, uint32_t src, uint32_t dst,
                   uint32_t nexthop, uint8_t proto, uint8_t ttl, uint8_t tos) {
   tern_stack *st = nif->st;
   if (!src) src = nif->ip;
+  if (!ttl) ttl = st->opts.ttl; /* a pcb's 0: the stack's (IP_TTL unset) */
   bool tso = p->meta.gso_mss && (nif->flags & TERN_NETIF_TSO);
   if (p->tot_len + IP_IP_HLEN > nif->mtu && !tso) {
     if (p->meta.csum_offset) {
@@ -283,6 +284,5 @@ int ip4_output(tern_stack *st, tern_pbuf *p, uint32_t src, uint32_t dst,
     ip_stat_inc(&st->stats.ip_drop);
     return TERN_EHOSTUNREACH;
   }
-  return ip4_output_if(nif, p, src, dst, nexthop, proto, ttl ? ttl : st->opts.ttl,
-                       tos);
+  return ip4_output_if(nif, p, src, dst, nexthop, proto, ttl, tos);
 }

@@ -105,10 +105,9 @@ int tern_netif_set_addr(tern_netif *nif, const tern_addr *addr,
 
 void tern_netif_get_addr(const tern_netif *nif, tern_addr *addr,
                          uint8_t *prefix_len, tern_addr *gw) {
-  uint8_t n = 0;
-  while (n < 32 && (nif->mask & (0x80000000u >> n))) n++;
+  /* masks are contiguous (set from a prefix length) */
+  if (prefix_len) *prefix_len = (uint8_t)(nif->mask ? 32 - __builtin_ctz(nif->mask) : 0);
   if (addr) ip_addr_to(nif->ip, 0, addr);
-  if (prefix_len) *prefix_len = n;
   if (gw) ip_addr_to(nif->gw, 0, gw);
 }
 

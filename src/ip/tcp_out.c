@@ -164,8 +164,7 @@ static int xmit(tern_stack *st, tern_pbuf *p, uint32_t src, uint32_t dst,
     ip_put16(h + 16, ip_chksum_pseudo(p, IP_PROTO_TCP, p->tot_len, src, dst));
   }
   ip_stat_inc(&st->stats.tcp_out);
-  uint8_t ttl = ipo && ipo->ttl ? ipo->ttl : st->opts.ttl;
-  return ip4_output_if(nif, p, src, dst, nh, IP_PROTO_TCP, ttl,
+  return ip4_output_if(nif, p, src, dst, nh, IP_PROTO_TCP, ipo ? ipo->ttl : 0,
                        ipo ? ipo->tos : 0);
 }
 

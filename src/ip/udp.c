@@ -248,7 +248,7 @@ static int udp_output(tern_udp *pcb, tern_pbuf *p, uint32_t dst,
     ip_put16(h + 6, c ? c : 0xffff); /* RFC 768: 0 means "none" */
   }
   ip_stat_inc(&st->stats.udp_out);
-  uint8_t ttl = pcb->ttl ? pcb->ttl : st->opts.ttl;
+  uint8_t ttl = pcb->ttl; /* 0: the stack's, ip4_output_if */
 #if TERN_ENABLE_IGMP
   bool group = (dst >> 28) == 0xe;
   if (group) ttl = pcb->mcast_ttl;
