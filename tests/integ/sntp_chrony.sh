@@ -19,7 +19,14 @@ query="$bindir/example_sntp_query"
 tmp=$(mktemp -d)
 chmod 755 "$tmp"
 pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null || true; rm -rf "$tmp"; }
+# chronyd writes into $tmp while it exits: wait for it, then remove
+cleanup() {
+  if [ -n "$pid" ]; then
+    kill "$pid" 2>/dev/null
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+  fi
+  rm -rf "$tmp" 2>/dev/null || true
+}
 trap cleanup EXIT
 fail() { echo "FAIL: $*"; cat "$tmp/out" 2>/dev/null || true; cat "$tmp/log" 2>/dev/null || true; exit 1; }
 
