@@ -107,6 +107,7 @@ struct tern_netbuf {
   tern_tcpip *t;
   tern_pbuf *p, *cur;
   tern_addr from;
+  tern__tcpip_post post; /* tern_netbuf_free's posted step */
 };
 
 /* Stack-side callbacks (netconn_cb.c). */

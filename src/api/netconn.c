@@ -9,6 +9,7 @@
  * netconn closing, wakes every waiter (they return TERN_ECLOSED) and the
  * last thread to leave frees it.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -244,15 +245,6 @@ static int op_listen(nc_op *o) {
   nc->state = NC_LISTEN;
   nc->backlog = o->a ? o->a : NC_BACKLOG_DEFAULT;
   tern_mutex_unlock(nc->m);
-  return TERN_OK;
-}
-
-/* Free a consumed netbuf's chain and open the window by its size. */
-static int op_consumed(nc_op *o) {
-  tern_netconn *nc = o->nc;
-  tern__tcpip_assert_ctx(nc->t);
-  if (o->p) tern_pbuf_free(o->p);
-  if (nc->tcp && o->a) tern_tcp_recved(nc->tcp, o->a);
   return TERN_OK;
 }
 
@@ -591,7 +583,8 @@ static int recv_netbuf(tern_netconn *nc, tern_netbuf **out, int timeout_ms) {
     }
     free(it);
   }
-  if (o.a) run(nc, op_consumed, &o); /* taking it opens the window */
+  /* taking it opens the window (posted: the reader does not wait) */
+  if (o.a) tern__netconn_done(nc, NULL, 0, o.a);
   leave(nc);
   return err;
 }
@@ -662,7 +655,7 @@ void tern__netconn_done(tern_netconn *nc, tern_pbuf **ps, size_t n,
   done_post *d = malloc(sizeof(*d) + n * sizeof(d->ps[0]));
   if (d && enter(nc) == TERN_OK) {
     *d = (done_post){{nc->t, done_posted}, nc, bytes, n};
-    memcpy(d->ps, ps, n * sizeof(d->ps[0]));
+    if (n) memcpy(d->ps, ps, n * sizeof(d->ps[0]));
     if (tern__tcpip_post_step(&d->p) == TERN_OK) return;
     leave(nc);
   }
@@ -917,9 +910,21 @@ static int op_netbuf_free(void *arg) {
   return TERN_OK;
 }
 
+/* The chain goes back to the pool in a posted step (no waiting for the
+ * stack thread); the netbuf itself is freed with it. */
+static void netbuf_posted(tern__tcpip_post *p, bool in_stack) {
+  tern_netbuf *nb = (tern_netbuf *)(void *)((char *)p - offsetof(tern_netbuf, post));
+  if (in_stack) tern_pbuf_free(nb->p);
+  free(nb);
+}
+
 void tern_netbuf_free(tern_netbuf *nb) {
   if (!nb) return;
-  if (nb->p) tern__tcpip_run(nb->t, op_netbuf_free, nb);
+  if (nb->p) {
+    nb->post = (tern__tcpip_post){nb->t, netbuf_posted};
+    if (tern__tcpip_post_step(&nb->post) == TERN_OK) return;
+    tern__tcpip_run(nb->t, op_netbuf_free, nb);
+  }
   free(nb);
 }
 
