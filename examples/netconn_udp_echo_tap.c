@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "tern/tern.h"
+#include "tap_netif.h"
 
 static volatile sig_atomic_t stop;
 static void on_sig(int s) { (void)s; stop = 1; }
@@ -72,24 +73,7 @@ int main(int argc, char **argv) {
   tern_stack *st;
   if (tern_stack_new(&st, NULL)) return 1;
   tern_tap *tap;
-  tern_tap_opts to = {.ifname = argv[1]};
-  if (tern_tap_open(&tap, &to)) {
-    fprintf(stderr, "cannot open TAP %s\n", argv[1]);
-    return 1;
-  }
-  tern_netif_opts no = {0};
-  no.name = argv[1];
-  if (tern_addr_parse_cidr(argv[2], strlen(argv[2]), &no.addr,
-                           &no.prefix_len) != TERN_OK ||
-      no.addr.family != TERN_AF_INET) {
-    fprintf(stderr, "bad address '%s' (want A.B.C.D/N)\n", argv[2]);
-    return 2;
-  }
-  tern_tap_netif_opts(tap, &no);
-  tern_netif *nif;
-  if (tern_netif_add(st, &no, &nif)) return 1;
-  tern_tap_attach(tap, nif);
-  tern_netif_set_up(nif, true);
+  example_tap_netif(st, argv[1], argv[2], false, &tap);
   tern_tcpip *t;
   tern_tcpip_opts o = {.mode = mode, .tap = tap};
   if (tern_tcpip_new(&t, st, &o)) return 1;

@@ -21,6 +21,7 @@
 #include <sys/resource.h>
 
 #include "tern/tern.h"
+#include "tap_netif.h"
 
 static volatile sig_atomic_t stop;
 static void on_sig(int s) { (void)s; stop = 1; }
@@ -173,25 +174,8 @@ int main(int argc, char **argv) {
   tern_stack *st;
   if (tern_stack_new(&st, NULL)) return 1;
   tern_tap *tap;
-  tern_tap_opts to = {.ifname = argv[1], .no_offload = no_offload};
-  if (tern_tap_open(&tap, &to)) {
-    fprintf(stderr, "cannot open TAP %s\n", argv[1]);
-    return 1;
-  }
-  tern_netif_opts no = {0};
-  no.name = argv[1];
-  if (tern_addr_parse_cidr(argv[2], strlen(argv[2]), &no.addr,
-                           &no.prefix_len) != TERN_OK ||
-      no.addr.family != TERN_AF_INET) {
-    fprintf(stderr, "bad address '%s' (want A.B.C.D/N)\n", argv[2]);
-    return 2;
-  }
-  tern_tap_netif_opts(tap, &no);
-  tern_netif *nif;
-  if (tern_netif_add(st, &no, &nif)) return 1;
-  tern_tap_attach(tap, nif);
+  example_tap_netif(st, argv[1], argv[2], no_offload, &tap);
   if (loss > 0 || reorder > 0) tern_tap_set_impair(tap, loss, reorder, 42);
-  tern_netif_set_up(nif, true);
   for (size_t i = 0; i < sizeof pattern; i++) pattern[i] = pat(i);
   listen_on(st, 9);
   listen_on(st, 10);

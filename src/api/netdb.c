@@ -1,5 +1,5 @@
-/* netdb.c: names to addresses for the sequential APIs: a blocking DNS
- * stub resolver (RFC 1035) over netconns, run in the caller's thread,
+/* netdb.c: names to addresses for the sequential APIs: a blocking
+ * DNS client (RFC 1035) over netconns, run in the caller's thread,
  * with a small cache shared by every thread using the stack.
  *
  * lwIP runs its DNS client on the tcpip thread and netconn_gethostbyname
